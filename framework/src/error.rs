@@ -1,0 +1,90 @@
+//! The one error type of the framework and its mapping to HTTP statuses and Vault's
+//! `{"errors":[...]}` body.
+//!
+//! User errors (bad input: 400, 403, 404, 405) and internal faults (500, 503) are separate
+//! variants, so a handler says which one it means and the edge never guesses.
+
+use serde_json::{json, Value};
+
+/// A failed request, as Vault reports it.
+///
+/// | variant | status | body |
+/// |---|---|---|
+/// | `InvalidRequest` | 400 | `{"errors":["<message>"]}` |
+/// | `PermissionDenied` | 403 | `{"errors":["permission denied"]}` |
+/// | `NotFound` | 404 | `{"errors":[]}` (a read or list that found nothing) |
+/// | `UnsupportedPath` | 404 | `{"errors":["<message>"]}`, the message contains `unsupported path` |
+/// | `UnsupportedOperation` | 405 | `{"errors":["1 error occurred:\n\t* unsupported operation\n\n"]}` |
+/// | `Internal` | 500 | `{"errors":["<message>"]}` |
+/// | `Unavailable` | 503 | `{"errors":["<message>"]}` |
+///
+/// Source: Vault API conventions (`sdk/logical` status mapping).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Bad input or a refused login: 400 with the message verbatim.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// No token, an unknown or dead token, a CIDR mismatch, or a token without the right: 403.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// A read or list that found nothing: 404 with an empty error list.
+    #[error("not found")]
+    NotFound,
+    /// A path no route matches: 404.
+    #[error("{0}")]
+    UnsupportedPath(String),
+    /// A verb the path does not support: 405.
+    #[error("unsupported operation")]
+    UnsupportedOperation,
+    /// A fault of the server (storage, a broken invariant): 500.
+    #[error("{0}")]
+    Internal(String),
+    /// The server cannot serve now (storage down, not initialised): 503.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Shorthand for results in the framework and in backends.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A 400 with this message.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidRequest(message.into())
+    }
+
+    /// A 500 with this message.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        Error::Internal(message.to_string())
+    }
+
+    /// The 404 for a path that no route matches.
+    pub fn unsupported_path(path: &str) -> Self {
+        Error::UnsupportedPath(format!("unsupported path: {path:?}"))
+    }
+
+    /// The HTTP status code of this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::InvalidRequest(_) => 400,
+            Error::PermissionDenied => 403,
+            Error::NotFound | Error::UnsupportedPath(_) => 404,
+            Error::UnsupportedOperation => 405,
+            Error::Internal(_) => 500,
+            Error::Unavailable(_) => 503,
+        }
+    }
+
+    /// Vault's error body: `{"errors":[...]}`.
+    pub fn body(&self) -> Value {
+        let errors: Vec<String> = match self {
+            Error::NotFound => vec![],
+            Error::UnsupportedOperation => {
+                vec!["1 error occurred:\n\t* unsupported operation\n\n".to_string()]
+            }
+            other => vec![other.to_string()],
+        };
+        json!({ "errors": errors })
+    }
+}

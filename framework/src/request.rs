@@ -1,0 +1,81 @@
+//! The request model: what the HTTP edge (or an embedding program) hands to the core.
+
+use std::net::IpAddr;
+
+use serde_json::{Map, Value};
+
+/// A logical operation, as Vault maps HTTP verbs onto them.
+///
+/// `GET` is `Read`, `LIST` and `GET ?list=true` are `List`, `POST`/`PUT` are `Update`,
+/// `DELETE` is `Delete`. Source: Vault API, "HTTP verbs".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Read one object.
+    Read,
+    /// List the keys under a path.
+    List,
+    /// Create or replace (Vault's create and update both arrive here).
+    Update,
+    /// Delete.
+    Delete,
+}
+
+impl Operation {
+    /// Vault's name of the capability for this operation (`read`, `list`, `update`, `delete`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::List => "list",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
+/// One request to the core.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The operation.
+    pub operation: Operation,
+    /// The path after `/v1/`, without a leading slash, e.g. `auth/jwt/login`.
+    pub path: String,
+    /// The JSON body (an object; an empty map when there was none).
+    pub data: Map<String, Value>,
+    /// The Vault token from `X-Vault-Token` or `Authorization: Bearer`.
+    pub client_token: Option<String>,
+    /// The client's address (the TCP peer), for `token_bound_cidrs`.
+    pub remote_addr: Option<IpAddr>,
+}
+
+impl Request {
+    /// A request with an empty body, no token and no address.
+    pub fn new(operation: Operation, path: impl Into<String>) -> Self {
+        Request {
+            operation,
+            path: path.into(),
+            data: Map::new(),
+            client_token: None,
+            remote_addr: None,
+        }
+    }
+
+    /// The same request with this JSON object as its body (non-objects are ignored).
+    pub fn with_data(mut self, data: Value) -> Self {
+        if let Value::Object(map) = data {
+            self.data = map;
+        }
+        self
+    }
+
+    /// The same request carrying this Vault token.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.client_token = Some(token.into());
+        self
+    }
+
+    /// The same request from this client address.
+    pub fn with_remote_addr(mut self, addr: IpAddr) -> Self {
+        self.remote_addr = Some(addr);
+        self
+    }
+}

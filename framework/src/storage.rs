@@ -1,0 +1,178 @@
+//! Storage: one key/value trait, an in-memory implementation (dev mode and tests), and the
+//! prefixed view each mount (and the core) works in.
+//!
+//! Keys are `/`-separated strings; values are bytes (JSON in practice). `list` returns the
+//! direct children under a prefix as Vault does: `a` for a key, `dir/` for a folder.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A key/value store. Implementations must make each `put` and `delete` atomic and
+/// immediately visible to later reads. Errors are internal faults (500/503).
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// The value at `key`, or `None`.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` at `key`, replacing what was there.
+    async fn put(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Removes `key`; removing a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<()>;
+    /// The direct children of `prefix` (which ends with `/` or is empty), sorted:
+    /// `name` for a key, `name/` for a folder holding further keys.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+}
+
+/// A store kept in memory, lost on exit: for `server --dev` and tests.
+#[derive(Default)]
+pub struct InMemory {
+    map: std::sync::RwLock<BTreeMap<String, Vec<u8>>>,
+}
+
+impl InMemory {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::internal("storage lock poisoned")
+}
+
+#[async_trait]
+impl Storage for InMemory {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.map.read().map_err(poisoned)?.get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.map
+            .write()
+            .map_err(poisoned)?
+            .insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.map.write().map_err(poisoned)?.remove(key);
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let map = self.map.read().map_err(poisoned)?;
+        let mut out: Vec<String> = Vec::new();
+        for key in map.range(prefix.to_string()..).map(|(k, _)| k) {
+            let Some(rest) = key.strip_prefix(prefix) else {
+                break;
+            };
+            let child = match rest.find('/') {
+                Some(i) => &rest[..=i],
+                None => rest,
+            };
+            if out.last().map(String::as_str) != Some(child) {
+                out.push(child.to_string());
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A storage restricted to keys under one prefix: a mount's private space, or the core's.
+#[derive(Clone)]
+pub struct View {
+    store: Arc<dyn Storage>,
+    prefix: String,
+}
+
+impl View {
+    /// A view of `store` under `prefix` (which should end with `/`).
+    pub fn new(store: Arc<dyn Storage>, prefix: impl Into<String>) -> Self {
+        View {
+            store,
+            prefix: prefix.into(),
+        }
+    }
+
+    /// A narrower view under `sub` inside this one.
+    pub fn sub(&self, sub: &str) -> View {
+        View::new(self.store.clone(), format!("{}{}", self.prefix, sub))
+    }
+
+    /// The raw value at `key`.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.store.get(&format!("{}{key}", self.prefix)).await
+    }
+
+    /// Stores raw bytes at `key`.
+    pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.store.put(&format!("{}{key}", self.prefix), value).await
+    }
+
+    /// Removes `key`.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        self.store.delete(&format!("{}{key}", self.prefix)).await
+    }
+
+    /// The direct children under `prefix` inside this view.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.store.list(&format!("{}{prefix}", self.prefix)).await
+    }
+
+    /// The JSON value at `key`, decoded. Errors: 500 when the stored bytes do not decode.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.get(key).await? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::internal(format!("corrupt entry at {key:?}: {e}"))),
+        }
+    }
+
+    /// Stores `value` as JSON at `key`.
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+        let bytes = serde_json::to_vec(value).map_err(Error::internal)?;
+        self.put(key, &bytes).await
+    }
+
+    /// Removes every key in this view (used when a mount is disabled).
+    pub async fn clear(&self) -> Result<()> {
+        let mut pending = vec![String::new()];
+        while let Some(dir) = pending.pop() {
+            for child in self.list(&dir).await? {
+                let key = format!("{dir}{child}");
+                if child.ends_with('/') {
+                    pending.push(key);
+                } else {
+                    self.delete(&key).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lists_direct_children_and_clears_a_view() {
+        let store: Arc<dyn Storage> = Arc::new(InMemory::new());
+        let a = View::new(store.clone(), "auth/a/");
+        let b = View::new(store.clone(), "auth/b/");
+        a.put("role/x", b"1").await.unwrap();
+        a.put("role/y", b"2").await.unwrap();
+        a.put("config", b"3").await.unwrap();
+        b.put("role/z", b"4").await.unwrap();
+        assert_eq!(a.list("").await.unwrap(), vec!["config", "role/"]);
+        assert_eq!(a.list("role/").await.unwrap(), vec!["x", "y"]);
+        a.clear().await.unwrap();
+        assert!(a.list("").await.unwrap().is_empty());
+        assert_eq!(b.get("role/z").await.unwrap().as_deref(), Some(&b"4"[..]));
+    }
+}

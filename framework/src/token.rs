@@ -1,0 +1,384 @@
+//! The token store: issues, looks up, renews and revokes Vault tokens.
+//!
+//! * Service tokens (`hvs.` + 32 base62 characters, about 190 bits from the OS CSPRNG) are
+//!   stored only under a keyed hash (HMAC-SHA256 with a per-storage secret), so a read of
+//!   storage never yields a usable token. Each has an accessor (24 base62 characters).
+//! * Batch tokens (`hvb.` + base64url) are not stored: they carry their own entry, sealed
+//!   with ChaCha20-Poly1305 under a per-storage key. They cannot be renewed or revoked and
+//!   have no accessor.
+//!
+//! Source: Vault token semantics (reference §1.4, §4.7).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use hmac::{Hmac, Mac};
+use ipnet::IpNet;
+use rand::distributions::{Alphanumeric, DistString};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use crate::error::{Error, Result};
+use crate::response::TokenType;
+use crate::storage::View;
+
+/// A token's stored state. Times are Unix seconds; durations seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenEntry {
+    /// The accessor (empty for batch tokens).
+    pub accessor: String,
+    /// Final policies, sorted and deduplicated (`default` included unless refused).
+    pub policies: Vec<String>,
+    /// Policies that came from the role (`token_policies` in the login answer).
+    pub token_policies: Vec<String>,
+    /// Login metadata (`meta` on lookup).
+    pub meta: BTreeMap<String, String>,
+    /// `<mount path with - for />-<alias name>`, or `root`.
+    pub display_name: String,
+    /// The login path, e.g. `auth/jwt/login` (empty for root tokens).
+    pub path: String,
+    /// Accessor of the mount that issued it (empty for root tokens).
+    pub mount_accessor: String,
+    /// The identity entity (empty for root tokens).
+    pub entity_id: String,
+    /// When it was created.
+    pub creation_time: i64,
+    /// The TTL it was created with (0 = never expires).
+    pub creation_ttl: i64,
+    /// When it expires, `None` for never.
+    pub expire_time: Option<i64>,
+    /// The effective max TTL from creation (0 = none); renewals never pass it.
+    pub max_ttl: i64,
+    /// `token_explicit_max_ttl` it was issued with.
+    pub explicit_max_ttl: i64,
+    /// `token_period` (0 = not periodic).
+    pub period: i64,
+    /// Uses left (0 = unlimited).
+    pub num_uses: i64,
+    /// Addresses the token may be used from (empty = anywhere).
+    pub bound_cidrs: Vec<IpNet>,
+    /// `service` or `batch`.
+    pub token_type: TokenType,
+    /// Whether renew-self may extend it.
+    pub renewable: bool,
+    /// The backend's data for renewal (e.g. the role).
+    pub internal_data: Map<String, Value>,
+    /// The token parameters it was issued with (what renewal re-checks).
+    pub params: crate::response::TokenParams,
+    /// The last renewal time, if any.
+    pub last_renewal_time: Option<i64>,
+}
+
+impl TokenEntry {
+    /// Seconds left before expiry (0 for tokens that never expire).
+    pub fn ttl(&self, now: i64) -> i64 {
+        self.expire_time.map(|t| (t - now).max(0)).unwrap_or(0)
+    }
+
+    fn expired(&self, now: i64) -> bool {
+        self.expire_time.is_some_and(|t| t <= now)
+    }
+
+    fn allows(&self, addr: Option<IpAddr>) -> bool {
+        self.bound_cidrs.is_empty()
+            || addr.is_some_and(|a| self.bound_cidrs.iter().any(|c| c.contains(&a)))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Keyring {
+    hmac_key: String,
+    batch_key: String,
+}
+
+/// The token store, over the core's storage view.
+pub struct TokenStore {
+    storage: View,
+    hmac_key: [u8; 32],
+    batch_cipher: ChaCha20Poly1305,
+    uses_lock: tokio::sync::Mutex<()>,
+}
+
+/// The current Unix time in seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    OsRng.fill_bytes(&mut key);
+    key
+}
+
+fn decode_key(hex_key: &str) -> Result<[u8; 32]> {
+    hex::decode(hex_key)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| Error::internal("corrupt token keyring"))
+}
+
+impl TokenStore {
+    /// Opens the store in `storage`, creating its keyring on first use.
+    pub async fn open(storage: View) -> Result<Self> {
+        let keyring = match storage.get_json::<Keyring>("keyring").await? {
+            Some(k) => k,
+            None => {
+                let k = Keyring {
+                    hmac_key: hex::encode(random_key()),
+                    batch_key: hex::encode(random_key()),
+                };
+                storage.put_json("keyring", &k).await?;
+                k
+            }
+        };
+        let batch_key = decode_key(&keyring.batch_key)?;
+        Ok(TokenStore {
+            storage,
+            hmac_key: decode_key(&keyring.hmac_key)?,
+            batch_cipher: ChaCha20Poly1305::new(Key::from_slice(&batch_key)),
+            uses_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    fn hash(&self, token: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hmac_key)
+            .expect("HMAC takes keys of any length");
+        mac.update(token.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Issues a token for `entry`; fills in its accessor. Returns the token and the entry.
+    pub async fn create(&self, mut entry: TokenEntry) -> Result<(String, TokenEntry)> {
+        if entry.token_type == TokenType::Batch {
+            entry.accessor = String::new();
+            let token = self.seal_batch(&entry)?;
+            return Ok((token, entry));
+        }
+        let token = format!("hvs.{}", Alphanumeric.sample_string(&mut OsRng, 32));
+        entry.accessor = Alphanumeric.sample_string(&mut OsRng, 24);
+        self.store(&token, &entry).await?;
+        Ok((token, entry))
+    }
+
+    /// Stores a token under a chosen id (dev mode's `-dev-root-token-id`).
+    pub async fn create_with_id(&self, token: &str, mut entry: TokenEntry) -> Result<TokenEntry> {
+        entry.accessor = Alphanumeric.sample_string(&mut OsRng, 24);
+        self.store(token, &entry).await?;
+        Ok(entry)
+    }
+
+    async fn store(&self, token: &str, entry: &TokenEntry) -> Result<()> {
+        let hash = self.hash(token);
+        self.storage.put_json(&format!("id/{hash}"), entry).await?;
+        self.storage
+            .put(&format!("accessor/{}", entry.accessor), hash.as_bytes())
+            .await
+    }
+
+    fn seal_batch(&self, entry: &TokenEntry) -> Result<String> {
+        let mut nonce = [0u8; 12];
+        OsRng.fill_bytes(&mut nonce);
+        let plain = serde_json::to_vec(entry).map_err(Error::internal)?;
+        let sealed = self
+            .batch_cipher
+            .encrypt(Nonce::from_slice(&nonce), plain.as_slice())
+            .map_err(|_| Error::internal("cannot seal batch token"))?;
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        Ok(format!("hvb.{}", URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    fn open_batch(&self, token: &str) -> Option<TokenEntry> {
+        let bytes = URL_SAFE_NO_PAD.decode(token.strip_prefix("hvb.")?).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let plain = self
+            .batch_cipher
+            .decrypt(Nonce::from_slice(nonce), sealed)
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    /// The live entry of `token`, or `None` when unknown, revoked or expired.
+    pub async fn lookup(&self, token: &str) -> Result<Option<TokenEntry>> {
+        let now = now_unix();
+        if token.starts_with("hvb.") {
+            return Ok(self.open_batch(token).filter(|e| !e.expired(now)));
+        }
+        let hash = self.hash(token);
+        let Some(entry) = self.storage.get_json::<TokenEntry>(&format!("id/{hash}")).await? else {
+            return Ok(None);
+        };
+        if entry.expired(now) {
+            self.remove(&hash, &entry.accessor).await?;
+            return Ok(None);
+        }
+        Ok(Some(entry))
+    }
+
+    /// Checks `token` for one use from `addr` and counts the use: unknown, dead, or
+    /// out-of-CIDR tokens give 403; a token on its last use is revoked after it.
+    pub async fn use_token(&self, token: &str, addr: Option<IpAddr>) -> Result<TokenEntry> {
+        let entry = self.lookup(token).await?.ok_or(Error::PermissionDenied)?;
+        if !entry.allows(addr) {
+            return Err(Error::PermissionDenied);
+        }
+        if entry.num_uses == 0 || entry.token_type == TokenType::Batch {
+            return Ok(entry);
+        }
+        let _guard = self.uses_lock.lock().await;
+        let mut entry = self.lookup(token).await?.ok_or(Error::PermissionDenied)?;
+        entry.num_uses -= 1;
+        if entry.num_uses <= 0 {
+            self.revoke(token).await?;
+            entry.num_uses = -1;
+        } else {
+            self.storage
+                .put_json(&format!("id/{}", self.hash(token)), &entry)
+                .await?;
+        }
+        Ok(entry)
+    }
+
+    /// Replaces the stored entry of `token` (renewal).
+    pub async fn update(&self, token: &str, entry: &TokenEntry) -> Result<()> {
+        self.storage
+            .put_json(&format!("id/{}", self.hash(token)), entry)
+            .await
+    }
+
+    /// Revokes `token`; revoking an unknown token is not an error.
+    pub async fn revoke(&self, token: &str) -> Result<()> {
+        let hash = self.hash(token);
+        if let Some(entry) = self.storage.get_json::<TokenEntry>(&format!("id/{hash}")).await? {
+            self.remove(&hash, &entry.accessor).await?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, hash: &str, accessor: &str) -> Result<()> {
+        self.storage.delete(&format!("id/{hash}")).await?;
+        self.storage.delete(&format!("accessor/{accessor}")).await
+    }
+
+    /// Revokes every stored token issued by the mount with this accessor.
+    pub async fn revoke_mount(&self, mount_accessor: &str) -> Result<usize> {
+        let mut revoked = 0;
+        for hash in self.storage.list("id/").await? {
+            let key = format!("id/{hash}");
+            if let Some(entry) = self.storage.get_json::<TokenEntry>(&key).await? {
+                if entry.mount_accessor == mount_accessor {
+                    self.remove(&hash, &entry.accessor).await?;
+                    revoked += 1;
+                }
+            }
+        }
+        Ok(revoked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::InMemory;
+    use std::sync::Arc;
+
+    fn entry(kind: TokenType, ttl: i64, uses: i64) -> TokenEntry {
+        let now = now_unix();
+        TokenEntry {
+            accessor: String::new(),
+            policies: vec!["default".into()],
+            token_policies: vec!["default".into()],
+            meta: BTreeMap::new(),
+            display_name: "jwt-alice".into(),
+            path: "auth/jwt/login".into(),
+            mount_accessor: "auth_jwt_00000000".into(),
+            entity_id: "e".into(),
+            creation_time: now,
+            creation_ttl: ttl,
+            expire_time: Some(now + ttl),
+            max_ttl: ttl,
+            explicit_max_ttl: 0,
+            period: 0,
+            num_uses: uses,
+            bound_cidrs: vec![],
+            token_type: kind,
+            renewable: kind == TokenType::Service,
+            internal_data: Map::new(),
+            params: Default::default(),
+            last_renewal_time: None,
+        }
+    }
+
+    async fn store() -> (View, TokenStore) {
+        let view = View::new(Arc::new(InMemory::new()), "core/token/");
+        (view.clone(), TokenStore::open(view).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn service_tokens_are_stored_only_as_hashes() {
+        let (view, tokens) = store().await;
+        let (token, e) = tokens.create(entry(TokenType::Service, 60, 0)).await.unwrap();
+        assert!(token.starts_with("hvs.") && token.len() == 36);
+        assert_eq!(e.accessor.len(), 24);
+        let ids = view.list("id/").await.unwrap();
+        assert_eq!(ids.len(), 1);
+        assert!(!ids[0].contains(&token[4..]));
+        assert_eq!(tokens.lookup(&token).await.unwrap().unwrap().display_name, "jwt-alice");
+        tokens.revoke(&token).await.unwrap();
+        assert!(tokens.lookup(&token).await.unwrap().is_none());
+        assert!(view.list("accessor/").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn batch_tokens_are_sealed_and_tamper_evident() {
+        let (view, tokens) = store().await;
+        let (token, e) = tokens.create(entry(TokenType::Batch, 60, 0)).await.unwrap();
+        assert!(token.starts_with("hvb.") && e.accessor.is_empty());
+        assert!(view.list("id/").await.unwrap().is_empty());
+        assert!(tokens.lookup(&token).await.unwrap().is_some());
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+        assert!(tokens.lookup(&forged).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn uses_are_counted_and_the_last_use_revokes() {
+        let (_, tokens) = store().await;
+        let (token, _) = tokens.create(entry(TokenType::Service, 60, 2)).await.unwrap();
+        assert!(tokens.use_token(&token, None).await.is_ok());
+        assert!(tokens.use_token(&token, None).await.is_ok());
+        assert_eq!(tokens.use_token(&token, None).await.unwrap_err(), Error::PermissionDenied);
+    }
+
+    #[tokio::test]
+    async fn bound_cidrs_restrict_use() {
+        let (_, tokens) = store().await;
+        let mut e = entry(TokenType::Service, 60, 0);
+        e.bound_cidrs = vec!["10.0.0.0/8".parse().unwrap()];
+        let (token, _) = tokens.create(e).await.unwrap();
+        assert!(tokens.use_token(&token, Some("10.1.2.3".parse().unwrap())).await.is_ok());
+        assert!(tokens.use_token(&token, Some("127.0.0.1".parse().unwrap())).await.is_err());
+        assert!(tokens.use_token(&token, None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn expired_tokens_are_gone() {
+        let (_, tokens) = store().await;
+        let (token, _) = tokens.create(entry(TokenType::Service, -1, 0)).await.unwrap();
+        assert!(tokens.lookup(&token).await.unwrap().is_none());
+    }
+}
