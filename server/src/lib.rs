@@ -1,1 +1,28 @@
+//! # authmount-server
+//!
+//! The HTTP edge: an actix-web adapter that turns Vault-style HTTP requests into
+//! [`authmount_framework::Request`]s for the [`Core`] and writes its [`Reply`]s back, plus
+//! the `authmount` command line. This is the only crate that speaks HTTP.
 
+pub mod cli;
+pub mod http;
+
+use std::sync::Arc;
+
+use authmount_framework::{Core, InMemory, Registry};
+
+/// The registry of backend types this server mounts: `jwt` and `oidc`.
+pub fn default_registry() -> Registry {
+    let mut registry = Registry::new();
+    authmount_jwt::register(&mut registry);
+    registry
+}
+
+/// A core on in-memory storage (dev mode and tests) with a root token of the given id.
+///
+/// Errors: only internal faults of the in-memory store.
+pub async fn dev_core(root_token: &str) -> authmount_framework::Result<Arc<Core>> {
+    let core = Core::new(Arc::new(InMemory::new()), default_registry()).await?;
+    core.create_root_token(root_token).await?;
+    Ok(Arc::new(core))
+}

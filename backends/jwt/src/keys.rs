@@ -1,0 +1,300 @@
+//! Keys and signatures: the compact JWS, the ten asymmetric algorithms, public keys with
+//! their verifiers built once, and the `KeySource` trait behind which static keys (here)
+//! and remote key sets live.
+//!
+//! Signatures are checked with josekit; the JOSE header rules are ours (DECISIONS D12):
+//! compact serialisation only, no `crit`, no duplicate members, no `none`, no HMAC, and an
+//! `alg` the key's type cannot do never verifies.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jws::{self, JwsVerifier};
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Public};
+use serde_json::{Map, Value};
+
+use crate::claims::parse_object_strict;
+
+/// The asymmetric JWS algorithms Vault's JWT method accepts (RFC 7518 §3.1, RFC 8037 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    RS256,
+    /// RSASSA-PKCS1-v1_5 with SHA-384.
+    RS384,
+    /// RSASSA-PKCS1-v1_5 with SHA-512.
+    RS512,
+    /// RSASSA-PSS with SHA-256.
+    PS256,
+    /// RSASSA-PSS with SHA-384.
+    PS384,
+    /// RSASSA-PSS with SHA-512.
+    PS512,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// ECDSA P-384 with SHA-384.
+    ES384,
+    /// ECDSA P-521 with SHA-512.
+    ES512,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl Alg {
+    /// All ten, in Vault's order.
+    pub const ALL: [Alg; 10] = [
+        Alg::RS256,
+        Alg::RS384,
+        Alg::RS512,
+        Alg::ES256,
+        Alg::ES384,
+        Alg::ES512,
+        Alg::PS256,
+        Alg::PS384,
+        Alg::PS512,
+        Alg::EdDSA,
+    ];
+
+    /// The algorithm named exactly `name` (case-sensitive, as in the `alg` header).
+    pub fn from_name(name: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The JOSE name, e.g. `RS256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::ES512 => "ES512",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for Alg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A compact JWS (RFC 7515 §7.1), split and decoded, its signature not yet checked.
+#[derive(Debug)]
+pub struct Jws {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The header's `alg`.
+    pub alg: Alg,
+    /// The header's `kid`, if any.
+    pub kid: Option<String>,
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`: the signed bytes.
+    pub signing_input: Vec<u8>,
+    /// The decoded payload bytes (JSON, not yet parsed).
+    pub payload: Vec<u8>,
+    /// The decoded signature.
+    pub signature: Vec<u8>,
+}
+
+impl Jws {
+    /// Splits and decodes a compact JWS and applies the header rules of DECISIONS D12.
+    ///
+    /// Errors (the detail after `error validating token: `): not three base64url parts, a
+    /// JSON-serialised JWS, a header that is not a JSON object or has duplicate members,
+    /// `crit`, an `alg` other than the ten asymmetric ones (`none`, `HS256`, ...), an empty
+    /// signature.
+    pub fn parse(token: &str) -> Result<Jws, String> {
+        let token = token.trim();
+        if token.starts_with('{') {
+            return Err("malformed jwt: only the compact serialization is accepted".into());
+        }
+        let parts: Vec<&str> = token.split('.').collect();
+        let [head, body, sig] = parts.as_slice() else {
+            return Err(format!(
+                "malformed jwt: expected 3 parts, got {}",
+                parts.len()
+            ));
+        };
+        let decode = |part: &str, what: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|e| format!("malformed jwt: {what} is not base64url: {e}"))
+        };
+        let header = parse_object_strict(&decode(head, "header")?)
+            .map_err(|e| format!("malformed jwt: header: {e}"))?;
+        if header.contains_key("crit") {
+            return Err("malformed jwt: critical header parameters are not supported".into());
+        }
+        let alg_name = header.get("alg").and_then(Value::as_str).unwrap_or("");
+        let alg = Alg::from_name(alg_name).ok_or_else(|| {
+            format!("error verifying token signature: unsupported signing algorithm {alg_name:?}")
+        })?;
+        let signature = decode(sig, "signature")?;
+        if signature.is_empty() {
+            return Err("token must be signed".into());
+        }
+        let kid = match header.get("kid") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(k)) => Some(k.clone()),
+            Some(_) => return Err("malformed jwt: kid must be a string".into()),
+        };
+        Ok(Jws {
+            alg,
+            kid,
+            signing_input: format!("{head}.{body}").into_bytes(),
+            payload: decode(body, "payload")?,
+            signature,
+            header,
+        })
+    }
+}
+
+/// A public key with a verifier for each algorithm its type can do, built once.
+pub struct PublicKey {
+    verifiers: Vec<(Alg, Box<dyn JwsVerifier>)>,
+    /// The JWK `kid`, for keys from a key set.
+    pub kid: Option<String>,
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let algs: Vec<&str> = self.verifiers.iter().map(|(a, _)| a.name()).collect();
+        f.debug_struct("PublicKey")
+            .field("kid", &self.kid)
+            .field("algs", &algs)
+            .finish()
+    }
+}
+
+impl PublicKey {
+    /// Parses exactly one PEM block holding a PKIX public key or an X.509 certificate, of
+    /// type RSA (2048 bits or more), EC P-256/P-384/P-521 or Ed25519.
+    /// Source: Vault config `jwt_validation_pubkeys`. Errors: the detail of
+    /// `error parsing public key: <detail>`.
+    pub fn from_pem(pem: &str) -> Result<PublicKey, String> {
+        let pem = pem.trim();
+        let blocks = pem.matches("-----BEGIN ").count();
+        if blocks == 0 {
+            return Err("data does not contain any valid public keys".into());
+        }
+        if blocks > 1 || !pem.ends_with("-----") {
+            return Err("data contains more than one PEM block or trailing data".into());
+        }
+        let pkey = if pem.starts_with("-----BEGIN CERTIFICATE-----") {
+            openssl::x509::X509::from_pem(pem.as_bytes())
+                .and_then(|cert| cert.public_key())
+                .map_err(|_| "data does not contain a valid certificate".to_string())?
+        } else {
+            PKey::public_key_from_pem(pem.as_bytes())
+                .map_err(|_| "data does not contain any valid public keys".to_string())?
+        };
+        PublicKey::from_pkey(&pkey, None)
+    }
+
+    /// Builds the verifiers for an OpenSSL public key. Errors: an unsupported key type or
+    /// curve, or an RSA key under 2048 bits.
+    pub fn from_pkey(pkey: &PKey<Public>, kid: Option<String>) -> Result<PublicKey, String> {
+        let der = pkey
+            .public_key_to_der()
+            .map_err(|e| format!("cannot encode key: {e}"))?;
+        let bad = |e: josekit::JoseError| format!("unusable key: {e}");
+        let verifiers: Vec<(Alg, Box<dyn JwsVerifier>)> = match pkey.id() {
+            Id::RSA => vec![
+                (Alg::RS256, Box::new(jws::RS256.verifier_from_der(&der).map_err(bad)?)),
+                (Alg::RS384, Box::new(jws::RS384.verifier_from_der(&der).map_err(bad)?)),
+                (Alg::RS512, Box::new(jws::RS512.verifier_from_der(&der).map_err(bad)?)),
+                (Alg::PS256, Box::new(jws::PS256.verifier_from_der(&der).map_err(bad)?)),
+                (Alg::PS384, Box::new(jws::PS384.verifier_from_der(&der).map_err(bad)?)),
+                (Alg::PS512, Box::new(jws::PS512.verifier_from_der(&der).map_err(bad)?)),
+            ],
+            Id::EC => {
+                let curve = pkey
+                    .ec_key()
+                    .ok()
+                    .and_then(|k| k.group().curve_name());
+                match curve {
+                    Some(Nid::X9_62_PRIME256V1) => vec![(
+                        Alg::ES256,
+                        Box::new(jws::ES256.verifier_from_der(&der).map_err(bad)?),
+                    )],
+                    Some(Nid::SECP384R1) => vec![(
+                        Alg::ES384,
+                        Box::new(jws::ES384.verifier_from_der(&der).map_err(bad)?),
+                    )],
+                    Some(Nid::SECP521R1) => vec![(
+                        Alg::ES512,
+                        Box::new(jws::ES512.verifier_from_der(&der).map_err(bad)?),
+                    )],
+                    _ => return Err("unsupported elliptic curve".into()),
+                }
+            }
+            Id::ED25519 => vec![(
+                Alg::EdDSA,
+                Box::new(jws::EdDSA.verifier_from_der(&der).map_err(bad)?),
+            )],
+            _ => return Err("unsupported key type: want RSA, ECDSA or Ed25519".into()),
+        };
+        Ok(PublicKey { verifiers, kid })
+    }
+
+    /// True when this key's type can do `alg`.
+    pub fn supports(&self, alg: Alg) -> bool {
+        self.verifiers.iter().any(|(a, _)| *a == alg)
+    }
+
+    /// True when `jws` carries a valid signature by this key under its `alg`.
+    pub fn verifies(&self, jws: &Jws) -> bool {
+        self.verifiers
+            .iter()
+            .find(|(a, _)| *a == jws.alg)
+            .is_some_and(|(_, v)| v.verify(&jws.signing_input, &jws.signature).is_ok())
+    }
+}
+
+/// The message when no key validated a signature (Vault's wording).
+pub const NO_KEY_VALIDATED: &str = "no known key successfully validated the token signature";
+
+/// Where a mount's verification keys come from: static PEM keys, or (another issue) a JWKS
+/// URL, JWKS pairs, or OIDC discovery.
+#[async_trait]
+pub trait KeySource: Send + Sync {
+    /// Checks the signature of `jws`. Errors: the detail of
+    /// `error validating token: error verifying token signature: <detail>`.
+    async fn verify(&self, jws: &Jws) -> Result<(), String>;
+}
+
+/// Keys given in the config (`jwt_validation_pubkeys`). The `kid` header is ignored: every
+/// key that can do the token's `alg` is tried in order (Vault reference §2.4).
+#[derive(Debug)]
+pub struct StaticKeys {
+    keys: Vec<PublicKey>,
+}
+
+impl StaticKeys {
+    /// Parses every PEM. Errors: `error parsing public key: <detail>`.
+    pub fn from_pems(pems: &[String]) -> Result<StaticKeys, String> {
+        let keys = pems
+            .iter()
+            .map(|pem| PublicKey::from_pem(pem).map_err(|e| format!("error parsing public key: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(StaticKeys { keys })
+    }
+}
+
+#[async_trait]
+impl KeySource for StaticKeys {
+    async fn verify(&self, jws: &Jws) -> Result<(), String> {
+        if self.keys.iter().any(|k| k.supports(jws.alg) && k.verifies(jws)) {
+            Ok(())
+        } else {
+            Err(NO_KEY_VALIDATED.into())
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The JWT login pipeline (`auth/<mount>/login`), in Vault's order (reference §4.2):
+//! config → role → role type → token present → CIDR → header and algorithm → signature →
+//! registered claims (issuer, subject, audience, times) → identity (user, metadata,
+//! groups) → bound claims → the `Auth` the core turns into a token.
+//!
+//! Cheap checks run before any cryptography; a failure names its class, never a key or
+//! the token.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use authmount_framework::{Alias, Auth, Error};
+use serde_json::{json, Map, Value};
+
+use crate::claims::{self, ClaimError, Leeways};
+use crate::config::ParsedConfig;
+use crate::keys::Jws;
+use crate::role::Role;
+
+/// Why a login failed; each class has a fixed status and message (reference §4.8).
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoginError {
+    /// 400 `could not load configuration`.
+    NotConfigured,
+    /// 400 `missing role`.
+    MissingRole,
+    /// 400 `role "<name>" could not be found`.
+    RoleNotFound(String),
+    /// 400 `role with oidc role_type is not allowed`.
+    OidcRole,
+    /// 400 `missing token`.
+    MissingToken,
+    /// 403 `permission denied`: the client address is outside `token_bound_cidrs`.
+    CidrDenied,
+    /// 400 `error validating token: <detail>`: malformed, algorithm, signature, iss, sub,
+    /// aud, time claims.
+    InvalidToken(String),
+    /// 400: identity problems (user claim, groups) and the strict audience rule, bare.
+    Claims(ClaimError),
+    /// 400 `error validating claims: <detail>`: bound_claims.
+    BoundClaims(ClaimError),
+}
+
+impl fmt::Display for LoginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginError::NotConfigured => f.write_str("could not load configuration"),
+            LoginError::MissingRole => f.write_str("missing role"),
+            LoginError::RoleNotFound(name) => write!(f, "role {name:?} could not be found"),
+            LoginError::OidcRole => f.write_str("role with oidc role_type is not allowed"),
+            LoginError::MissingToken => f.write_str("missing token"),
+            LoginError::CidrDenied => f.write_str("permission denied"),
+            LoginError::InvalidToken(detail) => write!(f, "error validating token: {detail}"),
+            LoginError::Claims(e) => write!(f, "{e}"),
+            LoginError::BoundClaims(e) => write!(f, "error validating claims: {e}"),
+        }
+    }
+}
+
+impl From<LoginError> for Error {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::CidrDenied => Error::PermissionDenied,
+            other => Error::invalid(other.to_string()),
+        }
+    }
+}
+
+fn invalid(e: ClaimError) -> LoginError {
+    LoginError::InvalidToken(e.to_string())
+}
+
+/// Checks that `addr` may log in with `role` (reference §4.2 step 6). A missing address is
+/// refused when the role binds CIDRs.
+pub fn check_cidrs(role: &Role, addr: Option<IpAddr>) -> Result<(), LoginError> {
+    let cidrs = &role.token.bound_cidrs;
+    if cidrs.is_empty() || addr.is_some_and(|a| cidrs.iter().any(|c| c.contains(&a))) {
+        Ok(())
+    } else {
+        Err(LoginError::CidrDenied)
+    }
+}
+
+/// Verifies `token` against the config and `role` at time `now` (Unix seconds) and returns
+/// the `Auth` of the login. The signature is checked before any claim is read.
+pub async fn verify(
+    config: &ParsedConfig,
+    role_name: &str,
+    role: &Role,
+    token: &str,
+    now: f64,
+) -> Result<Auth, LoginError> {
+    let jws = Jws::parse(token).map_err(LoginError::InvalidToken)?;
+    if !config.algs.contains(&jws.alg) {
+        return Err(LoginError::InvalidToken(
+            "invalid algorithm (alg) header parameter: token signed with unexpected algorithm"
+                .into(),
+        ));
+    }
+    config.keys.verify(&jws).await.map_err(|detail| {
+        LoginError::InvalidToken(format!("error verifying token signature: {detail}"))
+    })?;
+    let claims = claims::parse_object_strict(&jws.payload)
+        .map_err(|e| LoginError::InvalidToken(format!("malformed jwt: payload: {e}")))?;
+    let reg = claims::registered_claims(&claims).map_err(invalid)?;
+    claims::validate_issuer(&reg, &config.stored.bound_issuer).map_err(invalid)?;
+    claims::validate_subject(&reg, &role.bound_subject).map_err(invalid)?;
+    let audiences = role.bound_audiences.as_deref().unwrap_or_default();
+    claims::validate_audience(&reg, audiences).map_err(|e| match e {
+        ClaimError::AudienceNotBound => LoginError::Claims(e),
+        other => invalid(other),
+    })?;
+    let leeways = Leeways {
+        expiration: role.expiration_leeway,
+        not_before: role.not_before_leeway,
+        clock_skew: role.clock_skew_leeway,
+    };
+    claims::validate_times(&reg, &leeways, now).map_err(invalid)?;
+    identity(&claims, role_name, role)
+}
+
+/// Identity of reference §4.6 then bound claims (§4.5): so a token missing both the user
+/// claim and a bound claim reports the user claim.
+fn identity(claims: &Map<String, Value>, role_name: &str, role: &Role) -> Result<Auth, LoginError> {
+    let user = claims::user_name(claims, &role.user_claim, role.user_claim_json_pointer)
+        .map_err(LoginError::Claims)?;
+    let mut metadata = match &role.claim_mappings {
+        Some(m) => claims::mapped_metadata(claims, m),
+        None => Default::default(),
+    };
+    metadata.insert("role".into(), role_name.to_string());
+    let group_aliases = if role.groups_claim.is_empty() {
+        vec![]
+    } else {
+        claims::group_names(claims, &role.groups_claim).map_err(LoginError::Claims)?
+    };
+    if let Some(bound) = &role.bound_claims {
+        claims::validate_bound_claims(claims, bound, role.bound_claims_type == "glob")
+            .map_err(LoginError::BoundClaims)?;
+    }
+    let mut internal_data = Map::new();
+    internal_data.insert("role".into(), json!(role_name));
+    Ok(Auth {
+        alias: Alias {
+            name: user,
+            metadata: metadata.clone(),
+        },
+        group_aliases,
+        metadata,
+        internal_data,
+        token: role.token_params(),
+    })
+}

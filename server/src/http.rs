@@ -1,0 +1,141 @@
+//! Vault's HTTP API on actix-web: `/v1/<path>` with `X-Vault-Token` (or
+//! `Authorization: Bearer`), verbs mapped to operations (`LIST` and `GET ?list=true` are
+//! list), JSON bodies capped in size, answers as `application/json`.
+//!
+//! Source: Vault API conventions (reference §1.1).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use authmount_framework::{Core, Error, Operation, Reply, Request};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+/// The largest request body accepted, in bytes (larger bodies get 413).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Builds the actix-web server for `core` on an already bound listener. Run it with
+/// `.await` inside an actix or tokio runtime.
+pub fn server(core: Arc<Core>, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let data = web::Data::from(core);
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .default_service(web::to(handle))
+    })
+    .listen(listener)?
+    .run())
+}
+
+async fn handle(
+    core: web::Data<Core>,
+    http: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let started = Instant::now();
+    let reply = match to_request(&http, payload).await {
+        Ok(req) => core.handle(req).await,
+        Err(reply) => reply,
+    };
+    // Paths and statuses only: never a header, a body, a token or a JWT.
+    tracing::info!(
+        target: "authmount::http",
+        method = %http.method(),
+        path = %http.path(),
+        status = reply.status,
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    to_response(reply)
+}
+
+async fn to_request(http: &HttpRequest, payload: web::Payload) -> Result<Request, Reply> {
+    let path = http
+        .path()
+        .strip_prefix("/v1/")
+        .ok_or_else(|| Reply::error(&Error::unsupported_path(http.path())))?
+        .to_string();
+    let list_query = web::Query::<Map<String, Value>>::from_query(http.query_string())
+        .ok()
+        .and_then(|q| q.get("list").and_then(Value::as_str).map(|v| v == "true" || v == "1"))
+        .unwrap_or(false);
+    let operation = match *http.method() {
+        Method::GET if list_query => Operation::List,
+        Method::GET | Method::HEAD => Operation::Read,
+        Method::POST | Method::PUT => Operation::Update,
+        Method::DELETE => Operation::Delete,
+        ref m if m.as_str() == "LIST" => Operation::List,
+        _ => return Err(Reply::error(&Error::UnsupportedOperation)),
+    };
+    let body = read_body(payload).await?;
+    let data = parse_body(&body)?;
+    let mut req = Request::new(operation, path);
+    req.data = data;
+    req.client_token = client_token(http);
+    req.remote_addr = http.peer_addr().map(|a| a.ip());
+    Ok(req)
+}
+
+fn client_token(http: &HttpRequest) -> Option<String> {
+    let header = |name: &str| {
+        http.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    header("x-vault-token")
+        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")))
+        .map(|t| t.trim().to_string())
+}
+
+async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Reply> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            Reply::error(&Error::invalid(format!("failed to read request body: {e}")))
+        })?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(Reply {
+                status: 413,
+                body: Some(serde_json::json!({
+                    "errors": [format!("request body too large: the limit is {MAX_BODY_BYTES} bytes")]
+                })),
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An empty body is an empty object; anything else must be a JSON object (serde_json's
+/// nesting limit of 128 refuses deep nesting without overflowing the stack).
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Reply> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Reply::error(&Error::invalid(
+            "failed to parse JSON input: the body must be a JSON object",
+        ))),
+        Err(e) => Err(Reply::error(&Error::invalid(format!(
+            "failed to parse JSON input: {e}"
+        )))),
+    }
+}
+
+fn to_response(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header(("Cache-Control", "no-store"));
+    match reply.body {
+        Some(body) => builder
+            .content_type("application/json")
+            .body(body.to_string()),
+        None => builder.finish(),
+    }
+}
