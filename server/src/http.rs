@@ -41,7 +41,7 @@ async fn handle(
         Err(reply) => reply,
     };
     // Paths and statuses only: never a header, a body, a token or a JWT.
-    tracing::info!(
+    tracing::debug!(
         target: "authmount::http",
         method = %http.method(),
         path = %http.path(),

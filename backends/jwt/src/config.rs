@@ -10,13 +10,16 @@ use authmount_framework::{Error, Field, FieldData, FieldType, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::fetch::Fetcher;
+use crate::jwks::{JwksSource, RemoteKeys};
 use crate::keys::{Alg, KeySource, StaticKeys};
+use crate::oidc::DiscoverySource;
 
 /// The config as stored. Field names and meanings are Vault's (reference §2.1).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JwtConfig {
-    /// `oidc_discovery_url`: issuer base URL (remote keys; another issue).
+    /// `oidc_discovery_url`: issuer base URL; keys come from its discovery document.
     pub oidc_discovery_url: String,
     /// `oidc_discovery_ca_pem`.
     pub oidc_discovery_ca_pem: String,
@@ -87,9 +90,9 @@ const PROVIDERS: [&str; 5] = ["azure", "gsuite", "okta", "secureauth", "ibmisam"
 
 impl JwtConfig {
     /// Builds a config from a write, replacing everything but `namespace_in_state` of
-    /// `previous`, and runs the checks of reference §2.2 in order. Errors: 400 with Vault's
-    /// message.
-    pub fn from_write(fields: &FieldData, previous: Option<&JwtConfig>) -> Result<ParsedConfig> {
+    /// `previous`, and runs the checks of reference §2.2, remote sources fetched. Errors: 400
+    /// with Vault's message.
+    pub async fn from_write(fields: &FieldData, previous: Option<&JwtConfig>) -> Result<ParsedConfig> {
         let s = |name: &str| fields.str(name).unwrap_or_default().to_string();
         let list = |name: &str| fields.strings(name).unwrap_or_default();
         let jwks_pairs = match fields.get("jwks_pairs") {
@@ -121,11 +124,14 @@ impl JwtConfig {
                 .unwrap_or_else(|| previous.map_or(true, |p| p.namespace_in_state)),
             unsupported_critical_cert_extensions: list("unsupported_critical_cert_extensions"),
         };
-        config.parse()
+        config.build(true).await
     }
 
-    /// Validates a config and builds its key source (also used when loading from storage).
-    pub fn parse(self) -> Result<ParsedConfig> {
+    /// Validates a config and builds its key source. With `check_remote` (a write), remote
+    /// sources are fetched now and a failure refuses the write; without it (loading a stored
+    /// config), they are fetched at the first login. The cheap checks run first, in Vault's
+    /// order, then the network checks.
+    pub async fn build(self, check_remote: bool) -> Result<ParsedConfig> {
         let c = &self;
         let sources = [
             !c.oidc_discovery_url.is_empty(),
@@ -156,19 +162,44 @@ impl JwtConfig {
                 "Bound issuer is not supported for use with 'jwks_pairs'",
             ));
         }
-        if c.jwks_pairs.iter().any(|p| !p.is_object()) {
-            return Err(invalid_pairs());
-        }
-        let keys: Arc<dyn KeySource> = if !c.jwt_validation_pubkeys.is_empty() {
-            Arc::new(StaticKeys::from_pems(&c.jwt_validation_pubkeys).map_err(Error::invalid)?)
+        let pairs = parse_pairs(&c.jwks_pairs)?;
+        let static_keys = if c.jwt_validation_pubkeys.is_empty() {
+            None
         } else {
-            return Err(Error::invalid(
-                "remote key sources ('jwks_url', 'jwks_pairs', 'oidc_discovery_url') are not supported yet; use 'jwt_validation_pubkeys'",
-            ));
+            Some(StaticKeys::from_pems(&c.jwt_validation_pubkeys).map_err(Error::invalid)?)
         };
         let algs = parse_algs(&c.jwt_supported_algs)?;
         validate_oidc_response(c)?;
         validate_provider(&c.provider_config)?;
+        let keys: Arc<dyn KeySource> = if let Some(keys) = static_keys {
+            Arc::new(keys)
+        } else if !c.oidc_discovery_url.is_empty() {
+            let fetcher = Fetcher::new(&c.oidc_discovery_ca_pem).map_err(|e| {
+                Error::invalid(format!("error checking oidc discovery URL: {e}"))
+            })?;
+            let source = DiscoverySource::new(c.oidc_discovery_url.clone(), fetcher);
+            if check_remote {
+                source.check().await.map_err(Error::invalid)?;
+            }
+            Arc::new(source)
+        } else {
+            let urls = if c.jwks_url.is_empty() {
+                pairs
+            } else {
+                vec![(c.jwks_url.clone(), c.jwks_ca_pem.clone())]
+            };
+            let mut sets = Vec::new();
+            for (url, ca) in urls {
+                let fetcher = Fetcher::new(&ca)
+                    .map_err(|e| Error::invalid(format!("error checking jwks_ca_pem: {e}")))?;
+                sets.push(RemoteKeys::new(url, fetcher));
+            }
+            let source = JwksSource::new(sets);
+            if check_remote {
+                source.check().await.map_err(Error::invalid)?;
+            }
+            Arc::new(source)
+        };
         Ok(ParsedConfig {
             stored: self,
             keys,
@@ -202,6 +233,22 @@ impl JwtConfig {
 
 fn invalid_pairs() -> Error {
     Error::invalid("invalid jwks_pairs: jwks_pairs must be provided as a list of json objects with the fields jwks_url and jwks_ca_pem")
+}
+
+/// The `(jwks_url, jwks_ca_pem)` of each `jwks_pairs` element. Errors: an element that is
+/// not an object with a non-empty string `jwks_url`.
+fn parse_pairs(pairs: &[Value]) -> Result<Vec<(String, String)>> {
+    pairs
+        .iter()
+        .map(|p| {
+            let url = p.get("jwks_url").and_then(Value::as_str).filter(|u| !u.is_empty());
+            let ca = p.get("jwks_ca_pem").and_then(Value::as_str).unwrap_or_default();
+            match (p.is_object(), url) {
+                (true, Some(url)) => Ok((url.to_string(), ca.to_string())),
+                _ => Err(invalid_pairs()),
+            }
+        })
+        .collect()
 }
 
 fn parse_algs(names: &[String]) -> Result<Vec<Alg>> {

@@ -244,12 +244,52 @@ impl PublicKey {
         Ok(PublicKey { verifiers, kid })
     }
 
-    /// True when this key's type can do `alg`.
-    pub fn supports(&self, alg: Alg) -> bool {
-        self.verifiers.iter().any(|(a, _)| *a == alg)
+    /// Builds the verifiers for one JWK (RFC 7517 §4) of a key set: `kty` RSA, EC (P-256,
+    /// P-384, P-521) or OKP (Ed25519). A JWK `alg` restricts the key to that algorithm.
+    /// Errors (the entry is then skipped, DECISIONS D6): `use` other than `sig`, an unknown
+    /// `kty` or curve, bad key material, an RSA key under 2048 bits.
+    pub fn from_jwk(jwk: &Map<String, Value>) -> Result<PublicKey, String> {
+        let text = |name: &str| jwk.get(name).and_then(Value::as_str);
+        if let Some(usage) = text("use").filter(|u| *u != "sig") {
+            return Err(format!("key use {usage:?} is not \"sig\""));
+        }
+        let candidates: &[Alg] = match (text("kty"), text("crv")) {
+            (Some("RSA"), _) => &[Alg::RS256, Alg::RS384, Alg::RS512, Alg::PS256, Alg::PS384, Alg::PS512],
+            (Some("EC"), Some("P-256")) => &[Alg::ES256],
+            (Some("EC"), Some("P-384")) => &[Alg::ES384],
+            (Some("EC"), Some("P-521")) => &[Alg::ES512],
+            (Some("OKP"), Some("Ed25519")) => &[Alg::EdDSA],
+            (Some("EC" | "OKP"), crv) => return Err(format!("unsupported curve {crv:?}")),
+            (kty, _) => return Err(format!("unsupported key type {kty:?}")),
+        };
+        let wanted = text("alg");
+        let mut key_map = jwk.clone();
+        key_map.remove("alg");
+        let parsed = josekit::jwk::Jwk::from_map(key_map).map_err(|e| format!("bad JWK: {e}"))?;
+        let mut verifiers: Vec<(Alg, Box<dyn JwsVerifier>)> = Vec::new();
+        for alg in candidates.iter().copied().filter(|a| wanted.is_none_or(|w| w == a.name())) {
+            let built: Result<Box<dyn JwsVerifier>, josekit::JoseError> = match alg {
+                Alg::RS256 => jws::RS256.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::RS384 => jws::RS384.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::RS512 => jws::RS512.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::PS256 => jws::PS256.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::PS384 => jws::PS384.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::PS512 => jws::PS512.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::ES256 => jws::ES256.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::ES384 => jws::ES384.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::ES512 => jws::ES512.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::EdDSA => jws::EdDSA.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+            };
+            verifiers.push((alg, built.map_err(|e| format!("unusable key: {e}"))?));
+        }
+        if verifiers.is_empty() {
+            return Err(format!("alg {:?} does not fit the key type", wanted.unwrap_or_default()));
+        }
+        Ok(PublicKey { verifiers, kid: text("kid").map(str::to_string) })
     }
 
-    /// True when `jws` carries a valid signature by this key under its `alg`.
+    /// True when `jws` carries a valid signature by this key under its `alg` (false when
+    /// the key's type cannot do that `alg`).
     pub fn verifies(&self, jws: &Jws) -> bool {
         self.verifiers
             .iter()
@@ -258,16 +298,25 @@ impl PublicKey {
     }
 }
 
-/// The message when no key validated a signature (Vault's wording).
+/// The message when no static key validated a signature (Vault's wording).
 pub const NO_KEY_VALIDATED: &str = "no known key successfully validated the token signature";
 
-/// Where a mount's verification keys come from: static PEM keys, or (another issue) a JWKS
-/// URL, JWKS pairs, or OIDC discovery.
+/// Why a key source could not verify a token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyError {
+    /// The source could not be set up (e.g. the discovery document cannot be fetched):
+    /// `error configuring token validator: <detail>`.
+    Setup(String),
+    /// The signature was not verified: `error validating token: <detail>`.
+    Invalid(String),
+}
+
+/// Where a mount's verification keys come from: static PEM keys, a JWKS URL, JWKS pairs,
+/// or OIDC discovery.
 #[async_trait]
 pub trait KeySource: Send + Sync {
-    /// Checks the signature of `jws`. Errors: the detail of
-    /// `error validating token: error verifying token signature: <detail>`.
-    async fn verify(&self, jws: &Jws) -> Result<(), String>;
+    /// Checks the signature of `jws` (whose `alg` is already allowed).
+    async fn verify(&self, jws: &Jws) -> Result<(), KeyError>;
 }
 
 /// Keys given in the config (`jwt_validation_pubkeys`). The `kid` header is ignored: every
@@ -290,11 +339,13 @@ impl StaticKeys {
 
 #[async_trait]
 impl KeySource for StaticKeys {
-    async fn verify(&self, jws: &Jws) -> Result<(), String> {
-        if self.keys.iter().any(|k| k.supports(jws.alg) && k.verifies(jws)) {
+    async fn verify(&self, jws: &Jws) -> Result<(), KeyError> {
+        if self.keys.iter().any(|k| k.verifies(jws)) {
             Ok(())
         } else {
-            Err(NO_KEY_VALIDATED.into())
+            Err(KeyError::Invalid(format!(
+                "error verifying token signature: {NO_KEY_VALIDATED}"
+            )))
         }
     }
 }

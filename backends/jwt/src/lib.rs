@@ -12,8 +12,11 @@
 
 pub mod claims;
 pub mod config;
+pub mod fetch;
+pub mod jwks;
 pub mod keys;
 pub mod login;
+pub mod oidc;
 pub mod role;
 
 use std::sync::{Arc, RwLock};
@@ -104,7 +107,7 @@ impl JwtBackend {
         let Some(stored) = self.storage.get_json::<JwtConfig>("config").await? else {
             return Ok(None);
         };
-        let parsed = Arc::new(stored.parse()?);
+        let parsed = Arc::new(stored.build(false).await?);
         *self.config.write().map_err(poisoned)? = Some(parsed.clone());
         Ok(Some(parsed))
     }
@@ -123,7 +126,8 @@ impl JwtBackend {
 
     async fn write_config(&self, req: &BackendRequest<'_>) -> Result<Response> {
         let previous = self.config().await?;
-        let parsed = JwtConfig::from_write(&req.fields, previous.as_ref().map(|p| &p.stored))?;
+        let parsed =
+            JwtConfig::from_write(&req.fields, previous.as_ref().map(|p| &p.stored)).await?;
         self.storage.put_json("config", &parsed.stored).await?;
         *self.config.write().map_err(poisoned)? = Some(Arc::new(parsed));
         Ok(Response::default())

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::claims::{self, ClaimError, Leeways};
 use crate::config::ParsedConfig;
-use crate::keys::Jws;
+use crate::keys::{Jws, KeyError};
 use crate::role::Role;
 
 /// Why a login failed; each class has a fixed status and message (reference §4.8).
@@ -32,6 +32,8 @@ pub enum LoginError {
     MissingToken,
     /// 403 `permission denied`: the client address is outside `token_bound_cidrs`.
     CidrDenied,
+    /// 400 `error configuring token validator: <detail>`: the key source cannot be set up.
+    ValidatorSetup(String),
     /// 400 `error validating token: <detail>`: malformed, algorithm, signature, iss, sub,
     /// aud, time claims.
     InvalidToken(String),
@@ -50,6 +52,9 @@ impl fmt::Display for LoginError {
             LoginError::OidcRole => f.write_str("role with oidc role_type is not allowed"),
             LoginError::MissingToken => f.write_str("missing token"),
             LoginError::CidrDenied => f.write_str("permission denied"),
+            LoginError::ValidatorSetup(detail) => {
+                write!(f, "error configuring token validator: {detail}")
+            }
             LoginError::InvalidToken(detail) => write!(f, "error validating token: {detail}"),
             LoginError::Claims(e) => write!(f, "{e}"),
             LoginError::BoundClaims(e) => write!(f, "error validating claims: {e}"),
@@ -97,8 +102,9 @@ pub async fn verify(
                 .into(),
         ));
     }
-    config.keys.verify(&jws).await.map_err(|detail| {
-        LoginError::InvalidToken(format!("error verifying token signature: {detail}"))
+    config.keys.verify(&jws).await.map_err(|e| match e {
+        KeyError::Setup(detail) => LoginError::ValidatorSetup(detail),
+        KeyError::Invalid(detail) => LoginError::InvalidToken(detail),
     })?;
     let claims = claims::parse_object_strict(&jws.payload)
         .map_err(|e| LoginError::InvalidToken(format!("malformed jwt: payload: {e}")))?;
