@@ -179,13 +179,21 @@ impl Core {
             response.warnings.push(w);
         }
         let auth = match response.auth.take() {
-            Some(auth) => Some(self.issue_token(&mount, &info, auth, &mut response.warnings).await?),
+            Some(auth) => Some(
+                self.issue_token(&mount, &info, auth, &mut response.warnings)
+                    .await?,
+            ),
             None => None,
         };
         if response.is_empty() && auth.is_none() {
             return Ok(Reply::no_content());
         }
-        Ok(Reply::ok(envelope(response.data, auth, &response.warnings, &info.kind)))
+        Ok(Reply::ok(envelope(
+            response.data,
+            auth,
+            &response.warnings,
+            &info.kind,
+        )))
     }
 
     /// Turns a backend's `Auth` into a token: policies, TTLs (reference §4.7), identity.
@@ -256,13 +264,21 @@ impl Core {
         let caller = self.authorize(req, &path).await?;
         let token = req.client_token.clone().unwrap_or_default();
         match (rest, req.operation) {
-            ("lookup-self", Operation::Read | Operation::Update) => {
-                Ok(Reply::ok(envelope(Some(lookup_data(&token, &caller)), None, &[], "token")))
-            }
+            ("lookup-self", Operation::Read | Operation::Update) => Ok(Reply::ok(envelope(
+                Some(lookup_data(&token, &caller)),
+                None,
+                &[],
+                "token",
+            ))),
             ("lookup", Operation::Update) => {
                 let target = body_token(req)?;
                 let entry = self.tokens.lookup(&target).await?.ok_or_else(bad_token)?;
-                Ok(Reply::ok(envelope(Some(lookup_data(&target, &entry)), None, &[], "token")))
+                Ok(Reply::ok(envelope(
+                    Some(lookup_data(&target, &entry)),
+                    None,
+                    &[],
+                    "token",
+                )))
             }
             ("renew-self", Operation::Update) => self.renew(&token, caller, req).await,
             ("renew", Operation::Update) => {
@@ -278,10 +294,9 @@ impl Core {
                     None => Ok(Reply::no_content()),
                 }
             }
-            (
-                "lookup-self" | "lookup" | "renew-self" | "renew" | "revoke-self" | "revoke",
-                _,
-            ) => Err(Error::UnsupportedOperation),
+            ("lookup-self" | "lookup" | "renew-self" | "renew" | "revoke-self" | "revoke", _) => {
+                Err(Error::UnsupportedOperation)
+            }
             _ => Err(Error::unsupported_path(&path)),
         }
     }
@@ -358,7 +373,10 @@ impl Core {
         if let Some(mount_path) = rest
             .strip_prefix("mounts/auth/")
             .and_then(|p| p.strip_suffix("/tune"))
-            .or_else(|| rest.strip_prefix("auth/").and_then(|p| p.strip_suffix("/tune")))
+            .or_else(|| {
+                rest.strip_prefix("auth/")
+                    .and_then(|p| p.strip_suffix("/tune"))
+            })
         {
             return self.tune(mount_path, req).await;
         }
@@ -416,7 +434,10 @@ impl Core {
         };
         let mut entry = MountEntry::new(path, kind, description, config);
         entry.local = data.get("local").and_then(Value::as_bool).unwrap_or(false);
-        entry.seal_wrap = data.get("seal_wrap").and_then(Value::as_bool).unwrap_or(false);
+        entry.seal_wrap = data
+            .get("seal_wrap")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         let mount = self.instantiate(entry)?;
         self.mounts.insert(mount)?;
         if let Err(e) = self.save_mounts().await {
@@ -434,7 +455,9 @@ impl Core {
         };
         self.save_mounts().await?;
         self.tokens.revoke_mount(&mount.entry.accessor).await?;
-        self.identity.remove_mount_aliases(&mount.entry.accessor).await?;
+        self.identity
+            .remove_mount_aliases(&mount.entry.accessor)
+            .await?;
         View::new(self.storage.clone(), format!("auth/{}/", mount.entry.uuid))
             .clear()
             .await?;
@@ -458,7 +481,12 @@ impl Core {
                     "token_type": token_type_name(&mount.entry.config),
                     "description": mount.entry.description,
                 });
-                Ok(Reply::ok(envelope(data.as_object().cloned(), None, &[], "system")))
+                Ok(Reply::ok(envelope(
+                    data.as_object().cloned(),
+                    None,
+                    &[],
+                    "system",
+                )))
             }
             Operation::Update => {
                 let mut entry = mount.entry.clone();
@@ -478,7 +506,9 @@ impl Core {
     }
 
     async fn save_mounts(&self) -> Result<()> {
-        self.core_view.put_json("mounts", &self.mounts.entries()?).await
+        self.core_view
+            .put_json("mounts", &self.mounts.entries()?)
+            .await
     }
 }
 
@@ -524,7 +554,11 @@ fn login_ttl(
     if p.period > 0 {
         return (p.period.min(max), max);
     }
-    let wanted = if p.ttl > 0 { p.ttl } else { info.default_lease_ttl };
+    let wanted = if p.ttl > 0 {
+        p.ttl
+    } else {
+        info.default_lease_ttl
+    };
     if wanted > max {
         warnings.push(format!(
             "TTL of {:?} exceeded the effective max_ttl of {:?}; TTL value is capped accordingly",

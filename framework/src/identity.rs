@@ -178,15 +178,30 @@ mod tests {
     async fn one_entity_per_alias_and_metadata_follows_the_last_login() {
         let ids = IdentityStore::new(View::new(Arc::new(InMemory::new()), "core/identity/"));
         let mut meta = BTreeMap::from([("role".to_string(), "r".to_string())]);
-        let (a1, e1) = ids.upsert_alias("auth_jwt_1", "alice", &meta).await.unwrap();
+        let (a1, e1) = ids
+            .upsert_alias("auth_jwt_1", "alice", &meta)
+            .await
+            .unwrap();
         meta.insert("team".into(), "x".into());
-        let (a2, e2) = ids.upsert_alias("auth_jwt_1", "alice", &meta).await.unwrap();
+        let (a2, e2) = ids
+            .upsert_alias("auth_jwt_1", "alice", &meta)
+            .await
+            .unwrap();
         assert_eq!((a1.id.clone(), e1.id.clone()), (a2.id.clone(), e2.id));
         assert_eq!(ids.alias(&a1.id).await.unwrap().unwrap().metadata, meta);
-        let (_, other) = ids.upsert_alias("auth_jwt_2", "alice", &meta).await.unwrap();
+        let (_, other) = ids
+            .upsert_alias("auth_jwt_2", "alice", &meta)
+            .await
+            .unwrap();
         assert_ne!(other.id, e1.id);
         ids.remove_mount_aliases("auth_jwt_1").await.unwrap();
         assert!(ids.alias(&a1.id).await.unwrap().is_none());
-        assert!(ids.entity(&e1.id).await.unwrap().unwrap().aliases.is_empty());
+        assert!(ids
+            .entity(&e1.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .aliases
+            .is_empty());
     }
 }

@@ -138,7 +138,9 @@ impl MountTable {
             .keys()
             .find(|p| p.starts_with(path.as_str()) || path.starts_with(p.as_str()))
         {
-            return Err(Error::invalid(format!("path is already in use at {existing}")));
+            return Err(Error::invalid(format!(
+                "path is already in use at {existing}"
+            )));
         }
         mounts.insert(path.clone(), mount);
         Ok(())
@@ -169,7 +171,10 @@ impl MountTable {
     /// The mount whose accessor is `accessor`.
     pub fn by_accessor(&self, accessor: &str) -> Result<Option<Mount>> {
         let mounts = self.mounts.read().map_err(poisoned)?;
-        Ok(mounts.values().find(|m| m.entry.accessor == accessor).cloned())
+        Ok(mounts
+            .values()
+            .find(|m| m.entry.accessor == accessor)
+            .cloned())
     }
 
     /// Routes `path` (relative to `auth/`) to the longest mounted prefix; returns the mount

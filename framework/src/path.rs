@@ -123,7 +123,10 @@ impl Router {
                 let captures = re
                     .capture_names()
                     .flatten()
-                    .filter_map(|n| caps.name(n).map(|m| (n.to_string(), m.as_str().to_string())))
+                    .filter_map(|n| {
+                        caps.name(n)
+                            .map(|m| (n.to_string(), m.as_str().to_string()))
+                    })
                     .collect();
                 return Ok(Matched { spec, captures });
             }
@@ -172,9 +175,7 @@ impl FieldData {
             })?;
             data.values.insert(field.name, value);
         }
-        let known = |k: &str| {
-            spec.fields.iter().any(|f| f.name == k) || captures.contains_key(k)
-        };
+        let known = |k: &str| spec.fields.iter().any(|f| f.name == k) || captures.contains_key(k);
         data.unknown = body.keys().filter(|k| !known(k)).cloned().collect();
         data.unknown.sort();
         Ok(data)
@@ -257,12 +258,11 @@ pub fn convert(kind: FieldType, raw: &Value) -> std::result::Result<Value, Strin
             }
             Ok(Value::from(secs))
         }
-        FieldType::CommaStringSlice => comma_slice(raw).map(|v| {
-            Value::Array(v.into_iter().map(Value::String).collect())
-        }),
-        FieldType::KvPairs => kv_pairs(raw).map(|m| {
-            Value::Object(m.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
-        }),
+        FieldType::CommaStringSlice => {
+            comma_slice(raw).map(|v| Value::Array(v.into_iter().map(Value::String).collect()))
+        }
+        FieldType::KvPairs => kv_pairs(raw)
+            .map(|m| Value::Object(m.into_iter().map(|(k, v)| (k, Value::String(v))).collect())),
         FieldType::Map => match raw {
             Value::Object(_) => Ok(raw.clone()),
             Value::Null => Ok(Value::Object(Map::new())),
@@ -300,7 +300,11 @@ fn parse_int(raw: &Value) -> std::result::Result<i64, String> {
     match raw {
         Value::Number(n) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18)
+                    .map(|f| f as i64)
+            })
             .ok_or_else(|| format!("cannot parse '{n}' as an integer")),
         Value::String(s) if s.trim().is_empty() => Ok(0),
         Value::String(s) => s
@@ -388,7 +392,10 @@ mod tests {
         assert_eq!(d.int("ttl"), Some(3600));
         assert_eq!(d.int("leeway"), Some(-1));
         assert_eq!(d.strings("list").unwrap(), vec!["a", "b"]);
-        assert_eq!(d.kv_pairs("kv").unwrap().get("y").map(String::as_str), Some("2"));
+        assert_eq!(
+            d.kv_pairs("kv").unwrap().get("y").map(String::as_str),
+            Some("2")
+        );
         assert_eq!(d.bool("flag"), Some(true));
         assert!(!d.has("missing"));
         assert_eq!(
@@ -401,9 +408,17 @@ mod tests {
     fn refuses_bad_values_with_vaults_message() {
         let e = parse("role/a", json!({"ttl": -5})).unwrap_err();
         assert_eq!(e.status(), 400);
-        assert!(e.to_string().contains("cannot provide negative value '-5'"), "{e}");
+        assert!(
+            e.to_string().contains("cannot provide negative value '-5'"),
+            "{e}"
+        );
         let e = parse("role/a", json!({"ttl": "1hr"})).unwrap_err();
-        assert!(e.to_string().starts_with("Field validation failed: error converting input 1hr for field \"ttl\""), "{e}");
+        assert!(
+            e.to_string().starts_with(
+                "Field validation failed: error converting input 1hr for field \"ttl\""
+            ),
+            "{e}"
+        );
         assert!(parse("role/a", json!({"list": {"a": 1}})).is_err());
         assert!(parse("role/a", json!({"flag": [1]})).is_err());
     }

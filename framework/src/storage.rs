@@ -110,7 +110,9 @@ impl View {
 
     /// Stores raw bytes at `key`.
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.store.put(&format!("{}{key}", self.prefix), value).await
+        self.store
+            .put(&format!("{}{key}", self.prefix), value)
+            .await
     }
 
     /// Removes `key`.

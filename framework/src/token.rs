@@ -218,7 +218,11 @@ impl TokenStore {
             return Ok(self.open_batch(token).filter(|e| !e.expired(now)));
         }
         let hash = self.hash(token);
-        let Some(entry) = self.storage.get_json::<TokenEntry>(&format!("id/{hash}")).await? else {
+        let Some(entry) = self
+            .storage
+            .get_json::<TokenEntry>(&format!("id/{hash}"))
+            .await?
+        else {
             return Ok(None);
         };
         if entry.expired(now) {
@@ -262,7 +266,11 @@ impl TokenStore {
     /// Revokes `token`; revoking an unknown token is not an error.
     pub async fn revoke(&self, token: &str) -> Result<()> {
         let hash = self.hash(token);
-        if let Some(entry) = self.storage.get_json::<TokenEntry>(&format!("id/{hash}")).await? {
+        if let Some(entry) = self
+            .storage
+            .get_json::<TokenEntry>(&format!("id/{hash}"))
+            .await?
+        {
             self.remove(&hash, &entry.accessor).await?;
         }
         Ok(())
@@ -330,13 +338,19 @@ mod tests {
     #[tokio::test]
     async fn service_tokens_are_stored_only_as_hashes() {
         let (view, tokens) = store().await;
-        let (token, e) = tokens.create(entry(TokenType::Service, 60, 0)).await.unwrap();
+        let (token, e) = tokens
+            .create(entry(TokenType::Service, 60, 0))
+            .await
+            .unwrap();
         assert!(token.starts_with("hvs.") && token.len() == 36);
         assert_eq!(e.accessor.len(), 24);
         let ids = view.list("id/").await.unwrap();
         assert_eq!(ids.len(), 1);
         assert!(!ids[0].contains(&token[4..]));
-        assert_eq!(tokens.lookup(&token).await.unwrap().unwrap().display_name, "jwt-alice");
+        assert_eq!(
+            tokens.lookup(&token).await.unwrap().unwrap().display_name,
+            "jwt-alice"
+        );
         tokens.revoke(&token).await.unwrap();
         assert!(tokens.lookup(&token).await.unwrap().is_none());
         assert!(view.list("accessor/").await.unwrap().is_empty());
@@ -358,10 +372,16 @@ mod tests {
     #[tokio::test]
     async fn uses_are_counted_and_the_last_use_revokes() {
         let (_, tokens) = store().await;
-        let (token, _) = tokens.create(entry(TokenType::Service, 60, 2)).await.unwrap();
+        let (token, _) = tokens
+            .create(entry(TokenType::Service, 60, 2))
+            .await
+            .unwrap();
         assert!(tokens.use_token(&token, None).await.is_ok());
         assert!(tokens.use_token(&token, None).await.is_ok());
-        assert_eq!(tokens.use_token(&token, None).await.unwrap_err(), Error::PermissionDenied);
+        assert_eq!(
+            tokens.use_token(&token, None).await.unwrap_err(),
+            Error::PermissionDenied
+        );
     }
 
     #[tokio::test]
@@ -370,15 +390,24 @@ mod tests {
         let mut e = entry(TokenType::Service, 60, 0);
         e.bound_cidrs = vec!["10.0.0.0/8".parse().unwrap()];
         let (token, _) = tokens.create(e).await.unwrap();
-        assert!(tokens.use_token(&token, Some("10.1.2.3".parse().unwrap())).await.is_ok());
-        assert!(tokens.use_token(&token, Some("127.0.0.1".parse().unwrap())).await.is_err());
+        assert!(tokens
+            .use_token(&token, Some("10.1.2.3".parse().unwrap()))
+            .await
+            .is_ok());
+        assert!(tokens
+            .use_token(&token, Some("127.0.0.1".parse().unwrap()))
+            .await
+            .is_err());
         assert!(tokens.use_token(&token, None).await.is_err());
     }
 
     #[tokio::test]
     async fn expired_tokens_are_gone() {
         let (_, tokens) = store().await;
-        let (token, _) = tokens.create(entry(TokenType::Service, -1, 0)).await.unwrap();
+        let (token, _) = tokens
+            .create(entry(TokenType::Service, -1, 0))
+            .await
+            .unwrap();
         assert!(tokens.lookup(&token).await.unwrap().is_none());
     }
 }

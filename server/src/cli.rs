@@ -50,7 +50,11 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
             && !arg.starts_with("--")
             && arg.len() > 2
             && arg[1..].starts_with(|c: char| c.is_ascii_alphabetic());
-        out.push(if single_dash_long { format!("-{arg}") } else { arg });
+        out.push(if single_dash_long {
+            format!("-{arg}")
+        } else {
+            arg
+        });
     }
     out
 }
@@ -67,9 +71,17 @@ mod tests {
     fn accepts_vaults_single_dash_flags() {
         assert_eq!(
             args("authmount server -dev -dev-root-token-id=x -h --dev-listen-address=a"),
-            ["authmount", "server", "--dev", "--dev-root-token-id=x", "-h", "--dev-listen-address=a"]
+            [
+                "authmount",
+                "server",
+                "--dev",
+                "--dev-root-token-id=x",
+                "-h",
+                "--dev-listen-address=a"
+            ]
         );
-        let cli = Cli::try_parse_from(args("authmount server -dev -dev-root-token-id=root")).unwrap();
+        let cli =
+            Cli::try_parse_from(args("authmount server -dev -dev-root-token-id=root")).unwrap();
         let Command::Server(s) = cli.command;
         assert!(s.dev);
         assert_eq!(s.dev_root_token_id.as_deref(), Some("root"));

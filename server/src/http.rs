@@ -30,11 +30,7 @@ pub fn server(core: Arc<Core>, listener: TcpListener) -> std::io::Result<actix_w
     .run())
 }
 
-async fn handle(
-    core: web::Data<Core>,
-    http: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
+async fn handle(core: web::Data<Core>, http: HttpRequest, payload: web::Payload) -> HttpResponse {
     let started = Instant::now();
     let reply = match to_request(&http, payload).await {
         Ok(req) => core.handle(req).await,
@@ -60,7 +56,11 @@ async fn to_request(http: &HttpRequest, payload: web::Payload) -> Result<Request
         .to_string();
     let list_query = web::Query::<Map<String, Value>>::from_query(http.query_string())
         .ok()
-        .and_then(|q| q.get("list").and_then(Value::as_str).map(|v| v == "true" || v == "1"))
+        .and_then(|q| {
+            q.get("list")
+                .and_then(Value::as_str)
+                .map(|v| v == "true" || v == "1")
+        })
         .unwrap_or(false);
     let operation = match *http.method() {
         Method::GET if list_query => Operation::List,

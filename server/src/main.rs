@@ -22,10 +22,12 @@ fn run_server(args: ServerArgs) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    let root = args
-        .dev_root_token_id
-        .clone()
-        .unwrap_or_else(|| format!("hvs.{}", Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)));
+    let root = args.dev_root_token_id.clone().unwrap_or_else(|| {
+        format!(
+            "hvs.{}",
+            Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)
+        )
+    });
     let listener = match std::net::TcpListener::bind(&args.dev_listen_address) {
         Ok(l) => l,
         Err(e) => {
@@ -57,5 +59,8 @@ fn run_server(args: ServerArgs) -> ExitCode {
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(true).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .init();
 }

@@ -67,22 +67,78 @@ pub struct ParsedConfig {
 pub fn fields() -> Vec<Field> {
     use FieldType::*;
     vec![
-        Field::new("oidc_discovery_url", String, "OIDC Discovery URL, without any .well-known component (base path)."),
-        Field::new("oidc_discovery_ca_pem", String, "CA certificate or chain (PEM) for the discovery URL."),
-        Field::new("oidc_client_id", String, "The OAuth client id for the OIDC browser flow."),
-        Field::new("oidc_client_secret", String, "The OAuth client secret; never returned."),
+        Field::new(
+            "oidc_discovery_url",
+            String,
+            "OIDC Discovery URL, without any .well-known component (base path).",
+        ),
+        Field::new(
+            "oidc_discovery_ca_pem",
+            String,
+            "CA certificate or chain (PEM) for the discovery URL.",
+        ),
+        Field::new(
+            "oidc_client_id",
+            String,
+            "The OAuth client id for the OIDC browser flow.",
+        ),
+        Field::new(
+            "oidc_client_secret",
+            String,
+            "The OAuth client secret; never returned.",
+        ),
         Field::new("oidc_response_mode", String, "'query' or 'form_post'."),
-        Field::new("oidc_response_types", CommaStringSlice, "'code' and/or 'id_token'."),
-        Field::new("jwks_url", String, "JWKS URL to fetch verification keys from."),
-        Field::new("jwks_ca_pem", String, "CA certificate or chain (PEM) for the JWKS URL."),
-        Field::new("jwks_pairs", Raw, "List of {jwks_url, jwks_ca_pem} objects."),
-        Field::new("jwt_validation_pubkeys", CommaStringSlice, "PEM public keys or certificates that verify JWTs."),
-        Field::new("jwt_supported_algs", CommaStringSlice, "Allowed JWS algorithms; empty means all asymmetric ones."),
-        Field::new("bound_issuer", String, "The exact value the 'iss' claim must have."),
-        Field::new("default_role", LowerCaseString, "Role used when a login names none."),
+        Field::new(
+            "oidc_response_types",
+            CommaStringSlice,
+            "'code' and/or 'id_token'.",
+        ),
+        Field::new(
+            "jwks_url",
+            String,
+            "JWKS URL to fetch verification keys from.",
+        ),
+        Field::new(
+            "jwks_ca_pem",
+            String,
+            "CA certificate or chain (PEM) for the JWKS URL.",
+        ),
+        Field::new(
+            "jwks_pairs",
+            Raw,
+            "List of {jwks_url, jwks_ca_pem} objects.",
+        ),
+        Field::new(
+            "jwt_validation_pubkeys",
+            CommaStringSlice,
+            "PEM public keys or certificates that verify JWTs.",
+        ),
+        Field::new(
+            "jwt_supported_algs",
+            CommaStringSlice,
+            "Allowed JWS algorithms; empty means all asymmetric ones.",
+        ),
+        Field::new(
+            "bound_issuer",
+            String,
+            "The exact value the 'iss' claim must have.",
+        ),
+        Field::new(
+            "default_role",
+            LowerCaseString,
+            "Role used when a login names none.",
+        ),
         Field::new("provider_config", Map, "Provider-specific settings."),
-        Field::new("namespace_in_state", Bool, "Put the namespace in the OIDC state."),
-        Field::new("unsupported_critical_cert_extensions", CommaStringSlice, "Critical certificate extensions (OIDs) to tolerate."),
+        Field::new(
+            "namespace_in_state",
+            Bool,
+            "Put the namespace in the OIDC state.",
+        ),
+        Field::new(
+            "unsupported_critical_cert_extensions",
+            CommaStringSlice,
+            "Critical certificate extensions (OIDs) to tolerate.",
+        ),
     ]
 }
 
@@ -92,7 +148,10 @@ impl JwtConfig {
     /// Builds a config from a write, replacing everything but `namespace_in_state` of
     /// `previous`, and runs the checks of reference §2.2, remote sources fetched. Errors: 400
     /// with Vault's message.
-    pub async fn from_write(fields: &FieldData, previous: Option<&JwtConfig>) -> Result<ParsedConfig> {
+    pub async fn from_write(
+        fields: &FieldData,
+        previous: Option<&JwtConfig>,
+    ) -> Result<ParsedConfig> {
         let s = |name: &str| fields.str(name).unwrap_or_default().to_string();
         let list = |name: &str| fields.strings(name).unwrap_or_default();
         let jwks_pairs = match fields.get("jwks_pairs") {
@@ -174,9 +233,8 @@ impl JwtConfig {
         let keys: Arc<dyn KeySource> = if let Some(keys) = static_keys {
             Arc::new(keys)
         } else if !c.oidc_discovery_url.is_empty() {
-            let fetcher = Fetcher::new(&c.oidc_discovery_ca_pem).map_err(|e| {
-                Error::invalid(format!("error checking oidc discovery URL: {e}"))
-            })?;
+            let fetcher = Fetcher::new(&c.oidc_discovery_ca_pem)
+                .map_err(|e| Error::invalid(format!("error checking oidc discovery URL: {e}")))?;
             let source = DiscoverySource::new(c.oidc_discovery_url.clone(), fetcher);
             if check_remote {
                 source.check().await.map_err(Error::invalid)?;
@@ -241,8 +299,14 @@ fn parse_pairs(pairs: &[Value]) -> Result<Vec<(String, String)>> {
     pairs
         .iter()
         .map(|p| {
-            let url = p.get("jwks_url").and_then(Value::as_str).filter(|u| !u.is_empty());
-            let ca = p.get("jwks_ca_pem").and_then(Value::as_str).unwrap_or_default();
+            let url = p
+                .get("jwks_url")
+                .and_then(Value::as_str)
+                .filter(|u| !u.is_empty());
+            let ca = p
+                .get("jwks_ca_pem")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match (p.is_object(), url) {
                 (true, Some(url)) => Ok((url.to_string(), ca.to_string())),
                 _ => Err(invalid_pairs()),
@@ -268,8 +332,7 @@ fn parse_algs(names: &[String]) -> Result<Vec<Alg>> {
 }
 
 fn validate_oidc_response(c: &JwtConfig) -> Result<()> {
-    if c
-        .oidc_response_types
+    if c.oidc_response_types
         .iter()
         .any(|t| t != "code" && t != "id_token")
     {

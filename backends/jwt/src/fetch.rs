@@ -131,7 +131,10 @@ mod tests {
 
     #[test]
     fn reads_max_age() {
-        assert_eq!(parse_max_age("public, max-age=600"), Some(Duration::from_secs(600)));
+        assert_eq!(
+            parse_max_age("public, max-age=600"),
+            Some(Duration::from_secs(600))
+        );
         assert_eq!(parse_max_age("no-cache"), None);
         assert_eq!(parse_max_age("max-age=x"), None);
     }

@@ -118,7 +118,10 @@ impl RemoteKeys {
 
     /// True when a cached key has this `kid`.
     fn knows_kid(&self, kid: &str) -> bool {
-        self.read().keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+        self.read()
+            .keys
+            .iter()
+            .any(|k| k.kid.as_deref() == Some(kid))
     }
 
     /// Tries the cached keys (those with the token's `kid`, or all when it has none);
@@ -141,7 +144,9 @@ impl RemoteKeys {
     }
 
     fn may_refetch(&self) -> bool {
-        self.read().last_attempt.is_none_or(|t| t.elapsed() >= COOL_DOWN)
+        self.read()
+            .last_attempt
+            .is_none_or(|t| t.elapsed() >= COOL_DOWN)
     }
 
     /// Refetches after a miss unless the set is in its cool-down. `None` when skipped.
@@ -153,7 +158,10 @@ impl RemoteKeys {
     }
 
     fn inflight_fetch(&self) -> Option<SharedFetch> {
-        self.inflight.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.inflight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Joins the fetch in flight, or starts one, detached from the caller.
@@ -197,7 +205,10 @@ impl RemoteKeys {
         let mut cached = self.cached.write().unwrap_or_else(|p| p.into_inner());
         cached.keys = Arc::new(keys);
         cached.fetched = Some(Instant::now());
-        cached.refresh_after = doc.max_age.unwrap_or(MAX_REFRESH).clamp(COOL_DOWN, MAX_REFRESH);
+        cached.refresh_after = doc
+            .max_age
+            .unwrap_or(MAX_REFRESH)
+            .clamp(COOL_DOWN, MAX_REFRESH);
         Ok(())
     }
 }
@@ -235,7 +246,8 @@ impl JwksSource {
 #[async_trait]
 impl KeySource for JwksSource {
     async fn verify(&self, jws: &Jws) -> Result<(), KeyError> {
-        let loaded = futures_util::future::join_all(self.sets.iter().map(|s| s.ensure_loaded())).await;
+        let loaded =
+            futures_util::future::join_all(self.sets.iter().map(|s| s.ensure_loaded())).await;
         if let [Err(e)] = loaded.as_slice() {
             return Err(KeyError::Invalid(format!(
                 "error verifying token signature: fetching keys oidc: {e}"

@@ -207,18 +207,33 @@ impl PublicKey {
         let bad = |e: josekit::JoseError| format!("unusable key: {e}");
         let verifiers: Vec<(Alg, Box<dyn JwsVerifier>)> = match pkey.id() {
             Id::RSA => vec![
-                (Alg::RS256, Box::new(jws::RS256.verifier_from_der(&der).map_err(bad)?)),
-                (Alg::RS384, Box::new(jws::RS384.verifier_from_der(&der).map_err(bad)?)),
-                (Alg::RS512, Box::new(jws::RS512.verifier_from_der(&der).map_err(bad)?)),
-                (Alg::PS256, Box::new(jws::PS256.verifier_from_der(&der).map_err(bad)?)),
-                (Alg::PS384, Box::new(jws::PS384.verifier_from_der(&der).map_err(bad)?)),
-                (Alg::PS512, Box::new(jws::PS512.verifier_from_der(&der).map_err(bad)?)),
+                (
+                    Alg::RS256,
+                    Box::new(jws::RS256.verifier_from_der(&der).map_err(bad)?),
+                ),
+                (
+                    Alg::RS384,
+                    Box::new(jws::RS384.verifier_from_der(&der).map_err(bad)?),
+                ),
+                (
+                    Alg::RS512,
+                    Box::new(jws::RS512.verifier_from_der(&der).map_err(bad)?),
+                ),
+                (
+                    Alg::PS256,
+                    Box::new(jws::PS256.verifier_from_der(&der).map_err(bad)?),
+                ),
+                (
+                    Alg::PS384,
+                    Box::new(jws::PS384.verifier_from_der(&der).map_err(bad)?),
+                ),
+                (
+                    Alg::PS512,
+                    Box::new(jws::PS512.verifier_from_der(&der).map_err(bad)?),
+                ),
             ],
             Id::EC => {
-                let curve = pkey
-                    .ec_key()
-                    .ok()
-                    .and_then(|k| k.group().curve_name());
+                let curve = pkey.ec_key().ok().and_then(|k| k.group().curve_name());
                 match curve {
                     Some(Nid::X9_62_PRIME256V1) => vec![(
                         Alg::ES256,
@@ -254,7 +269,14 @@ impl PublicKey {
             return Err(format!("key use {usage:?} is not \"sig\""));
         }
         let candidates: &[Alg] = match (text("kty"), text("crv")) {
-            (Some("RSA"), _) => &[Alg::RS256, Alg::RS384, Alg::RS512, Alg::PS256, Alg::PS384, Alg::PS512],
+            (Some("RSA"), _) => &[
+                Alg::RS256,
+                Alg::RS384,
+                Alg::RS512,
+                Alg::PS256,
+                Alg::PS384,
+                Alg::PS512,
+            ],
             (Some("EC"), Some("P-256")) => &[Alg::ES256],
             (Some("EC"), Some("P-384")) => &[Alg::ES384],
             (Some("EC"), Some("P-521")) => &[Alg::ES512],
@@ -267,25 +289,55 @@ impl PublicKey {
         key_map.remove("alg");
         let parsed = josekit::jwk::Jwk::from_map(key_map).map_err(|e| format!("bad JWK: {e}"))?;
         let mut verifiers: Vec<(Alg, Box<dyn JwsVerifier>)> = Vec::new();
-        for alg in candidates.iter().copied().filter(|a| wanted.is_none_or(|w| w == a.name())) {
+        for alg in candidates
+            .iter()
+            .copied()
+            .filter(|a| wanted.is_none_or(|w| w == a.name()))
+        {
             let built: Result<Box<dyn JwsVerifier>, josekit::JoseError> = match alg {
-                Alg::RS256 => jws::RS256.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
-                Alg::RS384 => jws::RS384.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
-                Alg::RS512 => jws::RS512.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
-                Alg::PS256 => jws::PS256.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
-                Alg::PS384 => jws::PS384.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
-                Alg::PS512 => jws::PS512.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
-                Alg::ES256 => jws::ES256.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
-                Alg::ES384 => jws::ES384.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
-                Alg::ES512 => jws::ES512.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
-                Alg::EdDSA => jws::EdDSA.verifier_from_jwk(&parsed).map(|v| Box::new(v) as _),
+                Alg::RS256 => jws::RS256
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
+                Alg::RS384 => jws::RS384
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
+                Alg::RS512 => jws::RS512
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
+                Alg::PS256 => jws::PS256
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
+                Alg::PS384 => jws::PS384
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
+                Alg::PS512 => jws::PS512
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
+                Alg::ES256 => jws::ES256
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
+                Alg::ES384 => jws::ES384
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
+                Alg::ES512 => jws::ES512
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
+                Alg::EdDSA => jws::EdDSA
+                    .verifier_from_jwk(&parsed)
+                    .map(|v| Box::new(v) as _),
             };
             verifiers.push((alg, built.map_err(|e| format!("unusable key: {e}"))?));
         }
         if verifiers.is_empty() {
-            return Err(format!("alg {:?} does not fit the key type", wanted.unwrap_or_default()));
+            return Err(format!(
+                "alg {:?} does not fit the key type",
+                wanted.unwrap_or_default()
+            ));
         }
-        Ok(PublicKey { verifiers, kid: text("kid").map(str::to_string) })
+        Ok(PublicKey {
+            verifiers,
+            kid: text("kid").map(str::to_string),
+        })
     }
 
     /// True when `jws` carries a valid signature by this key under its `alg` (false when
@@ -331,7 +383,9 @@ impl StaticKeys {
     pub fn from_pems(pems: &[String]) -> Result<StaticKeys, String> {
         let keys = pems
             .iter()
-            .map(|pem| PublicKey::from_pem(pem).map_err(|e| format!("error parsing public key: {e}")))
+            .map(|pem| {
+                PublicKey::from_pem(pem).map_err(|e| format!("error parsing public key: {e}"))
+            })
             .collect::<Result<_, _>>()?;
         Ok(StaticKeys { keys })
     }

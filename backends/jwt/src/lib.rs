@@ -116,7 +116,11 @@ impl JwtBackend {
         if let Some(role) = self.roles.get(name).map(|r| r.value().clone()) {
             return Ok(Some(role));
         }
-        let Some(role) = self.storage.get_json::<Role>(&format!("role/{name}")).await? else {
+        let Some(role) = self
+            .storage
+            .get_json::<Role>(&format!("role/{name}"))
+            .await?
+        else {
             return Ok(None);
         };
         let role = Arc::new(role);
@@ -136,7 +140,9 @@ impl JwtBackend {
     async fn write_role(&self, name: &str, req: &BackendRequest<'_>) -> Result<Response> {
         let stored = self.role(name).await?;
         let write = Role::apply_write(stored.as_deref(), &req.fields, req.mount)?;
-        self.storage.put_json(&format!("role/{name}"), &write.role).await?;
+        self.storage
+            .put_json(&format!("role/{name}"), &write.role)
+            .await?;
         self.roles.insert(name.to_string(), Arc::new(write.role));
         Ok(Response::warnings(write.warnings))
     }
@@ -155,7 +161,11 @@ impl JwtBackend {
         if role.role_type == "oidc" {
             return Err(LoginError::OidcRole.into());
         }
-        let token = req.fields.str("jwt").filter(|t| !t.is_empty()).ok_or(LoginError::MissingToken)?;
+        let token = req
+            .fields
+            .str("jwt")
+            .filter(|t| !t.is_empty())
+            .ok_or(LoginError::MissingToken)?;
         login::check_cidrs(&role, req.remote_addr)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -220,9 +230,10 @@ impl AuthBackend for JwtBackend {
             .get("role")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let role = self.role(name).await?.ok_or_else(|| {
-            Error::internal(format!("role {name} does not exist during renewal"))
-        })?;
+        let role = self
+            .role(name)
+            .await?
+            .ok_or_else(|| Error::internal(format!("role {name} does not exist during renewal")))?;
         let mut params = role.token_params();
         params.policies = req.token.policies.clone();
         Ok(params)

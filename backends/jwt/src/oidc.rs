@@ -6,12 +6,15 @@
 //! The document is read when the config is written (the write-time check) or, after a
 //! restart, at the first login; it is then kept until the config changes.
 
+use std::sync::Mutex;
+use std::time::Instant;
+
 use async_trait::async_trait;
 use openidconnect::core::CoreProviderMetadata;
 use tokio::sync::OnceCell;
 
 use crate::fetch::Fetcher;
-use crate::jwks::{JwksSource, RemoteKeys};
+use crate::jwks::{JwksSource, RemoteKeys, COOL_DOWN};
 use crate::keys::{Jws, KeyError, KeySource};
 
 /// Keys found through OIDC Discovery.
@@ -19,6 +22,7 @@ pub struct DiscoverySource {
     issuer: String,
     fetcher: Fetcher,
     keys: OnceCell<JwksSource>,
+    last_failure: Mutex<Option<(Instant, String)>>,
 }
 
 impl DiscoverySource {
@@ -28,6 +32,7 @@ impl DiscoverySource {
             issuer,
             fetcher,
             keys: OnceCell::new(),
+            last_failure: Mutex::new(None),
         }
     }
 
@@ -40,15 +45,38 @@ impl DiscoverySource {
             .map_err(|cause| format!("error checking oidc discovery URL: {cause}"))
     }
 
+    /// The key set, discovering it on first use. A failed discovery is not retried within
+    /// [`COOL_DOWN`]: logins meanwhile get the same error without a fetch.
     async fn keys(&self) -> Result<&JwksSource, String> {
-        self.keys
+        if let Some(keys) = self.keys.get() {
+            return Ok(keys);
+        }
+        if let Some((at, error)) = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            if at.elapsed() < COOL_DOWN {
+                return Err(error);
+            }
+        }
+        let result: Result<&JwksSource, String> = self
+            .keys
             .get_or_try_init(|| async {
                 let jwks_uri = self.discover().await?;
                 let set = RemoteKeys::new(jwks_uri, self.fetcher.clone());
-                set.fetch_now().await.map_err(|e| format!("fetching keys: {e}"))?;
+                set.fetch_now()
+                    .await
+                    .map_err(|e| format!("fetching keys: {e}"))?;
                 Ok(JwksSource::new(vec![set]))
             })
-            .await
+            .await;
+        if let Err(error) = &result {
+            *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((Instant::now(), error.clone()));
+        }
+        result
     }
 
     /// The `jwks_uri` of the provider, after checking its `issuer`.

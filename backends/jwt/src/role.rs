@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use authmount_framework::duration::format_go;
-use authmount_framework::{Error, Field, FieldData, FieldType, MountInfo, Result, TokenParams, TokenType};
+use authmount_framework::{
+    Error, Field, FieldData, FieldType, MountInfo, Result, TokenParams, TokenType,
+};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -103,33 +105,109 @@ pub fn fields() -> Vec<Field> {
     vec![
         Field::new("name", LowerCaseString, "Name of the role."),
         Field::new("role_type", String, "'jwt' or 'oidc'."),
-        Field::new("user_claim", String, "The claim to use for the Identity entity alias name."),
-        Field::new("user_claim_json_pointer", Bool, "Read user_claim as a JSON pointer."),
-        Field::new("bound_audiences", CommaStringSlice, "Audiences; a token must carry one of them."),
-        Field::new("bound_subject", String, "The exact 'sub' a token must carry."),
-        Field::new("bound_claims", Map, "Claims (names or JSON pointers) and the values they must have."),
+        Field::new(
+            "user_claim",
+            String,
+            "The claim to use for the Identity entity alias name.",
+        ),
+        Field::new(
+            "user_claim_json_pointer",
+            Bool,
+            "Read user_claim as a JSON pointer.",
+        ),
+        Field::new(
+            "bound_audiences",
+            CommaStringSlice,
+            "Audiences; a token must carry one of them.",
+        ),
+        Field::new(
+            "bound_subject",
+            String,
+            "The exact 'sub' a token must carry.",
+        ),
+        Field::new(
+            "bound_claims",
+            Map,
+            "Claims (names or JSON pointers) and the values they must have.",
+        ),
         Field::new("bound_claims_type", String, "'string' or 'glob'."),
-        Field::new("claim_mappings", KvPairs, "Claims to copy into metadata: claim => metadata key."),
-        Field::new("groups_claim", String, "The claim holding group names (or a JSON pointer)."),
-        Field::new("clock_skew_leeway", SignedDurationSecond, "Leeway for time claims; 0 = 60s, -1 = none."),
-        Field::new("expiration_leeway", SignedDurationSecond, "Leeway to compute a missing exp; 0 = 150s, -1 = none."),
-        Field::new("not_before_leeway", SignedDurationSecond, "Leeway to compute a missing nbf; 0 = 150s, -1 = none."),
-        Field::new("allowed_redirect_uris", CommaStringSlice, "Redirect URIs allowed in the OIDC flow."),
+        Field::new(
+            "claim_mappings",
+            KvPairs,
+            "Claims to copy into metadata: claim => metadata key.",
+        ),
+        Field::new(
+            "groups_claim",
+            String,
+            "The claim holding group names (or a JSON pointer).",
+        ),
+        Field::new(
+            "clock_skew_leeway",
+            SignedDurationSecond,
+            "Leeway for time claims; 0 = 60s, -1 = none.",
+        ),
+        Field::new(
+            "expiration_leeway",
+            SignedDurationSecond,
+            "Leeway to compute a missing exp; 0 = 150s, -1 = none.",
+        ),
+        Field::new(
+            "not_before_leeway",
+            SignedDurationSecond,
+            "Leeway to compute a missing nbf; 0 = 150s, -1 = none.",
+        ),
+        Field::new(
+            "allowed_redirect_uris",
+            CommaStringSlice,
+            "Redirect URIs allowed in the OIDC flow.",
+        ),
         Field::new("oidc_scopes", CommaStringSlice, "Extra OIDC scopes."),
         Field::new("max_age", DurationSecond, "OIDC max_age."),
-        Field::new("verbose_oidc_logging", Bool, "Log OIDC details (warned about)."),
-        Field::new("token_policies", CommaStringSlice, "Policies of issued tokens."),
+        Field::new(
+            "verbose_oidc_logging",
+            Bool,
+            "Log OIDC details (warned about).",
+        ),
+        Field::new(
+            "token_policies",
+            CommaStringSlice,
+            "Policies of issued tokens.",
+        ),
         Field::new("token_ttl", DurationSecond, "TTL of issued tokens."),
         Field::new("token_max_ttl", DurationSecond, "Max TTL of issued tokens."),
-        Field::new("token_explicit_max_ttl", DurationSecond, "Hard cap on the lifetime of issued tokens."),
+        Field::new(
+            "token_explicit_max_ttl",
+            DurationSecond,
+            "Hard cap on the lifetime of issued tokens.",
+        ),
         Field::new("token_period", DurationSecond, "Period of periodic tokens."),
-        Field::new("token_num_uses", Int, "Uses of issued tokens; 0 = unlimited."),
-        Field::new("token_no_default_policy", Bool, "Do not add the default policy."),
-        Field::new("token_bound_cidrs", CommaStringSlice, "Addresses issued tokens (and logins) are bound to."),
+        Field::new(
+            "token_num_uses",
+            Int,
+            "Uses of issued tokens; 0 = unlimited.",
+        ),
+        Field::new(
+            "token_no_default_policy",
+            Bool,
+            "Do not add the default policy.",
+        ),
+        Field::new(
+            "token_bound_cidrs",
+            CommaStringSlice,
+            "Addresses issued tokens (and logins) are bound to.",
+        ),
         Field::new("token_type", String, "'default', 'service' or 'batch'."),
-        Field::new("alias_metadata", KvPairs, "Alias metadata (accepted and echoed)."),
+        Field::new(
+            "alias_metadata",
+            KvPairs,
+            "Alias metadata (accepted and echoed).",
+        ),
         Field::new("policies", CommaStringSlice, "Deprecated: token_policies."),
-        Field::new("bound_cidrs", CommaStringSlice, "Deprecated: token_bound_cidrs."),
+        Field::new(
+            "bound_cidrs",
+            CommaStringSlice,
+            "Deprecated: token_bound_cidrs.",
+        ),
         Field::new("ttl", DurationSecond, "Deprecated: token_ttl."),
         Field::new("max_ttl", DurationSecond, "Deprecated: token_max_ttl."),
         Field::new("period", DurationSecond, "Deprecated: token_period."),
@@ -148,7 +226,11 @@ pub struct RoleWrite {
 impl Role {
     /// Applies a write to `stored` (or to a new role) and runs the checks of reference §3.3 in
     /// order. Errors: 400 with Vault's message; nothing is changed.
-    pub fn apply_write(stored: Option<&Role>, f: &FieldData, mount: &MountInfo) -> Result<RoleWrite> {
+    pub fn apply_write(
+        stored: Option<&Role>,
+        f: &FieldData,
+        mount: &MountInfo,
+    ) -> Result<RoleWrite> {
         let creating = stored.is_none();
         let mut r = stored.cloned().unwrap_or_else(|| Role {
             bound_claims_type: "string".into(),
@@ -164,7 +246,10 @@ impl Role {
             r.role_type = if redirects.is_empty() { "jwt" } else { "oidc" }.into();
         }
         if r.role_type != "jwt" && r.role_type != "oidc" {
-            return Err(Error::invalid(format!("invalid 'role_type': {}", r.role_type)));
+            return Err(Error::invalid(format!(
+                "invalid 'role_type': {}",
+                r.role_type
+            )));
         }
 
         // Plain fields (merge: only what was sent changes).
@@ -241,7 +326,10 @@ impl Role {
             return Err(Error::invalid("a user claim must be defined on the role"));
         }
         // 10. oidc roles need redirect URIs.
-        let redirects = r.allowed_redirect_uris.as_ref().is_some_and(|v| !v.is_empty());
+        let redirects = r
+            .allowed_redirect_uris
+            .as_ref()
+            .is_some_and(|v| !v.is_empty());
         if r.role_type == "oidc" && !redirects {
             return Err(Error::invalid(
                 "'allowed_redirect_uris' must be set if 'role_type' is 'oidc' or unspecified.",
@@ -334,7 +422,12 @@ impl Role {
         if !l.bound_cidrs.is_empty() {
             map.insert("bound_cidrs".into(), json!(cidr_strings(&l.bound_cidrs)));
         }
-        for (name, value) in [("ttl", l.ttl), ("max_ttl", l.max_ttl), ("period", l.period), ("num_uses", l.num_uses)] {
+        for (name, value) in [
+            ("ttl", l.ttl),
+            ("max_ttl", l.max_ttl),
+            ("period", l.period),
+            ("num_uses", l.num_uses),
+        ] {
             if value != 0 {
                 map.insert(name.into(), json!(value));
             }
@@ -412,14 +505,18 @@ fn apply_token_fields(t: &mut StoredTokenFields, f: &FieldData) -> Result<()> {
         return Err(Error::invalid("'token_num_uses' cannot be negative"));
     }
     if t.max_ttl > 0 && t.ttl > t.max_ttl {
-        return Err(Error::invalid("'token_ttl' cannot be greater than 'token_max_ttl'"));
+        return Err(Error::invalid(
+            "'token_ttl' cannot be greater than 'token_max_ttl'",
+        ));
     }
     if t.token_type == "batch" {
         if t.period > 0 {
             return Err(Error::invalid("'token_type' cannot be 'batch' or 'default_batch' when set to generate periodic tokens"));
         }
         if t.num_uses > 0 {
-            return Err(Error::invalid("'token_type' cannot be 'batch' or 'default_batch' when set to have limited uses"));
+            return Err(Error::invalid(
+                "'token_type' cannot be 'batch' or 'default_batch' when set to have limited uses",
+            ));
         }
     }
     Ok(())
@@ -451,7 +548,12 @@ fn apply_legacy(r: &mut Role, f: &FieldData) -> Result<()> {
         ("token_ttl", "ttl", &mut t.ttl, &mut l.ttl),
         ("token_max_ttl", "max_ttl", &mut t.max_ttl, &mut l.max_ttl),
         ("token_period", "period", &mut t.period, &mut l.period),
-        ("token_num_uses", "num_uses", &mut t.num_uses, &mut l.num_uses),
+        (
+            "token_num_uses",
+            "num_uses",
+            &mut t.num_uses,
+            &mut l.num_uses,
+        ),
     ] {
         match (f.has(new), f.int(old)) {
             (false, Some(v)) => {
@@ -478,7 +580,11 @@ fn check_glob_values(bound: Option<&Map<String, Value>>) -> Result<()> {
                     return Err(Error::invalid(format!("claim is not a string: {bad}")));
                 }
             }
-            other => return Err(Error::invalid(format!("claim is not a string or list: {other}"))),
+            other => {
+                return Err(Error::invalid(format!(
+                    "claim is not a string or list: {other}"
+                )))
+            }
         }
     }
     Ok(())
