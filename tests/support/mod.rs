@@ -1,0 +1,319 @@
+//! Shared test support: a real authmount HTTP server on an ephemeral port, a small Vault
+//! client over reqwest, and freshly generated keys that mint compact JWS tokens.
+//!
+//! Nothing here is hard-coded: every key and the root token are generated per server or
+//! per test.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::net::TcpListener;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use josekit::jwk::KeyPair;
+use josekit::jws::{self, JwsHeader, JwsSigner};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// An authmount server (dev core, in-memory storage) serving HTTP on `127.0.0.1:<port>`.
+///
+/// It runs on its own thread with its own actix system and lives until the test binary
+/// exits.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    pub base: String,
+    /// The root token of the dev core.
+    pub root: String,
+    client: reqwest::Client,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+        let port = listener.local_addr().expect("local address").port();
+        let root = format!("root-{}", random_hex());
+        let root_for_server = root.clone();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let core = authmount_server::dev_core(&root_for_server)
+                    .await
+                    .expect("dev core");
+                authmount_server::http::server(core, listener)
+                    .expect("http server")
+                    .await
+                    .expect("server run");
+            })
+        });
+        // The listener is bound already: connections wait in its backlog until the
+        // server accepts them, so no readiness polling is needed.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("reqwest client");
+        TestServer {
+            base: format!("http://127.0.0.1:{port}"),
+            root,
+            client,
+        }
+    }
+
+    /// Sends `method /v1/<path>` with optional `X-Vault-Token`, extra headers and a raw
+    /// body. Returns the status and the body as JSON (`Null` when empty, a JSON string
+    /// holding the raw text when the body is not JSON, so assertions show it).
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}/v1/{}", self.base, path));
+        if let Some(token) = token {
+            req = req.header("X-Vault-Token", token);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(body) = body {
+            req = req.header("Content-Type", "application/json").body(body);
+        }
+        let resp = req.send().await.expect("request sent and answered");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("response body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.send(Method::GET, path, token, &[], None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("serialise body");
+        self.send(Method::POST, path, token, &[], Some(bytes)).await
+    }
+
+    pub async fn list(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let list = Method::from_bytes(b"LIST").expect("LIST is a valid method");
+        self.send(list, path, token, &[], None).await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.send(Method::DELETE, path, token, &[], None).await
+    }
+
+    /// `POST /v1/sys/auth/<path> {"type":"jwt"}`, asserting 204.
+    pub async fn enable_jwt(&self, path: &str) {
+        let (status, body) = self
+            .post(
+                &format!("sys/auth/{path}"),
+                Some(&self.root),
+                &json!({"type": "jwt"}),
+            )
+            .await;
+        assert_eq!(status, 204, "enable jwt at {path}: {body}");
+    }
+
+    /// Writes `auth/<mount>/<sub>` with the root token, asserting 204.
+    pub async fn write_ok(&self, path: &str, body: &Value) {
+        let (status, resp) = self.post(path, Some(&self.root), body).await;
+        assert_eq!(status, 204, "write {path} {body}: {resp}");
+    }
+
+    /// `POST auth/<mount>/login {"role", "jwt"}`, no token.
+    pub async fn login(&self, mount: &str, role: &str, jwt: &str) -> (u16, Value) {
+        self.post(
+            &format!("auth/{mount}/login"),
+            None,
+            &json!({"role": role, "jwt": jwt}),
+        )
+        .await
+    }
+}
+
+/// The first message of a Vault error body `{"errors":[...]}`; panics on any other shape.
+pub fn error_message(body: &Value) -> String {
+    let errors = body["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a Vault error body: {body}"));
+    errors
+        .first()
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no error message in {body}"))
+        .to_string()
+}
+
+/// Unix time in whole seconds.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// 16 random hex digits (std's randomly seeded SipHash; enough for test ids).
+pub fn random_hex() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    format!("{:016x}", h.finish())
+}
+
+/// The kinds of signing key the JWT method accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Rsa2048,
+    P256,
+    P384,
+    P521,
+    Ed25519,
+}
+
+impl KeyKind {
+    pub const ALL: [KeyKind; 5] = [
+        KeyKind::Rsa2048,
+        KeyKind::P256,
+        KeyKind::P384,
+        KeyKind::P521,
+        KeyKind::Ed25519,
+    ];
+
+    /// The JWS algorithms a key of this kind signs with.
+    pub fn algs(self) -> &'static [&'static str] {
+        match self {
+            KeyKind::Rsa2048 => &["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
+            KeyKind::P256 => &["ES256"],
+            KeyKind::P384 => &["ES384"],
+            KeyKind::P521 => &["ES512"],
+            KeyKind::Ed25519 => &["EdDSA"],
+        }
+    }
+}
+
+/// A freshly generated private key (PKCS#8 DER) and its public key (SPKI PEM).
+pub struct Key {
+    pub kind: KeyKind,
+    private_der: Vec<u8>,
+    public_pem: String,
+}
+
+impl Key {
+    pub fn generate(kind: KeyKind) -> Key {
+        let pair: Box<dyn KeyPair> = match kind {
+            KeyKind::Rsa2048 => Box::new(jws::RS256.generate_key_pair(2048).expect("RSA key")),
+            KeyKind::P256 => Box::new(jws::ES256.generate_key_pair().expect("P-256 key")),
+            KeyKind::P384 => Box::new(jws::ES384.generate_key_pair().expect("P-384 key")),
+            KeyKind::P521 => Box::new(jws::ES512.generate_key_pair().expect("P-521 key")),
+            KeyKind::Ed25519 => Box::new(
+                jws::EdDSA
+                    .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
+                    .expect("Ed25519 key"),
+            ),
+        };
+        Key {
+            kind,
+            private_der: pair.to_der_private_key(),
+            public_pem: String::from_utf8(pair.to_pem_public_key()).expect("PEM is ASCII"),
+        }
+    }
+
+    pub fn rsa() -> Key {
+        Key::generate(KeyKind::Rsa2048)
+    }
+
+    /// The public key as a `-----BEGIN PUBLIC KEY-----` PEM.
+    pub fn public_pem(&self) -> String {
+        self.public_pem.clone()
+    }
+
+    /// A compact JWS over `claims` with header `{"alg":alg,"typ":"JWT"}` plus the members
+    /// of `header_extra` (a JSON object), signed by josekit.
+    pub fn sign(&self, alg: &str, header_extra: &Value, claims: &Value) -> String {
+        let der = &self.private_der;
+        let signer: Box<dyn JwsSigner> = match alg {
+            "RS256" => Box::new(jws::RS256.signer_from_der(der).expect("RS256 signer")),
+            "RS384" => Box::new(jws::RS384.signer_from_der(der).expect("RS384 signer")),
+            "RS512" => Box::new(jws::RS512.signer_from_der(der).expect("RS512 signer")),
+            "PS256" => Box::new(jws::PS256.signer_from_der(der).expect("PS256 signer")),
+            "PS384" => Box::new(jws::PS384.signer_from_der(der).expect("PS384 signer")),
+            "PS512" => Box::new(jws::PS512.signer_from_der(der).expect("PS512 signer")),
+            "ES256" => Box::new(jws::ES256.signer_from_der(der).expect("ES256 signer")),
+            "ES384" => Box::new(jws::ES384.signer_from_der(der).expect("ES384 signer")),
+            "ES512" => Box::new(jws::ES512.signer_from_der(der).expect("ES512 signer")),
+            "EdDSA" => Box::new(jws::EdDSA.signer_from_der(der).expect("EdDSA signer")),
+            other => panic!("no signer for {other}"),
+        };
+        let mut header = JwsHeader::new();
+        header.set_token_type("JWT");
+        if let Some(extra) = header_extra.as_object() {
+            for (name, value) in extra {
+                header
+                    .set_claim(name, Some(value.clone()))
+                    .expect("header member");
+            }
+        }
+        let payload = serde_json::to_vec(claims).expect("serialise claims");
+        jws::serialize_compact(&payload, &header, &*signer).expect("sign")
+    }
+
+    /// [`Key::sign`] with no extra header members.
+    pub fn sign_claims(&self, alg: &str, claims: &Value) -> String {
+        self.sign(alg, &json!({}), claims)
+    }
+}
+
+/// The seed role of the docs (sent as strings, no `role_type`).
+pub fn seed_role() -> Value {
+    json!({
+        "bound_subject": SEED_SUBJECT,
+        "bound_audiences": SEED_AUDIENCE,
+        "user_claim": "https://vault/user",
+        "groups_claim": "https://vault/groups",
+        "policies": "webapps",
+        "ttl": "1h",
+    })
+}
+
+pub const SEED_ISSUER: &str = "https://issuer.test/";
+pub const SEED_SUBJECT: &str = "r3qX9DljwFIWhsiqwFiu38209F10atW6@clients";
+pub const SEED_AUDIENCE: &str = "https://vault.plugin.auth.jwt.test";
+
+/// Claims the seed role accepts, for `user`, valid for five minutes.
+pub fn seed_claims(user: &str) -> Value {
+    let now = now();
+    json!({
+        "iss": SEED_ISSUER,
+        "sub": SEED_SUBJECT,
+        "aud": SEED_AUDIENCE,
+        "iat": now,
+        "exp": now + 300,
+        "https://vault/user": user,
+        "https://vault/groups": ["engineering"],
+    })
+}
+
+/// Enables `jwt` at `mount`, configures `key` as its only key with the seed issuer, and
+/// writes the seed role as `demo`.
+pub async fn seed_mount(server: &TestServer, mount: &str, key: &Key) {
+    server.enable_jwt(mount).await;
+    server
+        .write_ok(
+            &format!("auth/{mount}/config"),
+            &json!({"jwt_validation_pubkeys": [key.public_pem()], "bound_issuer": SEED_ISSUER}),
+        )
+        .await;
+    server
+        .write_ok(&format!("auth/{mount}/role/demo"), &seed_role())
+        .await;
+}
