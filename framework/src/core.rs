@@ -14,7 +14,9 @@ use crate::backend::{BackendRequest, MountInfo, Registry, RenewRequest};
 use crate::duration;
 use crate::error::{Error, Result};
 use crate::identity::IdentityStore;
-use crate::mount::{normalize_path, Mount, MountConfig, MountEntry, MountTable};
+use crate::mount::{
+    normalize_path, Mount, MountConfig, MountEntry, MountTable, SYSTEM_MAX_LEASE_TTL,
+};
 use crate::path::{FieldData, FieldType};
 use crate::request::{Operation, Request};
 use crate::response::{Auth, Reply, Response, TokenType};
@@ -241,7 +243,7 @@ impl Core {
             entity_id: entity.id.clone(),
             creation_time: now,
             creation_ttl: ttl,
-            expire_time: Some(now + ttl),
+            expire_time: Some(now.saturating_add(ttl)),
             max_ttl,
             explicit_max_ttl: params.explicit_max_ttl,
             period: params.period,
@@ -344,11 +346,14 @@ impl Core {
         if params.period == 0 && increment > 0 {
             ttl = increment.min(max_ttl);
         }
-        let limit = entry.creation_time + max_ttl.min(entry.max_ttl.max(1)) - now;
+        let limit = entry
+            .creation_time
+            .saturating_add(max_ttl.min(entry.max_ttl.max(1)))
+            .saturating_sub(now);
         if params.period == 0 && ttl > limit {
             ttl = limit.max(0);
         }
-        entry.expire_time = Some(now + ttl);
+        entry.expire_time = Some(now.saturating_add(ttl));
         entry.last_renewal_time = Some(now);
         entry.params = params;
         self.tokens.update(token, &entry).await?;
@@ -592,6 +597,16 @@ fn tune_config(base: &MountConfig, data: &Map<String, Value>) -> Result<MountCon
             return Err(Error::invalid(format!("invalid token_type {t:?}")));
         }
         config.token_type = t.to_string();
+    }
+    for (name, value) in [
+        ("default_lease_ttl", config.default_lease_ttl),
+        ("max_lease_ttl", config.max_lease_ttl),
+    ] {
+        if value > SYSTEM_MAX_LEASE_TTL {
+            return Err(Error::invalid(format!(
+                "{name} of {value}s cannot be greater than the system max lease TTL of {SYSTEM_MAX_LEASE_TTL}s"
+            )));
+        }
     }
     if config.max_lease_ttl > 0 && config.default_lease_ttl > config.max_lease_ttl {
         return Err(Error::invalid(

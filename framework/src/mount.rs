@@ -98,8 +98,8 @@ pub struct Mount {
 
 /// Normalises a mount path: trims slashes and adds one at the end.
 ///
-/// Errors: 400 for an empty path, a path with empty, `.` or `..` segments, or the reserved
-/// `token/`.
+/// Errors: 400 for an empty path, a path with empty, `.` or `..` segments, or a path at or
+/// under the token store's `token/`.
 pub fn normalize_path(raw: &str) -> Result<String> {
     let trimmed = raw.trim_matches('/');
     if trimmed.is_empty() {
@@ -112,7 +112,7 @@ pub fn normalize_path(raw: &str) -> Result<String> {
         return Err(Error::invalid(format!("invalid mount path {raw:?}")));
     }
     let path = format!("{trimmed}/");
-    if path == "token/" {
+    if path.starts_with("token/") {
         return Err(Error::invalid("path is already in use at token/"));
     }
     Ok(path)
@@ -211,5 +211,7 @@ mod tests {
         assert!(normalize_path("a//b").is_err());
         assert!(normalize_path("a/../b").is_err());
         assert!(normalize_path("token").is_err());
+        assert!(normalize_path("token/x").is_err());
+        assert!(normalize_path("tokens").is_ok());
     }
 }

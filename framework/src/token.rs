@@ -79,7 +79,9 @@ pub struct TokenEntry {
 impl TokenEntry {
     /// Seconds left before expiry (0 for tokens that never expire).
     pub fn ttl(&self, now: i64) -> i64 {
-        self.expire_time.map(|t| (t - now).max(0)).unwrap_or(0)
+        self.expire_time
+            .map(|t| t.saturating_sub(now).max(0))
+            .unwrap_or(0)
     }
 
     fn expired(&self, now: i64) -> bool {
@@ -316,7 +318,7 @@ mod tests {
             entity_id: "e".into(),
             creation_time: now,
             creation_ttl: ttl,
-            expire_time: Some(now + ttl),
+            expire_time: Some(now.saturating_add(ttl)),
             max_ttl: ttl,
             explicit_max_ttl: 0,
             period: 0,
