@@ -201,62 +201,20 @@ impl PublicKey {
     /// Builds the verifiers for an OpenSSL public key. Errors: an unsupported key type or
     /// curve, or an RSA key under 2048 bits.
     pub fn from_pkey(pkey: &PKey<Public>, kid: Option<String>) -> Result<PublicKey, String> {
+        let curve = pkey.ec_key().ok().and_then(|k| k.group().curve_name());
+        let algs = match (pkey.id(), curve) {
+            (Id::RSA, _) => RSA_ALGS,
+            (Id::EC, Some(Nid::X9_62_PRIME256V1)) => &[Alg::ES256],
+            (Id::EC, Some(Nid::SECP384R1)) => &[Alg::ES384],
+            (Id::EC, Some(Nid::SECP521R1)) => &[Alg::ES512],
+            (Id::ED25519, _) => &[Alg::EdDSA],
+            (Id::EC, _) => return Err("unsupported elliptic curve".into()),
+            _ => return Err("unsupported key type: want RSA, ECDSA or Ed25519".into()),
+        };
         let der = pkey
             .public_key_to_der()
             .map_err(|e| format!("cannot encode key: {e}"))?;
-        let bad = |e: josekit::JoseError| format!("unusable key: {e}");
-        let verifiers: Vec<(Alg, Box<dyn JwsVerifier>)> = match pkey.id() {
-            Id::RSA => vec![
-                (
-                    Alg::RS256,
-                    Box::new(jws::RS256.verifier_from_der(&der).map_err(bad)?),
-                ),
-                (
-                    Alg::RS384,
-                    Box::new(jws::RS384.verifier_from_der(&der).map_err(bad)?),
-                ),
-                (
-                    Alg::RS512,
-                    Box::new(jws::RS512.verifier_from_der(&der).map_err(bad)?),
-                ),
-                (
-                    Alg::PS256,
-                    Box::new(jws::PS256.verifier_from_der(&der).map_err(bad)?),
-                ),
-                (
-                    Alg::PS384,
-                    Box::new(jws::PS384.verifier_from_der(&der).map_err(bad)?),
-                ),
-                (
-                    Alg::PS512,
-                    Box::new(jws::PS512.verifier_from_der(&der).map_err(bad)?),
-                ),
-            ],
-            Id::EC => {
-                let curve = pkey.ec_key().ok().and_then(|k| k.group().curve_name());
-                match curve {
-                    Some(Nid::X9_62_PRIME256V1) => vec![(
-                        Alg::ES256,
-                        Box::new(jws::ES256.verifier_from_der(&der).map_err(bad)?),
-                    )],
-                    Some(Nid::SECP384R1) => vec![(
-                        Alg::ES384,
-                        Box::new(jws::ES384.verifier_from_der(&der).map_err(bad)?),
-                    )],
-                    Some(Nid::SECP521R1) => vec![(
-                        Alg::ES512,
-                        Box::new(jws::ES512.verifier_from_der(&der).map_err(bad)?),
-                    )],
-                    _ => return Err("unsupported elliptic curve".into()),
-                }
-            }
-            Id::ED25519 => vec![(
-                Alg::EdDSA,
-                Box::new(jws::EdDSA.verifier_from_der(&der).map_err(bad)?),
-            )],
-            _ => return Err("unsupported key type: want RSA, ECDSA or Ed25519".into()),
-        };
-        Ok(PublicKey { verifiers, kid })
+        PublicKey::build(algs, &Material::Der(&der), kid)
     }
 
     /// Builds the verifiers for one JWK (RFC 7517 §4) of a key set: `kty` RSA, EC (P-256,
@@ -268,15 +226,8 @@ impl PublicKey {
         if let Some(usage) = text("use").filter(|u| *u != "sig") {
             return Err(format!("key use {usage:?} is not \"sig\""));
         }
-        let candidates: &[Alg] = match (text("kty"), text("crv")) {
-            (Some("RSA"), _) => &[
-                Alg::RS256,
-                Alg::RS384,
-                Alg::RS512,
-                Alg::PS256,
-                Alg::PS384,
-                Alg::PS512,
-            ],
+        let algs: &[Alg] = match (text("kty"), text("crv")) {
+            (Some("RSA"), _) => RSA_ALGS,
             (Some("EC"), Some("P-256")) => &[Alg::ES256],
             (Some("EC"), Some("P-384")) => &[Alg::ES384],
             (Some("EC"), Some("P-521")) => &[Alg::ES512],
@@ -284,60 +235,41 @@ impl PublicKey {
             (Some("EC" | "OKP"), crv) => return Err(format!("unsupported curve {crv:?}")),
             (kty, _) => return Err(format!("unsupported key type {kty:?}")),
         };
-        let wanted = text("alg");
+        let algs: Vec<Alg> = match text("alg") {
+            Some(wanted) => algs
+                .iter()
+                .copied()
+                .filter(|a| a.name() == wanted)
+                .collect(),
+            None => algs.to_vec(),
+        };
+        if algs.is_empty() {
+            return Err(format!("alg {:?} does not fit the key type", text("alg")));
+        }
         let mut key_map = jwk.clone();
-        key_map.remove("alg");
+        key_map.remove("alg"); // josekit checks a JWK's alg against each verifier; we did
         let parsed = josekit::jwk::Jwk::from_map(key_map).map_err(|e| format!("bad JWK: {e}"))?;
-        let mut verifiers: Vec<(Alg, Box<dyn JwsVerifier>)> = Vec::new();
-        for alg in candidates
+        PublicKey::build(
+            &algs,
+            &Material::Jwk(&parsed),
+            text("kid").map(str::to_string),
+        )
+    }
+
+    fn build(
+        algs: &[Alg],
+        material: &Material<'_>,
+        kid: Option<String>,
+    ) -> Result<PublicKey, String> {
+        let verifiers = algs
             .iter()
-            .copied()
-            .filter(|a| wanted.is_none_or(|w| w == a.name()))
-        {
-            let built: Result<Box<dyn JwsVerifier>, josekit::JoseError> = match alg {
-                Alg::RS256 => jws::RS256
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-                Alg::RS384 => jws::RS384
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-                Alg::RS512 => jws::RS512
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-                Alg::PS256 => jws::PS256
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-                Alg::PS384 => jws::PS384
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-                Alg::PS512 => jws::PS512
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-                Alg::ES256 => jws::ES256
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-                Alg::ES384 => jws::ES384
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-                Alg::ES512 => jws::ES512
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-                Alg::EdDSA => jws::EdDSA
-                    .verifier_from_jwk(&parsed)
-                    .map(|v| Box::new(v) as _),
-            };
-            verifiers.push((alg, built.map_err(|e| format!("unusable key: {e}"))?));
-        }
-        if verifiers.is_empty() {
-            return Err(format!(
-                "alg {:?} does not fit the key type",
-                wanted.unwrap_or_default()
-            ));
-        }
-        Ok(PublicKey {
-            verifiers,
-            kid: text("kid").map(str::to_string),
-        })
+            .map(|&alg| {
+                verifier(alg, material)
+                    .map(|v| (alg, v))
+                    .map_err(|e| format!("unusable key: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(PublicKey { verifiers, kid })
     }
 
     /// True when `jws` carries a valid signature by this key under its `alg` (false when
@@ -348,6 +280,50 @@ impl PublicKey {
             .find(|(a, _)| *a == jws.alg)
             .is_some_and(|(_, v)| v.verify(&jws.signing_input, &jws.signature).is_ok())
     }
+}
+
+/// The algorithms an RSA key can do.
+const RSA_ALGS: &[Alg] = &[
+    Alg::RS256,
+    Alg::RS384,
+    Alg::RS512,
+    Alg::PS256,
+    Alg::PS384,
+    Alg::PS512,
+];
+
+/// Key material in one of the two forms josekit builds verifiers from.
+enum Material<'a> {
+    /// A DER SubjectPublicKeyInfo.
+    Der(&'a [u8]),
+    /// A JWK.
+    Jwk(&'a josekit::jwk::Jwk),
+}
+
+/// The josekit verifier for `alg` over `material`.
+fn verifier(alg: Alg, material: &Material<'_>) -> Result<Box<dyn JwsVerifier>, josekit::JoseError> {
+    macro_rules! from {
+        ($algorithm:expr) => {
+            match material {
+                Material::Der(der) => {
+                    Box::new($algorithm.verifier_from_der(der)?) as Box<dyn JwsVerifier>
+                }
+                Material::Jwk(jwk) => Box::new($algorithm.verifier_from_jwk(jwk)?),
+            }
+        };
+    }
+    Ok(match alg {
+        Alg::RS256 => from!(jws::RS256),
+        Alg::RS384 => from!(jws::RS384),
+        Alg::RS512 => from!(jws::RS512),
+        Alg::PS256 => from!(jws::PS256),
+        Alg::PS384 => from!(jws::PS384),
+        Alg::PS512 => from!(jws::PS512),
+        Alg::ES256 => from!(jws::ES256),
+        Alg::ES384 => from!(jws::ES384),
+        Alg::ES512 => from!(jws::ES512),
+        Alg::EdDSA => from!(jws::EdDSA),
+    })
 }
 
 /// The message when no static key validated a signature (Vault's wording).

@@ -234,7 +234,7 @@ impl AuthBackend for JwtBackend {
             .role(name)
             .await?
             .ok_or_else(|| Error::internal(format!("role {name} does not exist during renewal")))?;
-        let mut params = role.token_params();
+        let mut params = role.token.clone();
         params.policies = req.token.policies.clone();
         Ok(params)
     }

@@ -154,6 +154,6 @@ fn identity(claims: &Map<String, Value>, role_name: &str, role: &Role) -> Result
         group_aliases,
         metadata,
         internal_data,
-        token: role.token_params(),
+        token: role.token.clone(),
     })
 }

@@ -50,34 +50,10 @@ pub struct Role {
     pub max_age: i64,
     /// `verbose_oidc_logging`.
     pub verbose_oidc_logging: bool,
-    /// The `token_*` fields.
-    pub token: StoredTokenFields,
+    /// The `token_*` fields (Vault `tokenutil`, reference §3.2), as the core takes them.
+    pub token: TokenParams,
     /// Values set through the deprecated names (`policies`, `ttl`, ...), echoed on read.
     pub legacy: LegacyFields,
-}
-
-/// The `token_*` role fields (Vault `tokenutil`, reference §3.2).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct StoredTokenFields {
-    /// `token_policies`, as given.
-    pub policies: Vec<String>,
-    /// `token_ttl`.
-    pub ttl: i64,
-    /// `token_max_ttl`.
-    pub max_ttl: i64,
-    /// `token_explicit_max_ttl`.
-    pub explicit_max_ttl: i64,
-    /// `token_period`.
-    pub period: i64,
-    /// `token_num_uses`.
-    pub num_uses: i64,
-    /// `token_no_default_policy`.
-    pub no_default_policy: bool,
-    /// `token_bound_cidrs`.
-    pub bound_cidrs: Vec<IpNet>,
-    /// `token_type`: `default`, `service` or `batch`.
-    pub token_type: String,
 }
 
 /// Values stored through the deprecated aliases (reference §3.2 "Deprecated aliases").
@@ -363,26 +339,6 @@ impl Role {
             || self.bound_claims.as_ref().is_some_and(|m| !m.is_empty())
     }
 
-    /// The token parameters this role gives (what the core turns into a token).
-    pub fn token_params(&self) -> TokenParams {
-        let t = &self.token;
-        TokenParams {
-            policies: t.policies.clone(),
-            ttl: t.ttl,
-            max_ttl: t.max_ttl,
-            explicit_max_ttl: t.explicit_max_ttl,
-            period: t.period,
-            num_uses: t.num_uses,
-            no_default_policy: t.no_default_policy,
-            bound_cidrs: t.bound_cidrs.clone(),
-            token_type: match t.token_type.as_str() {
-                "service" => TokenType::Service,
-                "batch" => TokenType::Batch,
-                _ => TokenType::Default,
-            },
-        }
-    }
-
     /// The `data` of a role read (reference §3.4).
     pub fn read_data(&self) -> Map<String, Value> {
         let t = &self.token;
@@ -411,7 +367,7 @@ impl Role {
             "token_num_uses": t.num_uses,
             "token_no_default_policy": t.no_default_policy,
             "token_bound_cidrs": cidr_strings(&t.bound_cidrs),
-            "token_type": if t.token_type.is_empty() { "default" } else { t.token_type.as_str() },
+            "token_type": t.token_type.as_str(),
             "alias_metadata": {},
         });
         let l = &self.legacy;
@@ -473,7 +429,7 @@ fn parse_policies(items: &[String]) -> Vec<String> {
     set.into_iter().collect()
 }
 
-fn apply_token_fields(t: &mut StoredTokenFields, f: &FieldData) -> Result<()> {
+fn apply_token_fields(t: &mut TokenParams, f: &FieldData) -> Result<()> {
     if let Some(v) = f.strings("token_policies") {
         t.policies = v;
     }
@@ -495,11 +451,16 @@ fn apply_token_fields(t: &mut StoredTokenFields, f: &FieldData) -> Result<()> {
         t.no_default_policy = v;
     }
     if let Some(v) = f.str("token_type") {
-        let v = if v.is_empty() { "default" } else { v };
-        if !["default", "service", "batch"].contains(&v) {
-            return Err(Error::invalid(format!("invalid 'token_type' value {v:?}")));
-        }
-        t.token_type = v.to_string();
+        t.token_type = match v {
+            "" | "default" => TokenType::Default,
+            "service" => TokenType::Service,
+            "batch" => TokenType::Batch,
+            other => {
+                return Err(Error::invalid(format!(
+                    "invalid 'token_type' value {other:?}"
+                )))
+            }
+        };
     }
     if t.num_uses < 0 {
         return Err(Error::invalid("'token_num_uses' cannot be negative"));
@@ -509,7 +470,7 @@ fn apply_token_fields(t: &mut StoredTokenFields, f: &FieldData) -> Result<()> {
             "'token_ttl' cannot be greater than 'token_max_ttl'",
         ));
     }
-    if t.token_type == "batch" {
+    if t.token_type == TokenType::Batch {
         if t.period > 0 {
             return Err(Error::invalid("'token_type' cannot be 'batch' or 'default_batch' when set to generate periodic tokens"));
         }
