@@ -127,6 +127,15 @@ pub trait AuthBackend: Send + Sync + 'static {
     /// [`Error::NotFound`] for a missing object (404), [`Error::Internal`] for faults (500).
     async fn handle(&self, req: BackendRequest<'_>) -> Result<Response>;
 
+    /// Vault's existence check, for ACLs: `Some(false)` when a write would create the
+    /// object (the caller then needs the `create` capability), `Some(true)` when it would
+    /// update it (`update`), `None` when the path has no existence check (`update`). The
+    /// default has none.
+    async fn exists(&self, req: &BackendRequest<'_>) -> Result<Option<bool>> {
+        let _ = req;
+        Ok(None)
+    }
+
     /// Re-checks a token at renewal and returns the parameters to renew it with. The default
     /// keeps the parameters it was issued with. An error fails the renewal.
     async fn renew(&self, req: RenewRequest<'_>) -> Result<TokenParams> {

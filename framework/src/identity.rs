@@ -1,7 +1,9 @@
 //! The identity store: one entity per person or machine, with one alias per (mount accessor,
-//! alias name). A login upserts the alias and returns its entity's id.
+//! alias name); and groups, whose policies their members' tokens get. A login upserts the
+//! alias, and for external groups replaces the entity's memberships by the groups whose
+//! group alias (on the login's mount) names one of the login's group aliases.
 //!
-//! Source: Vault identity secrets engine (entities and entity aliases).
+//! Source: Vault identity secrets engine (entities, entity aliases, groups, group aliases).
 
 use std::collections::BTreeMap;
 
@@ -168,11 +170,338 @@ impl IdentityStore {
     }
 }
 
+/// An identity group. Source: Vault API `identity/group`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// UUID.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// `internal` (members set by hand) or `external` (members set at login by group aliases).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Policies the members' tokens get (`identity_policies`).
+    pub policies: Vec<String>,
+    /// Free metadata.
+    pub metadata: BTreeMap<String, String>,
+    /// Member entities (internal groups).
+    pub member_entity_ids: Vec<String>,
+    /// The group's alias id (external groups), empty when none.
+    pub alias_id: String,
+    /// Unix seconds.
+    pub creation_time: i64,
+    /// Unix seconds.
+    pub last_update_time: i64,
+}
+
+/// A group alias: the name an auth mount's group claim uses for an external group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupAlias {
+    /// UUID.
+    pub id: String,
+    /// The group name as the mount reports it (e.g. a `groups_claim` value).
+    pub name: String,
+    /// Accessor of the mount.
+    pub mount_accessor: String,
+    /// The group's id.
+    pub canonical_id: String,
+    /// Unix seconds.
+    pub creation_time: i64,
+}
+
+fn group_alias_key(mount_accessor: &str, name: &str) -> String {
+    format!("group-alias-by-name/{mount_accessor}/{}", hex::encode(name))
+}
+
+impl IdentityStore {
+    /// The group with this id.
+    pub async fn group(&self, id: &str) -> Result<Option<Group>> {
+        self.storage.get_json(&format!("group/{id}")).await
+    }
+
+    /// The group with this name.
+    pub async fn group_by_name(&self, name: &str) -> Result<Option<Group>> {
+        match self
+            .storage
+            .get(&format!("group-by-name/{}", hex::encode(name)))
+            .await?
+        {
+            Some(id) => self.group(&String::from_utf8_lossy(&id)).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a group (new or updated), keeping the name index right. Errors: 400 when the
+    /// name belongs to another group.
+    pub async fn put_group(&self, group: &Group, previous_name: Option<&str>) -> Result<()> {
+        if let Some(other) = self.group_by_name(&group.name).await? {
+            if other.id != group.id {
+                return Err(crate::Error::invalid(format!(
+                    "group name {:?} is already in use",
+                    group.name
+                )));
+            }
+        }
+        self.storage
+            .put_json(&format!("group/{}", group.id), group)
+            .await?;
+        if let Some(old) = previous_name.filter(|n| *n != group.name) {
+            self.storage
+                .delete(&format!("group-by-name/{}", hex::encode(old)))
+                .await?;
+        }
+        self.storage
+            .put(
+                &format!("group-by-name/{}", hex::encode(&group.name)),
+                group.id.as_bytes(),
+            )
+            .await
+    }
+
+    /// Deletes a group and its alias.
+    pub async fn delete_group(&self, group: &Group) -> Result<()> {
+        if !group.alias_id.is_empty() {
+            if let Some(alias) = self.group_alias(&group.alias_id).await? {
+                self.delete_group_alias(&alias).await?;
+            }
+        }
+        self.storage
+            .delete(&format!("group-by-name/{}", hex::encode(&group.name)))
+            .await?;
+        self.storage.delete(&format!("group/{}", group.id)).await
+    }
+
+    /// Ids of every group, sorted.
+    pub async fn group_ids(&self) -> Result<Vec<String>> {
+        self.storage.list("group/").await
+    }
+
+    /// The group alias with this id.
+    pub async fn group_alias(&self, id: &str) -> Result<Option<GroupAlias>> {
+        self.storage.get_json(&format!("group-alias/{id}")).await
+    }
+
+    /// Stores a group alias and links it from its group. Errors: 400 when the group is not
+    /// external, already has another alias, or the (mount, name) pair is taken.
+    pub async fn put_group_alias(&self, alias: &GroupAlias) -> Result<()> {
+        let mut group = self
+            .group(&alias.canonical_id)
+            .await?
+            .ok_or_else(|| crate::Error::invalid("invalid canonical_id: no such group"))?;
+        if group.kind != "external" {
+            return Err(crate::Error::invalid(
+                "group aliases can only be set on external groups",
+            ));
+        }
+        if !group.alias_id.is_empty() && group.alias_id != alias.id {
+            return Err(crate::Error::invalid("the group already has an alias"));
+        }
+        let key = group_alias_key(&alias.mount_accessor, &alias.name);
+        if let Some(taken) = self.storage.get(&key).await? {
+            if taken != alias.id.as_bytes() {
+                return Err(crate::Error::invalid(format!(
+                    "group alias {:?} already exists on this mount",
+                    alias.name
+                )));
+            }
+        }
+        self.storage
+            .put_json(&format!("group-alias/{}", alias.id), alias)
+            .await?;
+        self.storage.put(&key, alias.id.as_bytes()).await?;
+        group.alias_id = alias.id.clone();
+        self.storage
+            .put_json(&format!("group/{}", group.id), &group)
+            .await
+    }
+
+    /// Deletes a group alias and unlinks it from its group.
+    pub async fn delete_group_alias(&self, alias: &GroupAlias) -> Result<()> {
+        self.storage
+            .delete(&group_alias_key(&alias.mount_accessor, &alias.name))
+            .await?;
+        self.storage
+            .delete(&format!("group-alias/{}", alias.id))
+            .await?;
+        if let Some(mut group) = self.group(&alias.canonical_id).await? {
+            if group.alias_id == alias.id {
+                group.alias_id.clear();
+                self.storage
+                    .put_json(&format!("group/{}", group.id), &group)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ids of every group alias, sorted.
+    pub async fn group_alias_ids(&self) -> Result<Vec<String>> {
+        self.storage.list("group-alias/").await
+    }
+
+    /// At login: makes `entity_id` a member of exactly the external groups whose alias on
+    /// `mount_accessor` is one of `names` (Vault: group aliases only attach to existing
+    /// groups; none are created).
+    pub async fn sync_external_groups(
+        &self,
+        entity_id: &str,
+        mount_accessor: &str,
+        names: &[String],
+    ) -> Result<()> {
+        let mut ids = Vec::new();
+        for name in names {
+            if let Some(alias_id) = self
+                .storage
+                .get(&group_alias_key(mount_accessor, name))
+                .await?
+            {
+                if let Some(alias) = self
+                    .group_alias(&String::from_utf8_lossy(&alias_id))
+                    .await?
+                {
+                    ids.push(alias.canonical_id);
+                }
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        let key = format!("external-membership/{entity_id}/{mount_accessor}");
+        let current: Vec<String> = self.storage.get_json(&key).await?.unwrap_or_default();
+        if current != ids {
+            self.storage.put_json(&key, &ids).await?;
+        }
+        Ok(())
+    }
+
+    /// The groups `entity_id` belongs to now: external ones through its logins, internal
+    /// ones by membership.
+    pub async fn groups_of(&self, entity_id: &str) -> Result<Vec<Group>> {
+        let mut groups = Vec::new();
+        let prefix = format!("external-membership/{entity_id}/");
+        for accessor in self.storage.list(&prefix).await? {
+            let ids: Vec<String> = self
+                .storage
+                .get_json(&format!("{prefix}{accessor}"))
+                .await?
+                .unwrap_or_default();
+            for id in ids {
+                if let Some(g) = self.group(&id).await? {
+                    groups.push(g);
+                }
+            }
+        }
+        for id in self.group_ids().await? {
+            if let Some(g) = self.group(&id).await? {
+                if g.kind == "internal" && g.member_entity_ids.iter().any(|m| m == entity_id) {
+                    groups.push(g);
+                }
+            }
+        }
+        groups.sort_by(|a, b| a.id.cmp(&b.id));
+        groups.dedup_by(|a, b| a.id == b.id);
+        Ok(groups)
+    }
+
+    /// The policies `entity_id` gets from its groups now, sorted and deduplicated.
+    pub async fn identity_policies(&self, entity_id: &str) -> Result<Vec<String>> {
+        if entity_id.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut policies: Vec<String> = self
+            .groups_of(entity_id)
+            .await?
+            .into_iter()
+            .flat_map(|g| g.policies)
+            .collect();
+        policies.sort();
+        policies.dedup();
+        Ok(policies)
+    }
+
+    /// Ids of every entity, sorted.
+    pub async fn entity_ids(&self) -> Result<Vec<String>> {
+        self.storage.list("entity/").await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::storage::InMemory;
     use std::sync::Arc;
+
+    #[tokio::test]
+    async fn external_groups_follow_the_group_aliases_of_the_last_login() {
+        let ids = IdentityStore::new(View::new(Arc::new(InMemory::new()), "core/identity/"));
+        let group = |name: &str, kind: &str, policies: &[&str]| Group {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.into(),
+            kind: kind.into(),
+            policies: policies.iter().map(|p| p.to_string()).collect(),
+            metadata: BTreeMap::new(),
+            member_entity_ids: vec![],
+            alias_id: String::new(),
+            creation_time: 0,
+            last_update_time: 0,
+        };
+        let devs = group("devs", "external", &["dev", "shared"]);
+        let ops = group("ops", "external", &["ops", "shared"]);
+        for g in [&devs, &ops] {
+            ids.put_group(g, None).await.unwrap();
+        }
+        for (g, name) in [(&devs, "dev-team"), (&ops, "ops-team")] {
+            let alias = GroupAlias {
+                id: uuid::Uuid::new_v4().to_string(),
+                name: name.into(),
+                mount_accessor: "auth_jwt_1".into(),
+                canonical_id: g.id.clone(),
+                creation_time: 0,
+            };
+            ids.put_group_alias(&alias).await.unwrap();
+        }
+        let (_, e) = ids
+            .upsert_alias("auth_jwt_1", "alice", &BTreeMap::new())
+            .await
+            .unwrap();
+        let names = vec!["dev-team".to_string(), "ops-team".into(), "unknown".into()];
+        ids.sync_external_groups(&e.id, "auth_jwt_1", &names)
+            .await
+            .unwrap();
+        assert_eq!(
+            ids.identity_policies(&e.id).await.unwrap(),
+            ["dev", "ops", "shared"]
+        );
+        ids.sync_external_groups(&e.id, "auth_jwt_1", &names[..1])
+            .await
+            .unwrap();
+        assert_eq!(
+            ids.identity_policies(&e.id).await.unwrap(),
+            ["dev", "shared"]
+        );
+        // An alias on another mount does not attach.
+        ids.sync_external_groups(&e.id, "auth_jwt_2", &names)
+            .await
+            .unwrap();
+        assert_eq!(
+            ids.identity_policies(&e.id).await.unwrap(),
+            ["dev", "shared"]
+        );
+        // Internal groups cannot have aliases; names are unique.
+        let internal = group("humans", "internal", &[]);
+        ids.put_group(&internal, None).await.unwrap();
+        let bad = GroupAlias {
+            id: "x".into(),
+            name: "h".into(),
+            mount_accessor: "a".into(),
+            canonical_id: internal.id.clone(),
+            creation_time: 0,
+        };
+        assert!(ids.put_group_alias(&bad).await.is_err());
+        assert!(ids
+            .put_group(&group("devs", "internal", &[]), None)
+            .await
+            .is_err());
+    }
 
     #[tokio::test]
     async fn one_entity_per_alias_and_metadata_follows_the_last_login() {

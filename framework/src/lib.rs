@@ -15,6 +15,7 @@ pub mod error;
 pub mod identity;
 pub mod mount;
 pub mod path;
+pub mod policy;
 pub mod request;
 pub mod response;
 pub mod storage;

@@ -74,6 +74,14 @@ pub struct TokenEntry {
     pub params: crate::response::TokenParams,
     /// The last renewal time, if any.
     pub last_renewal_time: Option<i64>,
+    /// Policies from identity groups at issue time (shown on lookup; the ACL resolves them
+    /// anew on every request).
+    #[serde(default)]
+    pub identity_policies: Vec<String>,
+    /// Accessor of the parent token; empty for orphans (login tokens). Revoking a token
+    /// revokes its children.
+    #[serde(default)]
+    pub parent_accessor: String,
 }
 
 impl TokenEntry {
@@ -182,6 +190,10 @@ impl TokenStore {
     async fn store(&self, token: &str, entry: &TokenEntry) -> Result<()> {
         let hash = self.hash(token);
         self.storage.put_json(&format!("id/{hash}"), entry).await?;
+        if !entry.parent_accessor.is_empty() {
+            let link = format!("parent/{}/{}", entry.parent_accessor, entry.accessor);
+            self.storage.put(&link, b"").await?;
+        }
         self.storage
             .put(&format!("accessor/{}", entry.accessor), hash.as_bytes())
             .await
@@ -214,12 +226,29 @@ impl TokenStore {
     }
 
     /// The live entry of `token`, or `None` when unknown, revoked or expired.
-    pub async fn lookup(&self, token: &str) -> Result<Option<TokenEntry>> {
-        let now = now_unix();
+    pub async fn lookup(&self, token: &str) -> Result<Option<StoredToken>> {
         if token.starts_with("hvb.") {
-            return Ok(self.open_batch(token).filter(|e| !e.expired(now)));
+            let now = now_unix();
+            return Ok(self
+                .open_batch(token)
+                .filter(|e| !e.expired(now))
+                .map(|entry| StoredToken { key: None, entry }));
         }
-        let hash = self.hash(token);
+        self.by_hash(&self.hash(token)).await
+    }
+
+    /// The live entry with this accessor.
+    pub async fn lookup_accessor(&self, accessor: &str) -> Result<Option<StoredToken>> {
+        if accessor.is_empty() {
+            return Ok(None);
+        }
+        match self.storage.get(&format!("accessor/{accessor}")).await? {
+            Some(hash) => self.by_hash(&String::from_utf8_lossy(&hash)).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn by_hash(&self, hash: &str) -> Result<Option<StoredToken>> {
         let Some(entry) = self
             .storage
             .get_json::<TokenEntry>(&format!("id/{hash}"))
@@ -227,58 +256,73 @@ impl TokenStore {
         else {
             return Ok(None);
         };
-        if entry.expired(now) {
-            self.remove(&hash, &entry.accessor).await?;
+        let found = StoredToken {
+            key: Some(hash.to_string()),
+            entry,
+        };
+        if found.entry.expired(now_unix()) {
+            Box::pin(self.revoke(&found)).await?;
             return Ok(None);
         }
-        Ok(Some(entry))
+        Ok(Some(found))
     }
 
     /// Checks `token` for one use from `addr` and counts the use: unknown, dead, or
     /// out-of-CIDR tokens give 403; a token on its last use is revoked after it.
-    pub async fn use_token(&self, token: &str, addr: Option<IpAddr>) -> Result<TokenEntry> {
-        let entry = self.lookup(token).await?.ok_or(Error::PermissionDenied)?;
-        if !entry.allows(addr) {
+    pub async fn use_token(&self, token: &str, addr: Option<IpAddr>) -> Result<StoredToken> {
+        let found = self.lookup(token).await?.ok_or(Error::PermissionDenied)?;
+        if !found.entry.allows(addr) {
             return Err(Error::PermissionDenied);
         }
-        if entry.num_uses == 0 || entry.token_type == TokenType::Batch {
-            return Ok(entry);
+        if found.entry.num_uses == 0 || found.key.is_none() {
+            return Ok(found);
         }
         let _guard = self.uses_lock.lock().await;
-        let mut entry = self.lookup(token).await?.ok_or(Error::PermissionDenied)?;
-        entry.num_uses -= 1;
-        if entry.num_uses <= 0 {
-            self.revoke(token).await?;
-            entry.num_uses = -1;
+        let mut found = self.lookup(token).await?.ok_or(Error::PermissionDenied)?;
+        found.entry.num_uses -= 1;
+        if found.entry.num_uses <= 0 {
+            self.revoke(&found).await?;
+            found.entry.num_uses = -1;
         } else {
+            self.save(&found).await?;
+        }
+        Ok(found)
+    }
+
+    /// Stores a changed entry (renewal). Batch tokens cannot change.
+    pub async fn save(&self, token: &StoredToken) -> Result<()> {
+        match &token.key {
+            Some(hash) => {
+                self.storage
+                    .put_json(&format!("id/{hash}"), &token.entry)
+                    .await
+            }
+            None => Err(Error::invalid("batch tokens cannot be changed")),
+        }
+    }
+
+    /// Revokes a stored token and, recursively, its children.
+    pub async fn revoke(&self, token: &StoredToken) -> Result<()> {
+        let Some(hash) = &token.key else {
+            return Err(Error::invalid("batch tokens cannot be revoked"));
+        };
+        let accessor = &token.entry.accessor;
+        for child in self.storage.list(&format!("parent/{accessor}/")).await? {
+            if let Some(found) = self.lookup_accessor(&child).await? {
+                Box::pin(self.revoke(&found)).await?;
+            }
             self.storage
-                .put_json(&format!("id/{}", self.hash(token)), &entry)
+                .delete(&format!("parent/{accessor}/{child}"))
                 .await?;
         }
-        Ok(entry)
-    }
-
-    /// Replaces the stored entry of `token` (renewal).
-    pub async fn update(&self, token: &str, entry: &TokenEntry) -> Result<()> {
-        self.storage
-            .put_json(&format!("id/{}", self.hash(token)), entry)
-            .await
-    }
-
-    /// Revokes `token`; revoking an unknown token is not an error.
-    pub async fn revoke(&self, token: &str) -> Result<()> {
-        let hash = self.hash(token);
-        if let Some(entry) = self
-            .storage
-            .get_json::<TokenEntry>(&format!("id/{hash}"))
-            .await?
-        {
-            self.remove(&hash, &entry.accessor).await?;
+        if !token.entry.parent_accessor.is_empty() {
+            self.storage
+                .delete(&format!(
+                    "parent/{}/{accessor}",
+                    token.entry.parent_accessor
+                ))
+                .await?;
         }
-        Ok(())
-    }
-
-    async fn remove(&self, hash: &str, accessor: &str) -> Result<()> {
         self.storage.delete(&format!("id/{hash}")).await?;
         self.storage.delete(&format!("accessor/{accessor}")).await
     }
@@ -287,15 +331,30 @@ impl TokenStore {
     pub async fn revoke_mount(&self, mount_accessor: &str) -> Result<usize> {
         let mut revoked = 0;
         for hash in self.storage.list("id/").await? {
-            let key = format!("id/{hash}");
-            if let Some(entry) = self.storage.get_json::<TokenEntry>(&key).await? {
-                if entry.mount_accessor == mount_accessor {
-                    self.remove(&hash, &entry.accessor).await?;
+            if let Some(found) = self.by_hash(&hash).await? {
+                if found.entry.mount_accessor == mount_accessor {
+                    self.revoke(&found).await?;
                     revoked += 1;
                 }
             }
         }
         Ok(revoked)
+    }
+}
+
+/// A live token as found in the store: its entry and where it is kept (none for batch
+/// tokens, which carry their entry themselves).
+#[derive(Debug, Clone)]
+pub struct StoredToken {
+    key: Option<String>,
+    /// The token's state.
+    pub entry: TokenEntry,
+}
+
+impl StoredToken {
+    /// True for a batch token.
+    pub fn is_batch(&self) -> bool {
+        self.key.is_none()
     }
 }
 
@@ -329,6 +388,8 @@ mod tests {
             internal_data: Map::new(),
             params: Default::default(),
             last_renewal_time: None,
+            identity_policies: vec![],
+            parent_accessor: String::new(),
         }
     }
 
@@ -349,11 +410,11 @@ mod tests {
         let ids = view.list("id/").await.unwrap();
         assert_eq!(ids.len(), 1);
         assert!(!ids[0].contains(&token[4..]));
-        assert_eq!(
-            tokens.lookup(&token).await.unwrap().unwrap().display_name,
-            "jwt-alice"
-        );
-        tokens.revoke(&token).await.unwrap();
+        let found = tokens.lookup(&token).await.unwrap().unwrap();
+        assert_eq!(found.entry.display_name, "jwt-alice");
+        let by_accessor = tokens.lookup_accessor(&e.accessor).await.unwrap().unwrap();
+        assert_eq!(by_accessor.entry, found.entry);
+        tokens.revoke(&found).await.unwrap();
         assert!(tokens.lookup(&token).await.unwrap().is_none());
         assert!(view.list("accessor/").await.unwrap().is_empty());
     }
@@ -401,6 +462,26 @@ mod tests {
             .await
             .is_err());
         assert!(tokens.use_token(&token, None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn revoking_a_parent_revokes_its_children() {
+        let (_, tokens) = store().await;
+        let (parent, p) = tokens
+            .create(entry(TokenType::Service, 60, 0))
+            .await
+            .unwrap();
+        let mut child = entry(TokenType::Service, 60, 0);
+        child.parent_accessor = p.accessor.clone();
+        let (child, c) = tokens.create(child).await.unwrap();
+        let mut grandchild = entry(TokenType::Service, 60, 0);
+        grandchild.parent_accessor = c.accessor.clone();
+        let (grandchild, _) = tokens.create(grandchild).await.unwrap();
+        let found = tokens.lookup(&parent).await.unwrap().unwrap();
+        tokens.revoke(&found).await.unwrap();
+        for t in [parent, child, grandchild] {
+            assert!(tokens.lookup(&t).await.unwrap().is_none());
+        }
     }
 
     #[tokio::test]

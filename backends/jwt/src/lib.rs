@@ -221,6 +221,15 @@ impl AuthBackend for JwtBackend {
         }
     }
 
+    /// Roles have an existence check: creating one needs `create`, changing one `update`.
+    async fn exists(&self, req: &BackendRequest<'_>) -> Result<Option<bool>> {
+        if req.spec.name != "role" || req.operation != Operation::Update {
+            return Ok(None);
+        }
+        let name = req.fields.str("name").unwrap_or_default();
+        Ok(Some(self.role(name).await?.is_some()))
+    }
+
     /// Renewal re-reads the role (reference §1.4): a deleted role fails the renewal with a
     /// 500 `role <name> does not exist during renewal`; otherwise the role's current token
     /// parameters apply.

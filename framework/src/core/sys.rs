@@ -1,0 +1,268 @@
+//! `sys/`: mounts (`sys/auth`, tuning) and ACL policies (`sys/policy`, `sys/policies/acl`).
+//! Enabling, disabling and tuning auth methods is root-protected (needs `sudo`).
+
+use serde_json::{json, Map, Value};
+
+use super::reply::{data_reply, envelope, list_reply, mount_json, token_type_name};
+use super::{body_field, Core};
+use crate::error::{Error, Result};
+use crate::mount::{normalize_path, MountConfig, MountEntry, SYSTEM_MAX_LEASE_TTL};
+use crate::path::FieldType;
+use crate::policy::Capability;
+use crate::request::{Operation, Request};
+use crate::response::Reply;
+use crate::storage::View;
+
+impl Core {
+    pub(super) async fn sys_endpoint(&self, rest: &str, req: &Request) -> Result<Reply> {
+        let path = format!("sys/{rest}");
+        let op = req.operation;
+        if rest == "auth" {
+            self.authorize(req, &path, false).await?;
+            return match op {
+                Operation::Read => self.list_mounts(),
+                _ => Err(Error::UnsupportedOperation),
+            };
+        }
+        if let Some(mount_path) = rest
+            .strip_prefix("mounts/auth/")
+            .and_then(|p| p.strip_suffix("/tune"))
+            .or_else(|| {
+                rest.strip_prefix("auth/")
+                    .and_then(|p| p.strip_suffix("/tune"))
+            })
+        {
+            self.authorize(req, &path, true).await?;
+            return self.tune(mount_path, req).await;
+        }
+        if let Some(mount_path) = rest.strip_prefix("auth/") {
+            self.authorize(req, &path, op != Operation::Read).await?;
+            return match op {
+                Operation::Update => self.enable(mount_path, &req.data).await,
+                Operation::Read => {
+                    let path = normalize_path(mount_path)?;
+                    let mount = self.mounts.get(&path)?.ok_or(Error::NotFound)?;
+                    Ok(data_reply(mount_json(&mount.entry), "system"))
+                }
+                Operation::Delete => self.disable(mount_path).await,
+                Operation::List => Err(Error::UnsupportedOperation),
+            };
+        }
+        if let Some(name) = rest
+            .strip_prefix("policies/acl/")
+            .or_else(|| rest.strip_prefix("policy/"))
+        {
+            return self
+                .policy(name, rest.starts_with("policy/"), req, &path)
+                .await;
+        }
+        if matches!(
+            rest,
+            "policy" | "policy/" | "policies/acl" | "policies/acl/"
+        ) {
+            self.authorize(req, &path, false).await?;
+            let names = self.policies.names().await?;
+            return match (rest.starts_with("policy"), op) {
+                (true, Operation::Read | Operation::List) => Ok(data_reply(
+                    json!({ "keys": names, "policies": names }),
+                    "system",
+                )),
+                (false, Operation::List) => list_reply(names, "system"),
+                _ => Err(Error::UnsupportedOperation),
+            };
+        }
+        self.authorize(req, &path, false).await?;
+        Err(Error::unsupported_path(&path))
+    }
+
+    /// `sys/policy/<name>` (legacy: body and read key `rules`) and `sys/policies/acl/<name>`
+    /// (key `policy`). A write to a missing policy needs `create`.
+    async fn policy(&self, name: &str, legacy: bool, req: &Request, path: &str) -> Result<Reply> {
+        let name = name.trim_end_matches('/').to_lowercase();
+        let existing = self.policies.get(&name).await?;
+        let capability = match req.operation {
+            Operation::Update if existing.is_none() => Capability::Create,
+            Operation::Update => Capability::Update,
+            Operation::Read => Capability::Read,
+            Operation::List => Capability::List,
+            Operation::Delete => Capability::Delete,
+        };
+        self.authorize_capability(req, path, capability, false)
+            .await?;
+        let key = if legacy { "rules" } else { "policy" };
+        match req.operation {
+            Operation::Read => {
+                let policy = existing.ok_or(Error::NotFound)?;
+                Ok(data_reply(
+                    json!({ "name": policy.name, key: policy.text }),
+                    "system",
+                ))
+            }
+            Operation::Update => {
+                let text = body_field(req, "policy", FieldType::String)?
+                    .or(body_field(req, "rules", FieldType::String)?)
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .ok_or_else(|| Error::invalid("'policy' parameter not supplied or empty"))?;
+                self.policies.put(&name, &text).await?;
+                Ok(Reply::no_content())
+            }
+            Operation::Delete => {
+                self.policies.delete(&name).await?;
+                Ok(Reply::no_content())
+            }
+            Operation::List => Err(Error::UnsupportedOperation),
+        }
+    }
+
+    fn list_mounts(&self) -> Result<Reply> {
+        let data: Map<String, Value> = self
+            .mounts
+            .entries()?
+            .into_iter()
+            .map(|e| (e.path.clone(), mount_json(&e)))
+            .collect();
+        let mut body = envelope(Some(data.clone()), None, &[], "system");
+        if let Value::Object(top) = &mut body {
+            top.extend(data); // legacy clients read the mounts at the top level too
+        }
+        Ok(Reply::ok(body))
+    }
+
+    async fn enable(&self, raw_path: &str, data: &Map<String, Value>) -> Result<Reply> {
+        let path = normalize_path(raw_path)?;
+        let kind = data
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::invalid("missing type"))?;
+        self.registry.factory(kind)?;
+        let description = match data.get("description") {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(_) => return Err(Error::invalid("description must be a string")),
+        };
+        let config = match data.get("config") {
+            Some(Value::Object(c)) => tune_config(&MountConfig::default(), c)?,
+            None | Some(Value::Null) => MountConfig::default(),
+            Some(_) => return Err(Error::invalid("config must be an object")),
+        };
+        let mut entry = MountEntry::new(path.clone(), kind, description, config);
+        entry.local = data.get("local").and_then(Value::as_bool).unwrap_or(false);
+        entry.seal_wrap = data
+            .get("seal_wrap")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mount = self.instantiate(entry)?;
+        self.mounts.insert(mount)?;
+        if let Err(e) = self.save_mounts().await {
+            let _ = self.mounts.remove(&path);
+            return Err(e);
+        }
+        tracing::info!(target: "authmount::core", path = %path, kind, "auth method enabled");
+        Ok(Reply::no_content())
+    }
+
+    /// Disables a mount: its tokens are revoked, its aliases removed, its storage cleared.
+    async fn disable(&self, raw_path: &str) -> Result<Reply> {
+        let path = normalize_path(raw_path)?;
+        let Some(mount) = self.mounts.remove(&path)? else {
+            return Ok(Reply::no_content());
+        };
+        self.save_mounts().await?;
+        self.tokens.revoke_mount(&mount.entry.accessor).await?;
+        self.identity
+            .remove_mount_aliases(&mount.entry.accessor)
+            .await?;
+        View::new(self.storage.clone(), format!("auth/{}/", mount.entry.uuid))
+            .clear()
+            .await?;
+        tracing::info!(target: "authmount::core", path = %path, "auth method disabled");
+        Ok(Reply::no_content())
+    }
+
+    async fn tune(&self, raw_path: &str, req: &Request) -> Result<Reply> {
+        let path = normalize_path(raw_path)?;
+        let mount = self
+            .mounts
+            .get(&path)?
+            .ok_or_else(|| Error::invalid(format!("no mount at auth/{path}")))?;
+        match req.operation {
+            Operation::Read => {
+                let info = mount.entry.info();
+                Ok(data_reply(
+                    json!({
+                        "default_lease_ttl": info.default_lease_ttl,
+                        "max_lease_ttl": info.max_lease_ttl,
+                        "force_no_cache": false,
+                        "token_type": token_type_name(&mount.entry.config),
+                        "description": mount.entry.description,
+                    }),
+                    "system",
+                ))
+            }
+            Operation::Update => {
+                let mut entry = mount.entry.clone();
+                entry.config = tune_config(&entry.config, &req.data)?;
+                if let Some(Value::String(d)) = req.data.get("description") {
+                    entry.description = d.clone();
+                }
+                self.mounts.update_entry(entry)?;
+                if let Err(e) = self.save_mounts().await {
+                    self.mounts.update_entry(mount.entry)?;
+                    return Err(e);
+                }
+                Ok(Reply::no_content())
+            }
+            _ => Err(Error::UnsupportedOperation),
+        }
+    }
+
+    async fn save_mounts(&self) -> Result<()> {
+        self.core_view
+            .put_json("mounts", &self.mounts.entries()?)
+            .await
+    }
+}
+
+/// Applies tuning parameters to a mount config. Errors: 400 for bad durations, TTLs above
+/// the system max (768h), a default above the max, an unknown token type.
+fn tune_config(base: &MountConfig, data: &Map<String, Value>) -> Result<MountConfig> {
+    let mut config = base.clone();
+    let seconds = |name: &str, v: &Value| -> Result<i64> {
+        if v.as_str() == Some("system") {
+            return Ok(0);
+        }
+        crate::path::convert(FieldType::DurationSecond, v)
+            .map(|v| v.as_i64().unwrap_or(0))
+            .map_err(|e| Error::invalid(format!("invalid {name}: {e}")))
+    };
+    if let Some(v) = data.get("default_lease_ttl") {
+        config.default_lease_ttl = seconds("default_lease_ttl", v)?;
+    }
+    if let Some(v) = data.get("max_lease_ttl") {
+        config.max_lease_ttl = seconds("max_lease_ttl", v)?;
+    }
+    if let Some(v) = data.get("token_type") {
+        let t = v.as_str().unwrap_or_default();
+        if !["", "default-service", "default-batch", "service", "batch"].contains(&t) {
+            return Err(Error::invalid(format!("invalid token_type {t:?}")));
+        }
+        config.token_type = t.to_string();
+    }
+    for (name, value) in [
+        ("default_lease_ttl", config.default_lease_ttl),
+        ("max_lease_ttl", config.max_lease_ttl),
+    ] {
+        if value > SYSTEM_MAX_LEASE_TTL {
+            return Err(Error::invalid(format!(
+                "{name} of {value}s cannot be greater than the system max lease TTL of {SYSTEM_MAX_LEASE_TTL}s"
+            )));
+        }
+    }
+    if config.max_lease_ttl > 0 && config.default_lease_ttl > config.max_lease_ttl {
+        return Err(Error::invalid(
+            "backend max lease TTL cannot be less than backend default lease TTL",
+        ));
+    }
+    Ok(config)
+}

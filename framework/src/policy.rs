@@ -1,0 +1,520 @@
+//! ACL policies: Vault's HCL policy language, the rule priority, and the check of a request
+//! against a token's policies.
+//!
+//! ```hcl
+//! path "auth/jwt/role/*" {
+//!   capabilities = ["create", "read", "update", "delete", "list"]
+//! }
+//! ```
+//!
+//! Patterns: an exact path; a trailing `*` matches any rest; `+` matches one whole path
+//! segment. When several patterns match, the most specific wins (Vault's priority rules);
+//! a matching `deny` refuses everything. The policies `root` (everything) and `default`
+//! (the token's own lookup, renewal and revocation) are built in; `default` may be
+//! rewritten. Source: Vault documentation, "Policies".
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::storage::View;
+
+/// One capability of a rule. Source: Vault policy `capabilities`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Write to a path that does not exist yet.
+    Create,
+    /// Read.
+    Read,
+    /// Write to an existing path (or any write on paths without an existence check).
+    Update,
+    /// Delete.
+    Delete,
+    /// List keys.
+    List,
+    /// Use root-protected paths (with the operation's own capability).
+    Sudo,
+    /// Refuse everything, whatever else matches.
+    Deny,
+    /// Vault's `patch` (accepted in policies; authmount has no PATCH operation).
+    Patch,
+}
+
+impl Capability {
+    const ALL: [(Capability, &'static str); 8] = [
+        (Capability::Create, "create"),
+        (Capability::Read, "read"),
+        (Capability::Update, "update"),
+        (Capability::Delete, "delete"),
+        (Capability::List, "list"),
+        (Capability::Sudo, "sudo"),
+        (Capability::Deny, "deny"),
+        (Capability::Patch, "patch"),
+    ];
+
+    /// The capability named `name` (lower case, as in policies).
+    pub fn from_name(name: &str) -> Option<Capability> {
+        Capability::ALL
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(c, _)| *c)
+    }
+
+    /// Its name in policies.
+    pub fn name(self) -> &'static str {
+        Capability::ALL
+            .iter()
+            .find(|(c, _)| *c == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("deny")
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of capabilities.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    /// True when `cap` is in the set.
+    pub fn contains(self, cap: Capability) -> bool {
+        self.0 & cap.bit() != 0
+    }
+
+    fn insert(&mut self, cap: Capability) {
+        self.0 |= cap.bit();
+    }
+
+    fn union(self, other: Capabilities) -> Capabilities {
+        Capabilities(self.0 | other.0)
+    }
+
+    /// The names, in Vault's order (`["deny"]` alone when denied).
+    pub fn names(self) -> Vec<&'static str> {
+        if self.contains(Capability::Deny) {
+            return vec!["deny"];
+        }
+        Capability::ALL
+            .iter()
+            .filter(|(c, _)| self.contains(*c))
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+/// A parsed policy: its name, its text as written, and its rules by pattern.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// Lower-case name.
+    pub name: String,
+    /// The HCL (or JSON) text it was written with.
+    pub text: String,
+    rules: BTreeMap<String, Capabilities>,
+}
+
+/// The built-in `default` policy: a token may look itself up, renew and revoke itself.
+pub const DEFAULT_POLICY: &str = r#"# Allow tokens to look up their own properties
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
+
+# Allow tokens to renew themselves
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+
+# Allow tokens to revoke themselves
+path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}
+"#;
+
+impl Policy {
+    /// Parses Vault's policy language: `path "<pattern>" { capabilities = [...] }` blocks in
+    /// HCL (with the `hcl-rs` crate), or the same structure as JSON. Rules for the same
+    /// pattern are merged. Errors: the reason, e.g. `invalid capability "reed"`.
+    pub fn parse(name: &str, text: &str) -> std::result::Result<Policy, String> {
+        let mut rules: BTreeMap<String, Capabilities> = BTreeMap::new();
+        for (pattern, caps) in path_blocks(text)? {
+            let mut set = Capabilities::default();
+            for cap in caps {
+                let parsed = Capability::from_name(&cap)
+                    .ok_or_else(|| format!("invalid capability {cap:?} in path {pattern:?}"))?;
+                set.insert(parsed);
+            }
+            let pattern = pattern.trim_start_matches('/').to_string();
+            let merged = rules.get(&pattern).copied().unwrap_or_default().union(set);
+            rules.insert(pattern, merged);
+        }
+        Ok(Policy {
+            name: name.to_string(),
+            text: text.to_string(),
+            rules,
+        })
+    }
+}
+
+/// The `(pattern, capability names)` of every `path` block.
+fn path_blocks(text: &str) -> std::result::Result<Vec<(String, Vec<String>)>, String> {
+    if text.trim_start().starts_with('{') {
+        return json_path_blocks(text);
+    }
+    let body = hcl::parse(text).map_err(|e| format!("failed to parse policy: {e}"))?;
+    if let Some(attr) = body.attributes().next() {
+        return Err(format!(
+            "failed to parse policy: unexpected attribute {:?}",
+            attr.key()
+        ));
+    }
+    let mut out = Vec::new();
+    for block in body.blocks() {
+        if block.identifier() != "path" {
+            return Err(format!(
+                "failed to parse policy: unknown block {:?}",
+                block.identifier()
+            ));
+        }
+        let [label] = block.labels() else {
+            return Err("failed to parse policy: a path block takes exactly one label".into());
+        };
+        let mut caps = Vec::new();
+        for attr in block.body().attributes() {
+            match (attr.key(), attr.expr()) {
+                ("capabilities", hcl::Expression::Array(items)) => {
+                    for item in items {
+                        match item {
+                            hcl::Expression::String(s) => caps.push(s.clone()),
+                            other => {
+                                return Err(format!("capabilities must be strings, got {other:?}"))
+                            }
+                        }
+                    }
+                }
+                ("capabilities", _) => return Err("capabilities must be a list of strings".into()),
+                // Vault's parameter constraints are not enforced by authmount.
+                (
+                    "allowed_parameters"
+                    | "denied_parameters"
+                    | "required_parameters"
+                    | "min_wrapping_ttl"
+                    | "max_wrapping_ttl"
+                    | "policy",
+                    _,
+                ) => {}
+                (other, _) => {
+                    return Err(format!(
+                        "failed to parse policy: unknown key {other:?} in path {:?}",
+                        label.as_str()
+                    ))
+                }
+            }
+        }
+        out.push((label.as_str().to_string(), caps));
+    }
+    Ok(out)
+}
+
+fn json_path_blocks(text: &str) -> std::result::Result<Vec<(String, Vec<String>)>, String> {
+    let doc: Value =
+        serde_json::from_str(text).map_err(|e| format!("failed to parse policy: {e}"))?;
+    let paths = doc
+        .get("path")
+        .and_then(Value::as_object)
+        .ok_or("failed to parse policy: no \"path\" object")?;
+    paths
+        .iter()
+        .map(|(pattern, rule)| {
+            let caps = rule
+                .get("capabilities")
+                .and_then(Value::as_array)
+                .ok_or_else(|| format!("path {pattern:?} has no capabilities list"))?
+                .iter()
+                .map(|c| {
+                    c.as_str()
+                        .map(str::to_string)
+                        .ok_or("capabilities must be strings".to_string())
+                })
+                .collect::<std::result::Result<_, _>>()?;
+            Ok((pattern.clone(), caps))
+        })
+        .collect()
+}
+
+/// True when `pattern` matches `path`: exact, `+` for one segment, trailing `*` for any rest.
+fn matches(pattern: &str, path: &str) -> bool {
+    let (body, glob) = match pattern.strip_suffix('*') {
+        Some(body) => (body, true),
+        None => (pattern, false),
+    };
+    if !body.contains('+') {
+        return if glob {
+            path.starts_with(body)
+        } else {
+            path == body
+        };
+    }
+    let mut rest = path;
+    let mut segments = body.split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        let (head, tail) = match rest.find('/') {
+            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+            None => (rest, None),
+        };
+        if last {
+            return if seg == "+" {
+                !head.is_empty() && (tail.is_none() || glob)
+            } else if glob {
+                rest.starts_with(seg)
+            } else {
+                rest == seg
+            };
+        }
+        if (seg == "+" && head.is_empty()) || (seg != "+" && seg != head) {
+            return false;
+        }
+        match tail {
+            Some(t) => rest = t,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// Vault's priority of a pattern: a larger key wins when several match.
+fn priority(pattern: &str) -> (usize, bool, std::cmp::Reverse<usize>, usize, &str) {
+    let first_wildcard = pattern.find(['+', '*']).unwrap_or(usize::MAX);
+    let pluses = pattern.split('/').filter(|s| *s == "+").count();
+    (
+        first_wildcard,
+        !pattern.ends_with('*'),
+        std::cmp::Reverse(pluses),
+        pattern.len(),
+        pattern,
+    )
+}
+
+/// The rules of a token's policies, merged, ready to check requests.
+#[derive(Debug, Clone, Default)]
+pub struct Acl {
+    root: bool,
+    rules: BTreeMap<String, Capabilities>,
+}
+
+impl Acl {
+    /// The ACL of these policies (`root` among them allows everything).
+    pub fn new<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> Acl {
+        let mut acl = Acl::default();
+        for policy in policies {
+            if policy.name == "root" {
+                acl.root = true;
+            }
+            for (pattern, caps) in &policy.rules {
+                let merged = acl
+                    .rules
+                    .get(pattern)
+                    .copied()
+                    .unwrap_or_default()
+                    .union(*caps);
+                acl.rules.insert(pattern.clone(), merged);
+            }
+        }
+        acl
+    }
+
+    /// True for the root policy.
+    pub fn is_root(&self) -> bool {
+        self.root
+    }
+
+    /// The capabilities granted on `path` (the most specific matching rule).
+    pub fn capabilities(&self, path: &str) -> Capabilities {
+        self.rules
+            .iter()
+            .filter(|(pattern, _)| matches(pattern, path))
+            .max_by(|(a, _), (b, _)| priority(a).cmp(&priority(b)))
+            .map(|(_, caps)| *caps)
+            .unwrap_or_default()
+    }
+
+    /// True when `needed` (and `sudo`, on root-protected paths) is granted on `path` and no
+    /// `deny` applies.
+    pub fn allows(&self, path: &str, needed: Capability, sudo: bool) -> bool {
+        if self.root {
+            return true;
+        }
+        let caps = self.capabilities(path);
+        !caps.contains(Capability::Deny)
+            && caps.contains(needed)
+            && (!sudo || caps.contains(Capability::Sudo))
+    }
+}
+
+/// Stored policies (`sys/policy/<name>`), parsed once and cached; names are lower-cased.
+pub struct PolicyStore {
+    storage: View,
+    cache: RwLock<HashMap<String, Arc<Policy>>>,
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::internal("policy cache lock poisoned")
+}
+
+impl PolicyStore {
+    /// The store in `storage`.
+    pub fn new(storage: View) -> Self {
+        PolicyStore {
+            storage,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The policy `name`: stored, or the built-in `default`/`root`; `None` when unknown.
+    pub async fn get(&self, name: &str) -> Result<Option<Arc<Policy>>> {
+        if let Some(p) = self.cache.read().map_err(poisoned)?.get(name) {
+            return Ok(Some(p.clone()));
+        }
+        let text = match self.storage.get(name).await? {
+            Some(bytes) => String::from_utf8_lossy(&bytes).to_string(),
+            None if name == "default" => DEFAULT_POLICY.to_string(),
+            None if name == "root" => String::new(),
+            None => return Ok(None),
+        };
+        let policy = Arc::new(
+            Policy::parse(name, &text)
+                .map_err(|e| Error::internal(format!("stored policy {name:?}: {e}")))?,
+        );
+        self.cache
+            .write()
+            .map_err(poisoned)?
+            .insert(name.to_string(), policy.clone());
+        Ok(Some(policy))
+    }
+
+    /// Writes policy `name` from its text. Errors: 400 for `root`, an empty name or text
+    /// that does not parse; nothing is stored then.
+    pub async fn put(&self, name: &str, text: &str) -> Result<()> {
+        let name = name.to_lowercase();
+        if name.is_empty() {
+            return Err(Error::invalid("missing policy name"));
+        }
+        if name == "root" {
+            return Err(Error::invalid("cannot update \"root\" policy"));
+        }
+        let policy = Policy::parse(&name, text).map_err(Error::invalid)?;
+        self.storage.put(&name, text.as_bytes()).await?;
+        self.cache
+            .write()
+            .map_err(poisoned)?
+            .insert(name, Arc::new(policy));
+        Ok(())
+    }
+
+    /// Deletes policy `name`. Errors: 400 for `root` and `default`.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        if name == "root" || name == "default" {
+            return Err(Error::invalid(format!("cannot delete {name:?} policy")));
+        }
+        self.storage.delete(name).await?;
+        self.cache.write().map_err(poisoned)?.remove(name);
+        Ok(())
+    }
+
+    /// Every policy name, `default` and `root` included, sorted.
+    pub async fn names(&self) -> Result<Vec<String>> {
+        let mut names = self.storage.list("").await?;
+        names.extend(["default".to_string(), "root".to_string()]);
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acl(text: &str) -> Acl {
+        Acl::new([&Policy::parse("p", text).unwrap()])
+    }
+
+    #[test]
+    fn parses_hcl_and_json_and_refuses_bad_input() {
+        let p = Policy::parse("p", r#"path "a/*" { capabilities = ["read", "list"] }"#).unwrap();
+        assert_eq!(p.rules["a/*"].names(), ["read", "list"]);
+        let j = Policy::parse(
+            "p",
+            r#"{"path": {"a/*": {"capabilities": ["read", "list"]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(j.rules, p.rules);
+        assert!(
+            Policy::parse("p", r#"path "a" { capabilities = ["reed"] }"#)
+                .unwrap_err()
+                .contains("invalid capability \"reed\"")
+        );
+        assert!(Policy::parse("p", r#"path "a" { capabilities = ["read"] "#).is_err());
+        assert!(Policy::parse("p", r#"secret "a" { capabilities = ["read"] }"#).is_err());
+        assert!(Policy::parse("p", r#"path "a" { caps = ["read"] }"#).is_err());
+    }
+
+    #[test]
+    fn globs_and_segment_wildcards_match_like_vault() {
+        assert!(matches("auth/jwt/role/*", "auth/jwt/role/demo"));
+        assert!(matches("auth/jwt/role/*", "auth/jwt/role/"));
+        assert!(!matches("auth/jwt/role/*", "auth/jwt/config"));
+        assert!(matches("auth/jwt/config", "auth/jwt/config"));
+        assert!(!matches("auth/jwt/config", "auth/jwt/config/x"));
+        assert!(matches("auth/+/role/*", "auth/my-path/role/x"));
+        assert!(!matches("auth/+/role/*", "auth/team/a/role/x"));
+        assert!(matches("auth/+/login", "auth/jwt/login"));
+        assert!(!matches("auth/+/login", "auth//login"));
+        assert!(matches("auth/+", "auth/jwt"));
+        assert!(!matches("auth/+", "auth/jwt/x"));
+    }
+
+    #[test]
+    fn the_most_specific_rule_wins_and_deny_refuses() {
+        let a = acl(r#"
+            path "auth/jwt/*" { capabilities = ["read"] }
+            path "auth/jwt/role/*" { capabilities = ["create", "read", "update", "delete", "list"] }
+            path "auth/jwt/role/secret" { capabilities = ["deny"] }
+        "#);
+        assert!(a.allows("auth/jwt/role/demo", Capability::Delete, false));
+        assert!(!a.allows("auth/jwt/config", Capability::Update, false));
+        assert!(a.allows("auth/jwt/config", Capability::Read, false));
+        assert!(!a.allows("auth/jwt/role/secret", Capability::Read, false));
+        assert!(!a.allows("sys/auth/jwt", Capability::Update, true));
+        assert!(
+            !a.allows("auth/jwt/role/demo", Capability::Read, true),
+            "sudo not granted"
+        );
+    }
+
+    #[test]
+    fn rules_for_one_pattern_merge_across_policies() {
+        let p1 = Policy::parse("a", r#"path "x" { capabilities = ["read"] }"#).unwrap();
+        let p2 = Policy::parse("b", r#"path "x" { capabilities = ["update"] }"#).unwrap();
+        let acl = Acl::new([&p1, &p2]);
+        assert!(
+            acl.allows("x", Capability::Read, false) && acl.allows("x", Capability::Update, false)
+        );
+        let root = Policy::parse("root", "").unwrap();
+        assert!(Acl::new([&root]).allows("sys/auth/jwt", Capability::Delete, true));
+    }
+
+    #[test]
+    fn the_default_policy_allows_only_self_service() {
+        let a = acl(DEFAULT_POLICY);
+        assert!(a.allows("auth/token/lookup-self", Capability::Read, false));
+        assert!(a.allows("auth/token/renew-self", Capability::Update, false));
+        assert!(a.allows("auth/token/revoke-self", Capability::Update, false));
+        assert!(!a.allows("auth/token/lookup", Capability::Update, false));
+        assert!(!a.allows("auth/jwt/config", Capability::Read, false));
+    }
+}
