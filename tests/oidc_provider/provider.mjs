@@ -16,7 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as jose from 'jose';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 export const CLIENT_ID = 'e2e-client';
 export const CLIENT_SECRET = 'e2e-secret';
@@ -56,17 +56,16 @@ function serve(port, keyFile) {
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: signingAlg, // the default, RS256, needs an RSA key
     }],
-    scopes: ['openid', 'e2e'],
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => RESOURCE,
-        useGrantedResource: async () => true,
         getResourceServerInfo: async (_ctx, resourceIndicator) => {
-          if (resourceIndicator !== RESOURCE) throw new Provider.errors.InvalidTarget();
+          if (resourceIndicator !== RESOURCE) throw new errors.InvalidTarget();
           return {
             scope: 'e2e',
             audience: AUDIENCE,
@@ -77,6 +76,7 @@ function serve(port, keyFile) {
         },
       },
     },
+    ttl: { ClientCredentials: 15 * 60 },
     cookies: { keys: ['authmount-e2e-cookie-key'] },
   };
 
