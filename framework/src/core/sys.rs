@@ -102,6 +102,7 @@ impl Core {
                 let text = body_field(req, "policy", FieldType::String)?
                     .or(body_field(req, "rules", FieldType::String)?)
                     .and_then(|v| v.as_str().map(str::to_string))
+                    .filter(|text| !text.trim().is_empty())
                     .ok_or_else(|| Error::invalid("'policy' parameter not supplied or empty"))?;
                 self.policies.put(&name, &text).await?;
                 Ok(Reply::no_content())

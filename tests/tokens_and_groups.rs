@@ -1,0 +1,303 @@
+//! Tokens and identity over HTTP: the token endpoints by token and by accessor, child
+//! tokens revoked with their parent, use counts, bad token parameters; external groups whose
+//! policies reach the token through the groups claim; entity and alias reads.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::{error_message, seed_claims, seed_mount, Key, TestServer};
+
+async fn create(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
+    server.post("auth/token/create", Some(token), &body).await
+}
+
+fn client_token(body: &Value) -> String {
+    body["auth"]["client_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {body}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn tokens_can_be_looked_up_renewed_and_revoked_by_accessor() {
+    let server = TestServer::start().await;
+    let root = server.root.clone();
+    let (st, body) = create(
+        &server,
+        &root,
+        json!({"policies": ["p1"], "ttl": "10m", "meta": {"team": "a"}}),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["auth"]["policies"], json!(["default", "p1"]));
+    assert_eq!(body["auth"]["lease_duration"], json!(600));
+    assert_eq!(body["auth"]["orphan"], json!(false));
+    let accessor = body["auth"]["accessor"].as_str().unwrap().to_string();
+    let (st, body) = server
+        .post(
+            "auth/token/lookup-accessor",
+            Some(&root),
+            &json!({"accessor": accessor}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        body["data"]["id"],
+        json!(""),
+        "the token itself is never shown by accessor"
+    );
+    assert_eq!(body["data"]["meta"]["team"], json!("a"));
+    assert_eq!(body["data"]["display_name"], json!("token"));
+    let (st, body) = server
+        .post(
+            "auth/token/renew-accessor",
+            Some(&root),
+            &json!({"accessor": accessor, "increment": "5m"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["auth"]["lease_duration"], json!(300));
+    assert_eq!(body["auth"]["client_token"], json!(""));
+    let (st, _) = server
+        .post(
+            "auth/token/revoke-accessor",
+            Some(&root),
+            &json!({"accessor": accessor}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, body) = server
+        .post(
+            "auth/token/lookup-accessor",
+            Some(&root),
+            &json!({"accessor": accessor}),
+        )
+        .await;
+    assert_eq!(st, 400, "{body}");
+}
+
+#[tokio::test]
+async fn revoking_a_parent_revokes_its_children_but_not_orphans() {
+    let server = TestServer::start().await;
+    let root = server.root.clone();
+    let parent = client_token(
+        &create(&server, &root, json!({"policies": ["p1", "p2"]}))
+            .await
+            .1,
+    );
+    let (st, body) = create(&server, &parent, json!({"policies": ["p1"]})).await;
+    assert_eq!(
+        st, 403,
+        "a token without a policy on auth/token/create cannot create: {body}"
+    );
+    // Give the parent a policy that allows creating tokens.
+    let creator = r#"path "auth/token/create" { capabilities = ["update"] }"#;
+    let (st, _) = server
+        .post(
+            "sys/policies/acl/p1",
+            Some(&root),
+            &json!({"policy": creator}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, body) = create(&server, &parent, json!({"policies": ["p1", "admin"]})).await;
+    assert_eq!(st, 400, "{body}");
+    assert!(error_message(&body).contains("subset"), "{body}");
+    let child = client_token(
+        &create(&server, &parent, json!({"policies": ["p1"]}))
+            .await
+            .1,
+    );
+    let orphan = client_token(&create(&server, &root, json!({"policies": ["p1"]})).await.1);
+    assert_eq!(
+        server.get("auth/token/lookup-self", Some(&child)).await.0,
+        200
+    );
+    let (st, _) = server
+        .post("auth/token/revoke-self", Some(&parent), &json!({}))
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(
+        server.get("auth/token/lookup-self", Some(&child)).await.0,
+        403
+    );
+    assert_eq!(
+        server.get("auth/token/lookup-self", Some(&orphan)).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_token_dies_after_its_last_use() {
+    let server = TestServer::start().await;
+    let (st, body) = create(&server, &server.root, json!({"num_uses": 2})).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["auth"]["num_uses"], json!(2));
+    let t = client_token(&body);
+    let (st, body) = server.get("auth/token/lookup-self", Some(&t)).await;
+    assert_eq!((st, body["data"]["num_uses"].clone()), (200, json!(1)));
+    assert_eq!(server.get("auth/token/lookup-self", Some(&t)).await.0, 200);
+    assert_eq!(server.get("auth/token/lookup-self", Some(&t)).await.0, 403);
+}
+
+#[tokio::test]
+async fn bad_token_parameters_are_refused() {
+    let server = TestServer::start().await;
+    for body in [
+        json!({"num_uses": -1}),
+        json!({"ttl": "1hr"}),
+        json!({"ttl": -5}),
+        json!({"type": "weird"}),
+        json!({"policies": {"a": 1}}),
+    ] {
+        let (st, resp) = create(&server, &server.root, body.clone()).await;
+        assert_eq!(st, 400, "{body}: {resp}");
+        assert!(!error_message(&resp).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn external_group_policies_reach_the_token_through_the_groups_claim() {
+    let server = TestServer::start().await;
+    let root = server.root.clone();
+    let key = Key::rsa();
+    seed_mount(&server, "jwt", &key).await;
+    let (_, mounts) = server.get("sys/auth", Some(&root)).await;
+    let accessor = mounts["data"]["jwt/"]["accessor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, body) = server
+        .post(
+            "identity/group",
+            Some(&root),
+            &json!({"name": "eng", "type": "external", "policies": ["eng-reader"]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let group_id = body["data"]["id"].as_str().unwrap().to_string();
+    let (st, body) = server
+        .post(
+            "identity/group-alias",
+            Some(&root),
+            &json!({"name": "engineering", "mount_accessor": accessor, "canonical_id": group_id}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let reader = r#"path "auth/jwt/role/*" { capabilities = ["read"] }"#;
+    server
+        .write_ok("sys/policies/acl/eng-reader", &json!({"policy": reader}))
+        .await;
+
+    // seed_claims carries "https://vault/groups": ["engineering"].
+    let (st, body) = server
+        .login(
+            "jwt",
+            "demo",
+            &key.sign_claims("RS256", &seed_claims("alice")),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["auth"]["identity_policies"], json!(["eng-reader"]));
+    assert_eq!(
+        body["auth"]["policies"],
+        json!(["default", "eng-reader", "webapps"])
+    );
+    assert_eq!(
+        body["auth"]["token_policies"],
+        json!(["default", "webapps"])
+    );
+    let token = client_token(&body);
+    let entity_id = body["auth"]["entity_id"].as_str().unwrap().to_string();
+    assert_eq!(server.get("auth/jwt/role/demo", Some(&token)).await.0, 200);
+
+    // Entity and alias reads.
+    let (st, entity) = server
+        .get(&format!("identity/entity/id/{entity_id}"), Some(&root))
+        .await;
+    assert_eq!(st, 200, "{entity}");
+    assert_eq!(entity["data"]["group_ids"], json!([group_id]));
+    let alias = &entity["data"]["aliases"][0];
+    assert_eq!(alias["name"], json!("alice"));
+    assert_eq!(alias["mount_accessor"], json!(accessor));
+    assert_eq!(alias["metadata"]["role"], json!("demo"));
+    let alias_id = alias["id"].as_str().unwrap();
+    let (st, body) = server
+        .get(&format!("identity/entity-alias/id/{alias_id}"), Some(&root))
+        .await;
+    assert_eq!(
+        (st, body["data"]["canonical_id"].clone()),
+        (200, json!(entity_id))
+    );
+
+    // A change of the group's policies applies to the next request of the token.
+    let (st, _) = server
+        .post(
+            &format!("identity/group/id/{group_id}"),
+            Some(&root),
+            &json!({"policies": []}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(server.get("auth/jwt/role/demo", Some(&token)).await.0, 403);
+
+    // A login whose groups claim no longer names the group loses the membership.
+    let mut claims = seed_claims("alice");
+    claims["https://vault/groups"] = json!(["other"]);
+    let (st, _) = server
+        .post(
+            &format!("identity/group/id/{group_id}"),
+            Some(&root),
+            &json!({"policies": ["eng-reader"]}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, body) = server
+        .login("jwt", "demo", &key.sign_claims("RS256", &claims))
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(body["auth"].get("identity_policies").is_none(), "{body}");
+}
+
+#[tokio::test]
+async fn group_writes_are_checked() {
+    let server = TestServer::start().await;
+    let root = Some(server.root.as_str());
+    let (st, body) = server
+        .post(
+            "identity/group",
+            root,
+            &json!({"name": "g", "type": "internal"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let id = body["data"]["id"].as_str().unwrap().to_string();
+    let bad = [
+        ("identity/group", json!({"name": "x", "type": "weird"})),
+        ("identity/group/name/g", json!({"type": "external"})),
+        (
+            "identity/group-alias",
+            json!({"name": "a", "mount_accessor": "auth_jwt_00000000", "canonical_id": id}),
+        ),
+        ("identity/group-alias", json!({"name": "a"})),
+    ];
+    for (path, body) in bad {
+        let (st, resp) = server.post(path, root, &body).await;
+        assert_eq!(st, 400, "{path} {body}: {resp}");
+    }
+    let (st, body) = server.get("identity/group/name/g", root).await;
+    assert_eq!((st, body["data"]["type"].clone()), (200, json!("internal")));
+    let (st, body) = server.list("identity/group/name", root).await;
+    assert_eq!((st, body["data"]["keys"].clone()), (200, json!(["g"])));
+    assert_eq!(
+        server
+            .delete(&format!("identity/group/id/{id}"), root)
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        server.get(&format!("identity/group/id/{id}"), root).await.0,
+        404
+    );
+}
