@@ -1,5 +1,6 @@
-//! Storage: one key/value trait, an in-memory implementation (dev mode and tests), and the
-//! prefixed view each mount (and the core) works in.
+//! Storage: one key/value trait; an in-memory implementation (dev mode and tests) and SQL
+//! ones ([`SqlStore`]: embedded SQLite, PostgreSQL for several nodes); and the prefixed
+//! view each mount (and the core) works in.
 //!
 //! Keys are `/`-separated strings; values are bytes (JSON in practice). `list` returns the
 //! direct children under a prefix as Vault does: `a` for a key, `dir/` for a folder.
@@ -12,6 +13,9 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{Error, Result};
 
+mod sql;
+pub use sql::SqlStore;
+
 /// A key/value store. Implementations must make each `put` and `delete` atomic and
 /// immediately visible to later reads. Errors are internal faults (500/503).
 #[async_trait]
@@ -20,11 +24,36 @@ pub trait Storage: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Stores `value` at `key`, replacing what was there.
     async fn put(&self, key: &str, value: &[u8]) -> Result<()>;
+    /// Stores `value` at `key` only when `key` is absent, atomically (also across server
+    /// nodes sharing the store); true when it stored.
+    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool>;
     /// Removes `key`; removing a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<()>;
     /// The direct children of `prefix` (which ends with `/` or is empty), sorted:
     /// `name` for a key, `name/` for a folder holding further keys.
     async fn list(&self, prefix: &str) -> Result<Vec<String>>;
+    /// Checks that the store answers (for `sys/health`). Errors: 503 when it does not.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The direct children of `prefix` among `keys` (sorted), as [`Storage::list`] returns them.
+pub fn children<'a>(prefix: &str, keys: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for key in keys {
+        let Some(rest) = key.strip_prefix(prefix) else {
+            continue;
+        };
+        let child = match rest.find('/') {
+            Some(i) => &rest[..=i],
+            None => rest,
+        };
+        if out.last().map(String::as_str) != Some(child) {
+            out.push(child.to_string());
+        }
+    }
+    out
 }
 
 /// A store kept in memory, lost on exit: for `server --dev` and tests.
@@ -58,6 +87,15 @@ impl Storage for InMemory {
         Ok(())
     }
 
+    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
+        let mut map = self.map.write().map_err(poisoned)?;
+        if map.contains_key(key) {
+            return Ok(false);
+        }
+        map.insert(key.to_string(), value.to_vec());
+        Ok(true)
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.map.write().map_err(poisoned)?.remove(key);
         Ok(())
@@ -65,20 +103,11 @@ impl Storage for InMemory {
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
         let map = self.map.read().map_err(poisoned)?;
-        let mut out: Vec<String> = Vec::new();
-        for key in map.range(prefix.to_string()..).map(|(k, _)| k) {
-            let Some(rest) = key.strip_prefix(prefix) else {
-                break;
-            };
-            let child = match rest.find('/') {
-                Some(i) => &rest[..=i],
-                None => rest,
-            };
-            if out.last().map(String::as_str) != Some(child) {
-                out.push(child.to_string());
-            }
-        }
-        Ok(out)
+        let keys = map
+            .range(prefix.to_string()..)
+            .map(|(k, _)| k.as_str())
+            .take_while(|k| k.starts_with(prefix));
+        Ok(children(prefix, keys))
     }
 }
 
@@ -112,6 +141,13 @@ impl View {
     pub async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.store
             .put(&format!("{}{key}", self.prefix), value)
+            .await
+    }
+
+    /// Stores raw bytes at `key` unless it exists; true when stored.
+    pub async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
+        self.store
+            .put_if_absent(&format!("{}{key}", self.prefix), value)
             .await
     }
 

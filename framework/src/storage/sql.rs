@@ -1,0 +1,270 @@
+//! SQL storage through sqlx: embedded SQLite (the default of `authmount server`: one file,
+//! WAL mode, every commit synced) and PostgreSQL (several server nodes on one database).
+//! Both use one table and one set of migrations (`framework/migrations/`).
+//!
+//! A store that cannot reach its database answers 503 `storage unavailable: ...` and
+//! recovers by itself when the database is back (the pool reconnects; migrations run at
+//! the first successful use).
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::OnceCell;
+
+use super::{children, Storage};
+use crate::error::{Error, Result};
+
+/// How long a request waits for a database connection before it fails with 503.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A key/value store in SQLite or PostgreSQL.
+pub struct SqlStore {
+    pool: Pool,
+    migrated: OnceCell<()>,
+}
+
+fn storage_error(e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => Error::Unavailable(format!("storage unavailable: {e}")),
+        other => Error::internal(format!("storage error: {other}")),
+    }
+}
+
+/// Runs the same query on whichever pool, binding the arguments in order; yields the rows
+/// as [`Row`]s.
+macro_rules! fetch {
+    ($self:expr, $sql:expr $(, $arg:expr)*) => {
+        match &$self.pool {
+            Pool::Sqlite(pool) => sqlx::query($sql)
+                $(.bind($arg))*
+                .fetch_all(pool)
+                .await
+                .map(|rows| rows.iter().map(row_sqlite).collect::<Vec<Row>>()),
+            Pool::Postgres(pool) => sqlx::query($sql)
+                $(.bind($arg))*
+                .fetch_all(pool)
+                .await
+                .map(|rows| rows.iter().map(row_postgres).collect::<Vec<Row>>()),
+        }
+    };
+}
+
+/// A row as (path, value): the columns a query returned, missing ones empty.
+type Row = (Option<String>, Option<Vec<u8>>);
+
+fn row_sqlite(row: &sqlx::sqlite::SqliteRow) -> Row {
+    use sqlx::Row as _;
+    (row.try_get("path").ok(), row.try_get("value").ok())
+}
+
+fn row_postgres(row: &sqlx::postgres::PgRow) -> Row {
+    use sqlx::Row as _;
+    (row.try_get("path").ok(), row.try_get("value").ok())
+}
+
+impl SqlStore {
+    /// Opens (creating when missing) the SQLite database at `path`, in WAL mode with every
+    /// commit synced to disk, and runs the migrations. Errors: 503 when the file cannot be
+    /// opened or created.
+    pub async fn sqlite(path: &Path) -> Result<SqlStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::Unavailable(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(ACQUIRE_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(storage_error)?;
+        let store = SqlStore {
+            pool: Pool::Sqlite(pool),
+            migrated: OnceCell::new(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A PostgreSQL store for `url` (`postgres://user:pass@host/db`). It does not connect
+    /// yet: the server starts while the database is down. Errors: 400 for a malformed URL.
+    pub fn postgres(url: &str) -> Result<SqlStore> {
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)
+            .map_err(|e| Error::invalid(format!("invalid PostgreSQL connection_url: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
+        Ok(SqlStore {
+            pool: Pool::Postgres(pool),
+            migrated: OnceCell::new(),
+        })
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        self.migrated
+            .get_or_try_init(|| async {
+                let result = match &self.pool {
+                    Pool::Sqlite(p) => MIGRATOR.run(p).await,
+                    Pool::Postgres(p) => MIGRATOR.run(p).await,
+                };
+                result.map_err(|e| match e {
+                    sqlx::migrate::MigrateError::Execute(e) => storage_error(e),
+                    other => Error::Unavailable(format!("storage migration failed: {other}")),
+                })
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Storage for SqlStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.migrate().await?;
+        let rows = fetch!(self, "SELECT value FROM authmount_kv WHERE path = $1", key)
+            .map_err(storage_error)?;
+        Ok(rows.into_iter().next().and_then(|(_, v)| v))
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.migrate().await?;
+        fetch!(
+            self,
+            "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
+             ON CONFLICT (path) DO UPDATE SET value = excluded.value",
+            key,
+            value
+        )
+        .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
+        self.migrate().await?;
+        let rows = fetch!(
+            self,
+            "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
+             ON CONFLICT (path) DO NOTHING RETURNING path",
+            key,
+            value
+        )
+        .map_err(storage_error)?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.migrate().await?;
+        fetch!(self, "DELETE FROM authmount_kv WHERE path = $1", key).map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        self.migrate().await?;
+        let rows = fetch!(
+            self,
+            "SELECT path FROM authmount_kv WHERE substr(path, 1, length($1)) = $1",
+            prefix
+        )
+        .map_err(storage_error)?;
+        let mut keys: Vec<String> = rows.into_iter().filter_map(|(k, _)| k).collect();
+        keys.sort();
+        Ok(children(prefix, keys.iter().map(String::as_str)))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.migrate().await?;
+        fetch!(self, "SELECT 1 AS one").map_err(storage_error)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::View;
+    use std::sync::Arc;
+
+    async fn exercise(store: Arc<dyn Storage>) {
+        let view = View::new(store.clone(), format!("t-{}/", uuid::Uuid::new_v4()));
+        view.put("role/a", b"1").await.unwrap();
+        view.put("role/b", b"2").await.unwrap();
+        view.put("role/b", b"3").await.unwrap();
+        view.put("config", b"4").await.unwrap();
+        assert_eq!(
+            view.get("role/b").await.unwrap().as_deref(),
+            Some(&b"3"[..])
+        );
+        assert_eq!(view.list("").await.unwrap(), ["config", "role/"]);
+        assert_eq!(view.list("role/").await.unwrap(), ["a", "b"]);
+        assert!(view.put_if_absent("once", b"x").await.unwrap());
+        assert!(!view.put_if_absent("once", b"y").await.unwrap());
+        assert_eq!(view.get("once").await.unwrap().as_deref(), Some(&b"x"[..]));
+        view.clear().await.unwrap();
+        assert!(view.list("").await.unwrap().is_empty());
+        assert!(view.get("role/a").await.unwrap().is_none());
+        store.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn sqlite_keeps_keys_and_lists_children() {
+        let dir = std::env::temp_dir().join(format!("authmount-sql-{}", uuid::Uuid::new_v4()));
+        let store = SqlStore::sqlite(&dir.join("data/authmount.db"))
+            .await
+            .unwrap();
+        exercise(Arc::new(store)).await;
+        // Reopening finds what was written.
+        let path = dir.join("again.db");
+        let first = SqlStore::sqlite(&path).await.unwrap();
+        first.put("k", b"v").await.unwrap();
+        drop(first);
+        let second = SqlStore::sqlite(&path).await.unwrap();
+        assert_eq!(second.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Runs only where `AUTHMOUNT_TEST_POSTGRES_URL` is set (`.ci/run` sets it).
+    #[tokio::test]
+    async fn postgres_keeps_keys_and_lists_children() {
+        let Ok(url) = std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") else {
+            eprintln!("AUTHMOUNT_TEST_POSTGRES_URL is not set: skipped");
+            return;
+        };
+        exercise(Arc::new(SqlStore::postgres(&url).unwrap())).await;
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_a_503_not_a_hang() {
+        let store = SqlStore::postgres("postgres://nobody:x@127.0.0.1:9/none").unwrap();
+        let err = store.ping().await.unwrap_err();
+        assert_eq!(err.status(), 503, "{err}");
+        assert!(err.to_string().starts_with("storage unavailable"), "{err}");
+    }
+}
