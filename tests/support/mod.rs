@@ -6,13 +6,15 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod idp;
+
 use std::net::TcpListener;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use josekit::jwk::KeyPair;
 use josekit::jws::{self, JwsHeader, JwsSigner};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// An authmount server (dev core, in-memory storage) serving HTTP on `127.0.0.1:<port>`.
 ///
@@ -206,6 +208,8 @@ pub struct Key {
     pub kind: KeyKind,
     private_der: Vec<u8>,
     public_pem: String,
+    /// The public key as JWK members: `kty` and the key material only.
+    public_jwk: Map<String, Value>,
 }
 
 impl Key {
@@ -221,15 +225,33 @@ impl Key {
                     .expect("Ed25519 key"),
             ),
         };
+        let mut public_jwk: Map<String, Value> = pair.to_jwk_public_key().into();
+        public_jwk.retain(|name, _| ["kty", "n", "e", "crv", "x", "y"].contains(&name.as_str()));
         Key {
             kind,
             private_der: pair.to_der_private_key(),
             public_pem: String::from_utf8(pair.to_pem_public_key()).expect("PEM is ASCII"),
+            public_jwk,
         }
     }
 
     pub fn rsa() -> Key {
         Key::generate(KeyKind::Rsa2048)
+    }
+
+    /// The public key as a JWK (RFC 7517): RSA `n`/`e`, EC `crv`/`x`/`y` or OKP `crv`/`x`,
+    /// plus `kid` when given. No `alg` and no `use`.
+    pub fn public_jwk(&self, kid: Option<&str>) -> Value {
+        let mut jwk = self.public_jwk.clone();
+        if let Some(kid) = kid {
+            jwk.insert("kid".into(), Value::String(kid.into()));
+        }
+        Value::Object(jwk)
+    }
+
+    /// The first JWS algorithm of this key's kind (RS256, ES256, ES384, ES512, EdDSA).
+    pub fn alg(&self) -> &'static str {
+        self.kind.algs()[0]
     }
 
     /// The public key as a `-----BEGIN PUBLIC KEY-----` PEM.
