@@ -132,11 +132,9 @@ impl RemoteKeys {
             let stale = c.fetched.is_some_and(|t| t.elapsed() >= c.refresh_after);
             (c.keys.clone(), stale)
         };
-        if stale && self.may_refetch() {
-            let me = self.clone();
-            tokio::spawn(async move {
-                let _ = me.shared_fetch().await;
-            });
+        if stale {
+            // Detached already; dropping the handle does not cancel it.
+            let _ = self.start_fetch(true);
         }
         keys.iter()
             .filter(|k| jws.kid.is_none() || k.kid == jws.kid)
@@ -149,26 +147,28 @@ impl RemoteKeys {
             .is_none_or(|t| t.elapsed() >= COOL_DOWN)
     }
 
-    /// Refetches after a miss unless the set is in its cool-down. `None` when skipped.
+    /// Refetches after a miss unless the set is in its cool-down (joining a fetch already
+    /// in flight either way). `None` when skipped.
     async fn refetch(self: &Arc<Self>) -> Option<Result<(), String>> {
-        if !self.may_refetch() && self.inflight_fetch().is_none() {
-            return None;
-        }
-        Some(self.shared_fetch().await)
-    }
-
-    fn inflight_fetch(&self) -> Option<SharedFetch> {
-        self.inflight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        Some(self.start_fetch(true)?.await)
     }
 
     /// Joins the fetch in flight, or starts one, detached from the caller.
     fn shared_fetch(self: &Arc<Self>) -> SharedFetch {
+        self.start_fetch(false)
+            .expect("a fetch that ignores the cool-down always starts")
+    }
+
+    /// Joins the fetch in flight, or starts one unless `respect_cool_down` and the set was
+    /// fetched within [`COOL_DOWN`]. The check and the start happen under one lock, so
+    /// concurrent misses never start two fetches.
+    fn start_fetch(self: &Arc<Self>, respect_cool_down: bool) -> Option<SharedFetch> {
         let mut slot = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(fetch) = slot.as_ref() {
-            return fetch.clone();
+            return Some(fetch.clone());
+        }
+        if respect_cool_down && !self.may_refetch() {
+            return None;
         }
         self.cached
             .write()
@@ -187,7 +187,7 @@ impl RemoteKeys {
         .boxed()
         .shared();
         *slot = Some(fetch.clone());
-        fetch
+        Some(fetch)
     }
 
     async fn fetch_and_store(&self) -> Result<(), String> {
