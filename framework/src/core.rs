@@ -6,6 +6,8 @@
 //! parse fields → run the handler → if it returned an `Auth`, compute the TTLs from the
 //! mount's tuning, upsert the identity, issue the token → wrap the answer in Vault's envelope.
 
+mod docs;
+
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
@@ -113,6 +115,9 @@ impl Core {
 
     async fn dispatch(&self, req: Request) -> Result<Reply> {
         let path = req.path.trim_start_matches('/').to_string();
+        if req.help {
+            return self.help(&path, &req).await; // core/docs.rs
+        }
         if path == "sys/health" {
             return Ok(Reply::ok(health()));
         }
@@ -369,6 +374,9 @@ impl Core {
 
     async fn sys_endpoint(&self, rest: &str, req: &Request) -> Result<Reply> {
         let op = req.operation;
+        if rest == "internal/specs/openapi" {
+            return self.openapi_document(op); // core/docs.rs
+        }
         if rest == "auth" {
             return match op {
                 Operation::Read => Ok(self.list_mounts()?),
