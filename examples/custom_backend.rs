@@ -68,7 +68,7 @@ fn paths() -> Vec<PathSpec> {
         },
         PathSpec {
             name: "key",
-            pattern: r"keys/(?P<name>[a-z0-9][a-z0-9_.-]*)",
+            pattern: r"keys/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)",
             fields: vec![
                 Field::new("name", FieldType::LowerCaseString, "Name of the key (also the alias name of who logs in with it)."),
                 Field::new("policies", FieldType::CommaStringSlice, "Policies of the tokens the key gives."),
@@ -104,14 +104,21 @@ impl ApiKeys {
     }
 
     /// Stores a fresh key for `name` (dropping the index of `previous`) and returns it.
-    async fn new_key(&self, name: &str, entry: &mut KeyEntry, previous: Option<&str>) -> Result<String> {
+    async fn new_key(
+        &self,
+        name: &str,
+        entry: &mut KeyEntry,
+        previous: Option<&str>,
+    ) -> Result<String> {
         let mut secret = [0u8; 32];
         OsRng.fill_bytes(&mut secret);
         let key = format!("ak_{}", hex::encode(secret));
         entry.sha256 = sha256_hex(&key);
         entry.creation_time = now();
         self.storage.put_json(&format!("key/{name}"), entry).await?;
-        self.storage.put_json(&format!("sha256/{}", entry.sha256), &name).await?;
+        self.storage
+            .put_json(&format!("sha256/{}", entry.sha256), &name)
+            .await?;
         if let Some(old) = previous {
             self.storage.delete(&format!("sha256/{old}")).await?;
         }
@@ -134,7 +141,9 @@ impl ApiKeys {
         }
         let rotate = req.fields.bool("rotate").unwrap_or(false);
         if let (Some(_), false) = (&stored, rotate) {
-            self.storage.put_json(&format!("key/{name}"), &entry).await?;
+            self.storage
+                .put_json(&format!("key/{name}"), &entry)
+                .await?;
             return Ok(Response::default());
         }
         let previous = stored.map(|s| s.sha256);
@@ -146,7 +155,9 @@ impl ApiKeys {
 
     async fn delete(&self, name: &str) -> Result<Response> {
         if let Some(entry) = self.entry(name).await? {
-            self.storage.delete(&format!("sha256/{}", entry.sha256)).await?;
+            self.storage
+                .delete(&format!("sha256/{}", entry.sha256))
+                .await?;
             self.storage.delete(&format!("key/{name}")).await?;
         }
         Ok(Response::default())
@@ -220,7 +231,12 @@ impl AuthBackend for ApiKeys {
     /// A token renews only while the key it logged in with still exists unrotated; it
     /// keeps its policies and gets the key's current TTL.
     async fn renew(&self, req: RenewRequest<'_>) -> Result<TokenParams> {
-        let field = |k: &str| req.internal_data.get(k).and_then(Value::as_str).unwrap_or("");
+        let field = |k: &str| {
+            req.internal_data
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
         let name = field("name");
         match self.entry(name).await? {
             Some(entry) if entry.sha256 == field("sha256") => Ok(TokenParams {
@@ -270,7 +286,12 @@ async fn main() -> Result<()> {
     };
     call(Operation::Update, "sys/auth/jwt", json!({"type": "jwt"})).await;
     for mount in ["keys", "team/keys"] {
-        let reply = call(Operation::Update, &format!("sys/auth/{mount}"), json!({"type": TYPE})).await;
+        let reply = call(
+            Operation::Update,
+            &format!("sys/auth/{mount}"),
+            json!({"type": TYPE}),
+        )
+        .await;
         println!("enable {TYPE} at {mount}: {}", reply.status);
         let reply = call(
             Operation::Update,
@@ -280,7 +301,10 @@ async fn main() -> Result<()> {
         .await;
         let body = reply.body.unwrap_or_default();
         let key = body["data"]["key"].as_str().unwrap_or_default().to_string();
-        println!("create key ci at {mount}: {} (the key is shown once)", reply.status);
+        println!(
+            "create key ci at {mount}: {} (the key is shown once)",
+            reply.status
+        );
         let login = Request::new(Operation::Update, format!("auth/{mount}/login"))
             .with_data(json!({"key": key}));
         let reply = core.handle(login).await;
@@ -290,7 +314,9 @@ async fn main() -> Result<()> {
             reply.status, auth["policies"], auth["lease_duration"], auth["metadata"]
         );
     }
-    let reply = core.handle(Request::new(Operation::Read, "sys/auth").with_token("root")).await;
+    let reply = core
+        .handle(Request::new(Operation::Read, "sys/auth").with_token("root"))
+        .await;
     let mounts: Vec<String> = reply.body.unwrap_or_default()["data"]
         .as_object()
         .map(|m| m.keys().cloned().collect())

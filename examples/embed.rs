@@ -45,7 +45,14 @@ async fn run(serve: bool, listen: &str) -> std::io::Result<()> {
 
     // 3. Without HTTP: mount, create a key and log in by calling the core.
     for (path, kind) in [("jwt", "jwt"), ("api-keys", custom_backend::TYPE)] {
-        let reply = call(&core, Operation::Update, &format!("sys/auth/{path}"), Some(&root), json!({"type": kind})).await;
+        let reply = call(
+            &core,
+            Operation::Update,
+            &format!("sys/auth/{path}"),
+            Some(&root),
+            json!({"type": kind}),
+        )
+        .await;
         println!("[direct] enable {kind} at {path}: {}", reply.status);
     }
     let reply = call(
@@ -56,9 +63,19 @@ async fn run(serve: bool, listen: &str) -> std::io::Result<()> {
         json!({"policies": ["builds"], "ttl": "30m"}),
     )
     .await;
-    let key = body(&reply)["data"]["key"].as_str().unwrap_or_default().to_string();
+    let key = body(&reply)["data"]["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     println!("[direct] create key build-bot: {}", reply.status);
-    let reply = call(&core, Operation::Update, "auth/api-keys/login", None, json!({"key": key})).await;
+    let reply = call(
+        &core,
+        Operation::Update,
+        "auth/api-keys/login",
+        None,
+        json!({"key": key}),
+    )
+    .await;
     let auth = &body(&reply)["auth"];
     println!(
         "[direct] login: {} policies={} lease_duration={}s",
@@ -87,7 +104,14 @@ async fn run(serve: bool, listen: &str) -> std::io::Result<()> {
         login["auth"]["policies"]
     );
     let token = login["auth"]["client_token"].as_str().unwrap_or_default();
-    let reply = call(&core, Operation::Read, "auth/token/lookup-self", Some(token), json!({})).await;
+    let reply = call(
+        &core,
+        Operation::Read,
+        "auth/token/lookup-self",
+        Some(token),
+        json!({}),
+    )
+    .await;
     println!(
         "[direct] lookup-self of the token issued over HTTP: {} display_name={}",
         reply.status,
@@ -101,7 +125,9 @@ async fn run(serve: bool, listen: &str) -> std::io::Result<()> {
     println!();
     println!("    export VAULT_ADDR='http://{addr}' VAULT_TOKEN='{root}'");
     println!("    curl -s -X POST -d '{{\"key\":\"{key}\"}}' $VAULT_ADDR/v1/auth/api-keys/login");
-    println!("    curl -s -H \"X-Vault-Token: $VAULT_TOKEN\" $VAULT_ADDR/v1/sys/internal/specs/openapi");
+    println!(
+        "    curl -s -H \"X-Vault-Token: $VAULT_TOKEN\" $VAULT_ADDR/v1/sys/internal/specs/openapi"
+    );
     running.await.map_err(io)?
 }
 
