@@ -1,7 +1,7 @@
 //! # authmount-server
 //!
 //! The HTTP edge: an actix-web adapter that turns Vault-style HTTP requests into
-//! [`authmount_framework::Request`]s for the [`Core`] and writes its [`Reply`]s back, plus
+//! [`authmount_framework::Request`]s for the [`Core`] and writes its [`Reply`](authmount_framework::Reply)s back, plus
 //! the `authmount` command line. This is the only crate that speaks HTTP.
 
 pub mod cli;

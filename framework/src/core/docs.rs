@@ -10,7 +10,8 @@
 //!   `/auth/<mount>/<path>`, answered as the raw document.
 //!
 //! Both need a token allowed on the path asked about (today: the root token); help never
-//! runs the path's handler, whatever the HTTP verb.
+//! runs the path's handler, whatever the HTTP verb. Vault lists in the document only the
+//! paths the token may use; until ACL policies land only root reads it, so it lists all.
 
 use serde_json::{json, Value};
 
