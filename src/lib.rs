@@ -8,6 +8,10 @@
 //! * [`jwt`]: Vault's JWT auth method as a backend.
 //!
 //! The `authmount` binary (crate `authmount-server`) serves them over HTTP.
+//!
+//! To write an auth method of your own, read [`framework::AuthBackend`] (the tutorial),
+//! then the repository's `examples/custom_backend.rs` (API keys in one file) and
+//! `examples/embed.rs` (serving it next to JWT from your own program, over HTTP or not).
 
 pub use authmount_framework as framework;
 pub use authmount_jwt as jwt;

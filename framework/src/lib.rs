@@ -14,6 +14,7 @@ pub mod duration;
 pub mod error;
 pub mod identity;
 pub mod mount;
+pub mod openapi;
 pub mod path;
 pub mod policy;
 pub mod request;

@@ -45,6 +45,10 @@ pub struct Request {
     pub client_token: Option<String>,
     /// The client's address (the TCP peer), for `token_bound_cidrs`.
     pub remote_addr: Option<IpAddr>,
+    /// A help request (`GET <path>?help=1`, any non-empty `help`): the core answers with
+    /// the path's help text and OpenAPI description (`{"help", "openapi"}`) instead of
+    /// running `operation`. Source: Vault API, "Help".
+    pub help: bool,
 }
 
 impl Request {
@@ -56,6 +60,7 @@ impl Request {
             data: Map::new(),
             client_token: None,
             remote_addr: None,
+            help: false,
         }
     }
 
@@ -70,6 +75,12 @@ impl Request {
     /// The same request carrying this Vault token.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.client_token = Some(token.into());
+        self
+    }
+
+    /// The same request as a help request (see [`Request::help`]).
+    pub fn with_help(mut self) -> Self {
+        self.help = true;
         self
     }
 

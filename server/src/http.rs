@@ -1,6 +1,7 @@
 //! Vault's HTTP API on actix-web: `/v1/<path>` with `X-Vault-Token` (or
 //! `Authorization: Bearer`), verbs mapped to operations (`LIST` and `GET ?list=true` are
-//! list), JSON bodies capped in size, answers as `application/json`.
+//! list), `?help=1` on any path a help request, JSON bodies capped in size, answers as
+//! `application/json`.
 //!
 //! Source: Vault API conventions (reference §1.1).
 
@@ -54,20 +55,20 @@ async fn to_request(http: &HttpRequest, payload: web::Payload) -> Result<Request
         .strip_prefix("/v1/")
         .ok_or_else(|| Reply::error(&Error::unsupported_path(http.path())))?
         .to_string();
-    let list_query = web::Query::<Map<String, Value>>::from_query(http.query_string())
-        .ok()
-        .and_then(|q| {
-            q.get("list")
-                .and_then(Value::as_str)
-                .map(|v| v == "true" || v == "1")
-        })
-        .unwrap_or(false);
+    let query = web::Query::<Map<String, Value>>::from_query(http.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let query_str = |name: &str| query.get(name).and_then(Value::as_str).unwrap_or("");
+    let list_query = matches!(query_str("list"), "true" | "1");
+    // Vault answers help for any non-empty `help`, whatever the verb.
+    let help = !query_str("help").is_empty() || http.method().as_str() == "HELP";
     let operation = match *http.method() {
         Method::GET if list_query => Operation::List,
         Method::GET | Method::HEAD => Operation::Read,
         Method::POST | Method::PUT => Operation::Update,
         Method::DELETE => Operation::Delete,
         ref m if m.as_str() == "LIST" => Operation::List,
+        _ if help => Operation::Read, // e.g. Vault's `HELP` verb
         _ => return Err(Reply::error(&Error::UnsupportedOperation)),
     };
     let body = read_body(payload).await?;
@@ -76,6 +77,7 @@ async fn to_request(http: &HttpRequest, payload: web::Payload) -> Result<Request
     req.data = data;
     req.client_token = client_token(http);
     req.remote_addr = http.peer_addr().map(|a| a.ip());
+    req.help = help;
     Ok(req)
 }
 

@@ -1,7 +1,7 @@
 //! # authmount-server
 //!
 //! The HTTP edge: an actix-web adapter that turns Vault-style HTTP requests into
-//! [`authmount_framework::Request`]s for the [`Core`] and writes its [`Reply`]s back, plus
+//! [`authmount_framework::Request`]s for the [`Core`] and writes its [`Reply`](authmount_framework::Reply)s back, plus
 //! the `authmount` command line. This is the only crate that speaks HTTP.
 
 pub mod cli;
@@ -22,7 +22,18 @@ pub fn default_registry() -> Registry {
 ///
 /// Errors: only internal faults of the in-memory store.
 pub async fn dev_core(root_token: &str) -> authmount_framework::Result<Arc<Core>> {
-    let core = Core::new(Arc::new(InMemory::new()), default_registry()).await?;
+    dev_core_with(default_registry(), root_token).await
+}
+
+/// [`dev_core`] mounting the backend types of `registry` (e.g. [`default_registry`] plus
+/// your own, see `examples/embed.rs`).
+///
+/// Errors: only internal faults of the in-memory store.
+pub async fn dev_core_with(
+    registry: Registry,
+    root_token: &str,
+) -> authmount_framework::Result<Arc<Core>> {
+    let core = Core::new(Arc::new(InMemory::new()), registry).await?;
     core.create_root_token(root_token).await?;
     Ok(Arc::new(core))
 }

@@ -30,15 +30,25 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(authmount_server::default_registry()).await
+    }
+
+    /// A server whose dev core mounts the backend types of `registry`.
+    pub async fn start_with(registry: authmount::framework::Registry) -> TestServer {
+        let root = format!("root-{}", random_hex());
+        let core = authmount_server::dev_core_with(registry, &root)
+            .await
+            .expect("dev core");
+        TestServer::serve(core, root)
+    }
+
+    /// Serves an already built `core` (whose root token is `root`), e.g. one over storage
+    /// the test keeps a handle to.
+    pub fn serve(core: std::sync::Arc<authmount::framework::Core>, root: String) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
         let port = listener.local_addr().expect("local address").port();
-        let root = format!("root-{}", random_hex());
-        let root_for_server = root.clone();
         std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
-                let core = authmount_server::dev_core(&root_for_server)
-                    .await
-                    .expect("dev core");
                 authmount_server::http::server(core, listener)
                     .expect("http server")
                     .await

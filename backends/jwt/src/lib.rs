@@ -189,6 +189,10 @@ impl AuthBackend for JwtBackend {
         &self.router
     }
 
+    fn help(&self) -> &str {
+        "The JWT auth method: log in with a JWT signed by a trusted issuer (static keys, a JWKS URL or OIDC discovery), checked against a named role's bound claims, and get a Vault token with the role's policies."
+    }
+
     async fn handle(&self, req: BackendRequest<'_>) -> Result<Response> {
         let name = req.fields.str("name").unwrap_or_default().to_string();
         match (req.spec.name, req.operation) {

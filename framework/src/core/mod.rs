@@ -7,6 +7,7 @@
 //! returned an `Auth`, compute the TTLs from the mount's tuning, upsert the identity and its
 //! groups, issue the token → wrap the answer in Vault's envelope.
 
+mod docs;
 mod identity_api;
 mod reply;
 mod sys;
@@ -107,6 +108,9 @@ impl Core {
 
     async fn dispatch(&self, req: Request) -> Result<Reply> {
         let path = req.path.trim_start_matches('/').to_string();
+        if req.help {
+            return self.help(&path, &req).await; // core/docs.rs
+        }
         if path == "sys/health" {
             return Ok(Reply::ok(health()));
         }
