@@ -278,8 +278,8 @@ async fn main() -> Result<()> {
     let mut registry = Registry::new();
     authmount::jwt::register(&mut registry);
     register(&mut registry);
-    let core = Core::new(Arc::new(InMemory::new()), registry).await?;
-    core.create_root_token("root").await?;
+    let core = Core::new(Arc::new(InMemory::new()), registry);
+    core.dev_root_token("root").await?;
     let call = |op, path: &str, body: Value| {
         let req = Request::new(op, path).with_token("root").with_data(body);
         core.handle(req)

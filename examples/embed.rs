@@ -39,9 +39,9 @@ async fn run(serve: bool, listen: &str) -> std::io::Result<()> {
 
     // 2. Storage of our choice: anything that implements `Storage`. In memory here.
     let storage: Arc<dyn Storage> = Arc::new(InMemory::new());
-    let core = Arc::new(Core::new(storage, registry).await.map_err(io)?);
+    let core = Arc::new(Core::new(storage, registry));
     let root = format!("embed-root-{}", hex::encode(rand::random::<[u8; 12]>()));
-    core.create_root_token(&root).await.map_err(io)?;
+    core.dev_root_token(&root).await.map_err(io)?;
 
     // 3. Without HTTP: mount, create a key and log in by calling the core.
     for (path, kind) in [("jwt", "jwt"), ("api-keys", custom_backend::TYPE)] {

@@ -135,10 +135,8 @@ async fn api_keys_log_in_over_http_at_two_mount_paths_next_to_jwt() {
 async fn an_api_key_is_stored_only_as_its_sha256() {
     let storage = Arc::new(InMemory::new());
     let root = format!("root-{}", support::random_hex());
-    let core = authmount::framework::Core::new(storage.clone(), registry())
-        .await
-        .expect("core");
-    core.create_root_token(&root).await.expect("root token");
+    let core = authmount::framework::Core::new(storage.clone(), registry());
+    core.dev_root_token(&root).await.expect("root token");
     let server = TestServer::serve(Arc::new(core), root);
     enable_api_keys(&server, "keys").await;
     let key = create_key(&server, "keys", "ci", json!({"policies": "deploy"})).await;

@@ -217,8 +217,8 @@ pub struct RenewRequest<'a> {
 /// // Register the type, build a core over storage of your choice, mount at two paths.
 /// let mut registry = Registry::new();
 /// registry.register("shared-word", SharedWord::new);
-/// let core = Core::new(Arc::new(InMemory::new()), registry).await?;
-/// core.create_root_token("root").await?;
+/// let core = Core::new(Arc::new(InMemory::new()), registry);
+/// core.dev_root_token("root").await?;
 /// for path in ["word", "team/word"] {
 ///     let enable = Request::new(Operation::Update, format!("sys/auth/{path}"))
 ///         .with_token("root")

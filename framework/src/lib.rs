@@ -23,7 +23,7 @@ pub mod storage;
 pub mod token;
 
 pub use crate::backend::{AuthBackend, BackendRequest, Factory, MountInfo, Registry, RenewRequest};
-pub use crate::core::Core;
+pub use crate::core::{Core, LeaseLimits};
 pub use crate::error::{Error, Result};
 pub use crate::path::{Field, FieldData, FieldType, PathSpec, Router};
 pub use crate::request::{Operation, Request};

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{AuthBackend, MountInfo};
 use crate::error::{Error, Result};
 
-/// System default lease TTL and max lease TTL: 768h (Vault's defaults), in seconds.
+/// Vault's default system lease TTL and max lease TTL: 768h, in seconds.
 pub const SYSTEM_MAX_LEASE_TTL: i64 = 768 * 3600;
 
 /// The tunable settings of a mount (seconds; 0 = the system default).
@@ -65,17 +65,17 @@ impl MountEntry {
         }
     }
 
-    /// What a backend sees of this mount, with defaults resolved.
-    pub fn info(&self) -> MountInfo {
+    /// What a backend sees of this mount, untuned values resolved from the system limits.
+    pub fn info(&self, system: &crate::core::LeaseLimits) -> MountInfo {
         let max = if self.config.max_lease_ttl > 0 {
             self.config.max_lease_ttl
         } else {
-            SYSTEM_MAX_LEASE_TTL
+            system.max_lease_ttl
         };
         let default = if self.config.default_lease_ttl > 0 {
             self.config.default_lease_ttl.min(max)
         } else {
-            SYSTEM_MAX_LEASE_TTL.min(max)
+            system.default_lease_ttl.min(max)
         };
         MountInfo {
             path: self.path.clone(),
@@ -191,6 +191,16 @@ impl MountTable {
             let rest = path.get(prefix.len()..).unwrap_or("");
             (m.clone(), rest)
         }))
+    }
+
+    /// Replaces the whole table (a reload from storage).
+    pub fn replace_all(&self, mounts: Vec<Mount>) -> Result<()> {
+        let mut table = self.mounts.write().map_err(poisoned)?;
+        *table = mounts
+            .into_iter()
+            .map(|m| (m.entry.path.clone(), m))
+            .collect();
+        Ok(())
     }
 
     /// Every entry, sorted by path.

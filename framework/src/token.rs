@@ -111,9 +111,23 @@ struct Keyring {
 /// The token store, over the core's storage view.
 pub struct TokenStore {
     storage: View,
+    keys: tokio::sync::OnceCell<Keys>,
+    uses_lock: tokio::sync::Mutex<()>,
+}
+
+/// The secrets of a store: the HMAC key tokens are hashed with, the batch token cipher.
+struct Keys {
     hmac_key: [u8; 32],
     batch_cipher: ChaCha20Poly1305,
-    uses_lock: tokio::sync::Mutex<()>,
+}
+
+impl Keys {
+    fn hash(&self, token: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hmac_key)
+            .expect("HMAC takes keys of any length");
+        mac.update(token.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
 }
 
 /// The current Unix time in seconds.
@@ -138,40 +152,45 @@ fn decode_key(hex_key: &str) -> Result<[u8; 32]> {
 }
 
 impl TokenStore {
-    /// Opens the store in `storage`, creating its keyring on first use.
-    pub async fn open(storage: View) -> Result<Self> {
-        let keyring = match storage.get_json::<Keyring>("keyring").await? {
-            Some(k) => k,
-            None => {
-                let k = Keyring {
+    /// The store in `storage`. Its keyring is read (or created, once, even with several
+    /// server nodes starting together) at first use, so a store whose database is down can
+    /// be opened.
+    pub fn open(storage: View) -> Self {
+        TokenStore {
+            storage,
+            keys: tokio::sync::OnceCell::new(),
+            uses_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    async fn keys(&self) -> Result<&Keys> {
+        self.keys
+            .get_or_try_init(|| async {
+                let fresh = Keyring {
                     hmac_key: hex::encode(random_key()),
                     batch_key: hex::encode(random_key()),
                 };
-                storage.put_json("keyring", &k).await?;
-                k
-            }
-        };
-        let batch_key = decode_key(&keyring.batch_key)?;
-        Ok(TokenStore {
-            storage,
-            hmac_key: decode_key(&keyring.hmac_key)?,
-            batch_cipher: ChaCha20Poly1305::new(Key::from_slice(&batch_key)),
-            uses_lock: tokio::sync::Mutex::new(()),
-        })
-    }
-
-    fn hash(&self, token: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.hmac_key)
-            .expect("HMAC takes keys of any length");
-        mac.update(token.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+                let bytes = serde_json::to_vec(&fresh).map_err(Error::internal)?;
+                self.storage.put_if_absent("keyring", &bytes).await?;
+                let keyring: Keyring = self
+                    .storage
+                    .get_json("keyring")
+                    .await?
+                    .ok_or_else(|| Error::internal("token keyring vanished"))?;
+                let batch_key = decode_key(&keyring.batch_key)?;
+                Ok(Keys {
+                    hmac_key: decode_key(&keyring.hmac_key)?,
+                    batch_cipher: ChaCha20Poly1305::new(Key::from_slice(&batch_key)),
+                })
+            })
+            .await
     }
 
     /// Issues a token for `entry`; fills in its accessor. Returns the token and the entry.
     pub async fn create(&self, mut entry: TokenEntry) -> Result<(String, TokenEntry)> {
         if entry.token_type == TokenType::Batch {
             entry.accessor = String::new();
-            let token = self.seal_batch(&entry)?;
+            let token = self.seal_batch(&entry).await?;
             return Ok((token, entry));
         }
         let token = format!("hvs.{}", Alphanumeric.sample_string(&mut OsRng, 32));
@@ -188,7 +207,7 @@ impl TokenStore {
     }
 
     async fn store(&self, token: &str, entry: &TokenEntry) -> Result<()> {
-        let hash = self.hash(token);
+        let hash = self.keys().await?.hash(token);
         self.storage.put_json(&format!("id/{hash}"), entry).await?;
         if !entry.parent_accessor.is_empty() {
             let link = format!("parent/{}/{}", entry.parent_accessor, entry.accessor);
@@ -199,11 +218,13 @@ impl TokenStore {
             .await
     }
 
-    fn seal_batch(&self, entry: &TokenEntry) -> Result<String> {
+    async fn seal_batch(&self, entry: &TokenEntry) -> Result<String> {
         let mut nonce = [0u8; 12];
         OsRng.fill_bytes(&mut nonce);
         let plain = serde_json::to_vec(entry).map_err(Error::internal)?;
         let sealed = self
+            .keys()
+            .await?
             .batch_cipher
             .encrypt(Nonce::from_slice(&nonce), plain.as_slice())
             .map_err(|_| Error::internal("cannot seal batch token"))?;
@@ -212,13 +233,13 @@ impl TokenStore {
         Ok(format!("hvb.{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
-    fn open_batch(&self, token: &str) -> Option<TokenEntry> {
+    fn open_batch(keys: &Keys, token: &str) -> Option<TokenEntry> {
         let bytes = URL_SAFE_NO_PAD.decode(token.strip_prefix("hvb.")?).ok()?;
         if bytes.len() < 12 {
             return None;
         }
         let (nonce, sealed) = bytes.split_at(12);
-        let plain = self
+        let plain = keys
             .batch_cipher
             .decrypt(Nonce::from_slice(nonce), sealed)
             .ok()?;
@@ -227,14 +248,14 @@ impl TokenStore {
 
     /// The live entry of `token`, or `None` when unknown, revoked or expired.
     pub async fn lookup(&self, token: &str) -> Result<Option<StoredToken>> {
+        let keys = self.keys().await?;
         if token.starts_with("hvb.") {
             let now = now_unix();
-            return Ok(self
-                .open_batch(token)
+            return Ok(Self::open_batch(keys, token)
                 .filter(|e| !e.expired(now))
                 .map(|entry| StoredToken { key: None, entry }));
         }
-        self.by_hash(&self.hash(token)).await
+        self.by_hash(&keys.hash(token)).await
     }
 
     /// The live entry with this accessor.
@@ -327,6 +348,30 @@ impl TokenStore {
         self.storage.delete(&format!("accessor/{accessor}")).await
     }
 
+    /// Removes every expired stored token (the background sweep); returns how many.
+    pub async fn sweep_expired(&self) -> Result<usize> {
+        let now = now_unix();
+        let mut removed = 0;
+        for hash in self.storage.list("id/").await? {
+            let Some(entry) = self
+                .storage
+                .get_json::<TokenEntry>(&format!("id/{hash}"))
+                .await?
+            else {
+                continue;
+            };
+            if entry.expired(now) {
+                let found = StoredToken {
+                    key: Some(hash),
+                    entry,
+                };
+                self.revoke(&found).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Revokes every stored token issued by the mount with this accessor.
     pub async fn revoke_mount(&self, mount_accessor: &str) -> Result<usize> {
         let mut revoked = 0;
@@ -395,7 +440,7 @@ mod tests {
 
     async fn store() -> (View, TokenStore) {
         let view = View::new(Arc::new(InMemory::new()), "core/token/");
-        (view.clone(), TokenStore::open(view).await.unwrap())
+        (view.clone(), TokenStore::open(view))
     }
 
     #[tokio::test]

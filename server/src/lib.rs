@@ -33,7 +33,7 @@ pub async fn dev_core_with(
     registry: Registry,
     root_token: &str,
 ) -> authmount_framework::Result<Arc<Core>> {
-    let core = Core::new(Arc::new(InMemory::new()), registry).await?;
-    core.create_root_token(root_token).await?;
+    let core = Core::new(Arc::new(InMemory::new()), registry);
+    core.dev_root_token(root_token).await?;
     Ok(Arc::new(core))
 }

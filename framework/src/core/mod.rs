@@ -21,7 +21,7 @@ use crate::backend::{BackendRequest, MountInfo, Registry};
 use crate::duration;
 use crate::error::{Error, Result};
 use crate::identity::IdentityStore;
-use crate::mount::{Mount, MountEntry, MountTable};
+use crate::mount::{Mount, MountEntry, MountTable, SYSTEM_MAX_LEASE_TTL};
 use crate::path::{FieldData, FieldType};
 use crate::policy::{Acl, Capability, PolicyStore};
 use crate::request::{Operation, Request};
@@ -32,14 +32,40 @@ use crate::token::{now_unix, StoredToken, TokenEntry, TokenStore};
 use reply::{auth_block, envelope, health};
 
 /// The server's logic, independent of HTTP: hand it a [`Request`], get a [`Reply`].
+///
+/// Every cache (the mount table, parsed policies, a backend's parsed config and roles) is
+/// checked against storage on use, so several server nodes sharing one store never serve
+/// stale state.
 pub struct Core {
     storage: Arc<dyn Storage>,
     mounts: MountTable,
+    mounts_seen: std::sync::Mutex<Option<Vec<u8>>>,
     tokens: TokenStore,
     identity: IdentityStore,
     policies: PolicyStore,
     registry: Registry,
     core_view: View,
+    limits: LeaseLimits,
+    initialized: std::sync::atomic::AtomicBool,
+}
+
+/// The system-wide lease TTLs (seconds) that untuned mounts and the token store use.
+/// Source: Vault server config `default_lease_ttl` and `max_lease_ttl` (both 768h by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseLimits {
+    /// `default_lease_ttl`.
+    pub default_lease_ttl: i64,
+    /// `max_lease_ttl`.
+    pub max_lease_ttl: i64,
+}
+
+impl Default for LeaseLimits {
+    fn default() -> Self {
+        LeaseLimits {
+            default_lease_ttl: SYSTEM_MAX_LEASE_TTL,
+            max_lease_ttl: SYSTEM_MAX_LEASE_TTL,
+        }
+    }
 }
 
 /// An authenticated request's token and the ACL of its policies.
@@ -50,25 +76,93 @@ struct Caller {
 }
 
 impl Core {
-    /// A core over `storage`, mounting backends from `registry`; reloads the stored mount
-    /// table. Errors: storage faults, or a stored mount of a type the registry lacks.
-    pub async fn new(storage: Arc<dyn Storage>, registry: Registry) -> Result<Self> {
+    /// A core over `storage` with the default lease limits, mounting backends from
+    /// `registry`. Nothing is read yet: the stored mount table is loaded at the first request,
+    /// so a core can start while its database is down.
+    pub fn new(storage: Arc<dyn Storage>, registry: Registry) -> Self {
+        Core::with_limits(storage, registry, LeaseLimits::default())
+    }
+
+    /// [`Core::new`] with system lease TTLs from the server config.
+    pub fn with_limits(storage: Arc<dyn Storage>, registry: Registry, limits: LeaseLimits) -> Self {
         let core_view = View::new(storage.clone(), "core/");
-        let core = Core {
-            tokens: TokenStore::open(core_view.sub("token/")).await?,
+        Core {
+            tokens: TokenStore::open(core_view.sub("token/")),
             identity: IdentityStore::new(core_view.sub("identity/")),
             policies: PolicyStore::new(core_view.sub("policy/")),
             mounts: MountTable::default(),
+            mounts_seen: std::sync::Mutex::new(None),
             storage,
             registry,
             core_view,
-        };
-        let stored: Vec<MountEntry> = core.core_view.get_json("mounts").await?.unwrap_or_default();
-        for entry in stored {
-            let mount = core.instantiate(entry)?;
-            core.mounts.insert(mount)?;
+            limits,
+            initialized: std::sync::atomic::AtomicBool::new(false),
         }
-        Ok(core)
+    }
+
+    /// Brings the in-memory mount table in line with storage when another node (or a
+    /// restart) changed it; unchanged mounts keep their backend instances and caches.
+    async fn sync_mounts(&self) -> Result<()> {
+        let bytes = self.core_view.get("mounts").await?.unwrap_or_default();
+        if self.mounts_seen.lock().map_err(poisoned)?.as_deref() == Some(&bytes[..]) {
+            return Ok(());
+        }
+        let entries: Vec<MountEntry> = if bytes.is_empty() {
+            vec![]
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| Error::internal(format!("corrupt mount table: {e}")))?
+        };
+        let mut mounts = Vec::new();
+        for entry in entries {
+            let mount = match self.mounts.get(&entry.path)? {
+                Some(m) if m.entry.uuid == entry.uuid => Mount { entry, ..m },
+                _ => self.instantiate(entry)?,
+            };
+            mounts.push(mount);
+        }
+        self.mounts.replace_all(mounts)?;
+        *self.mounts_seen.lock().map_err(poisoned)? = Some(bytes);
+        Ok(())
+    }
+
+    /// True once `sys/init` (or dev mode) has created the first root token.
+    pub async fn is_initialized(&self) -> Result<bool> {
+        use std::sync::atomic::Ordering;
+        if self.initialized.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let done = self.core_view.get("init").await?.is_some();
+        self.initialized.store(done, Ordering::Release);
+        Ok(done)
+    }
+
+    /// Initialises the store once: creates the first root token and returns it (stored only
+    /// as a hash). `None` when the store was already initialised, by this node or another.
+    pub async fn initialize(&self) -> Result<Option<String>> {
+        if self.is_initialized().await? {
+            return Ok(None);
+        }
+        let token = format!("hvs.{}", random_id(24));
+        self.create_root_token(&token).await?;
+        let marker = serde_json::to_vec(&serde_json::json!({ "time": now_unix() }))
+            .map_err(Error::internal)?;
+        if !self.core_view.put_if_absent("init", &marker).await? {
+            // Another node won the race: its root token stands, ours goes.
+            if let Some(found) = self.tokens.lookup(&token).await? {
+                self.tokens.revoke(&found).await?;
+            }
+            return Ok(None);
+        }
+        self.initialized
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(Some(token))
+    }
+
+    /// Removes expired tokens from storage (run periodically by the server); returns how
+    /// many.
+    pub async fn sweep_expired_tokens(&self) -> Result<usize> {
+        self.tokens.sweep_expired().await
     }
 
     fn instantiate(&self, entry: MountEntry) -> Result<Mount> {
@@ -80,8 +174,17 @@ impl Core {
         })
     }
 
-    /// Creates a root token with the given id (dev mode), replacing any with that id.
-    pub async fn create_root_token(&self, id: &str) -> Result<()> {
+    /// Creates a root token with the given id (dev mode), replacing any with that id, and
+    /// marks the store initialised.
+    pub async fn dev_root_token(&self, id: &str) -> Result<()> {
+        self.create_root_token(id).await?;
+        self.core_view.put_if_absent("init", b"{}").await?;
+        self.initialized
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
+    async fn create_root_token(&self, id: &str) -> Result<()> {
         let entry = new_entry(
             vec!["root".into()],
             "root".into(),
@@ -108,11 +211,21 @@ impl Core {
 
     async fn dispatch(&self, req: Request) -> Result<Reply> {
         let path = req.path.trim_start_matches('/').to_string();
+        if path == "sys/health" {
+            return Ok(self.health().await);
+        }
+        if path == "sys/init" {
+            return self.init_endpoint(&req).await;
+        }
+        if !self.is_initialized().await? {
+            return Err(Error::Unavailable(
+                "authmount is not initialized: PUT /v1/sys/init (or `authmount operator init`) first"
+                    .into(),
+            ));
+        }
+        self.sync_mounts().await?;
         if req.help {
             return self.help(&path, &req).await; // core/docs.rs
-        }
-        if path == "sys/health" {
-            return Ok(Reply::ok(health()));
         }
         if let Some(rest) = path.strip_prefix("auth/token/") {
             return self.token_endpoint(rest, &req).await;
@@ -182,6 +295,49 @@ impl Core {
         Ok(Acl::new(policies.iter().map(|p| p.as_ref())))
     }
 
+    /// `sys/health`: 200 when initialised and the storage answers, 501 when not initialised,
+    /// 503 when the storage does not answer (Vault's codes).
+    async fn health(&self) -> Reply {
+        let storage = self.storage.ping().await;
+        let initialized = match &storage {
+            Ok(()) => self.is_initialized().await.unwrap_or(false),
+            Err(_) => self.initialized.load(std::sync::atomic::Ordering::Acquire),
+        };
+        let mut body = health();
+        body["initialized"] = serde_json::json!(initialized);
+        let status = match &storage {
+            Err(e) => {
+                body["storage_error"] = serde_json::json!(e.to_string());
+                503
+            }
+            Ok(()) if !initialized => 501,
+            Ok(()) => 200,
+        };
+        Reply {
+            status,
+            body: Some(body),
+        }
+    }
+
+    /// `GET sys/init` → `{"initialized": bool}`; `PUT sys/init` → `{"root_token": ...}` once,
+    /// then 400. Unauthenticated, as in Vault.
+    async fn init_endpoint(&self, req: &Request) -> Result<Reply> {
+        match req.operation {
+            Operation::Read => Ok(Reply::ok(
+                serde_json::json!({ "initialized": self.is_initialized().await? }),
+            )),
+            Operation::Update => match self.initialize().await? {
+                Some(root_token) => Ok(Reply::ok(serde_json::json!({
+                    "root_token": root_token,
+                    "keys": [],
+                    "keys_base64": [],
+                }))),
+                None => Err(Error::invalid("authmount is already initialized")),
+            },
+            _ => Err(Error::UnsupportedOperation),
+        }
+    }
+
     // ---------------------------------------------------------------- auth/<mount>/...
 
     async fn backend_endpoint(&self, rest: &str, req: Request) -> Result<Reply> {
@@ -205,7 +361,7 @@ impl Core {
         }
         let fields = FieldData::parse(matched.spec, &matched.captures, &req.data)?;
         let unknown_warning = fields.unknown_warning();
-        let info = mount.entry.info();
+        let info = mount.entry.info(&self.limits);
         let backend_req = BackendRequest {
             operation: req.operation,
             spec: matched.spec,
@@ -298,6 +454,16 @@ impl Core {
         let (token, entry) = self.tokens.create(entry).await?;
         Ok(auth_block(&token, &entry, ttl))
     }
+}
+
+fn poisoned<T>(_: T) -> Error {
+    Error::internal("core lock poisoned")
+}
+
+/// `n` random base62 characters from the OS CSPRNG.
+fn random_id(n: usize) -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, n)
 }
 
 /// A token entry with the given policies, names and TTLs; the rest from `params`.

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 use super::reply::{data_reply, envelope, list_reply, mount_json, token_type_name};
 use super::{body_field, Core};
 use crate::error::{Error, Result};
-use crate::mount::{normalize_path, MountConfig, MountEntry, SYSTEM_MAX_LEASE_TTL};
+use crate::mount::{normalize_path, MountConfig, MountEntry};
 use crate::path::FieldType;
 use crate::policy::Capability;
 use crate::request::{Operation, Request};
@@ -147,7 +147,9 @@ impl Core {
             Some(_) => return Err(Error::invalid("description must be a string")),
         };
         let config = match data.get("config") {
-            Some(Value::Object(c)) => tune_config(&MountConfig::default(), c)?,
+            Some(Value::Object(c)) => {
+                tune_config(&MountConfig::default(), c, self.limits.max_lease_ttl)?
+            }
             None | Some(Value::Null) => MountConfig::default(),
             Some(_) => return Err(Error::invalid("config must be an object")),
         };
@@ -193,7 +195,7 @@ impl Core {
             .ok_or_else(|| Error::invalid(format!("no mount at auth/{path}")))?;
         match req.operation {
             Operation::Read => {
-                let info = mount.entry.info();
+                let info = mount.entry.info(&self.limits);
                 Ok(data_reply(
                     json!({
                         "default_lease_ttl": info.default_lease_ttl,
@@ -207,7 +209,7 @@ impl Core {
             }
             Operation::Update => {
                 let mut entry = mount.entry.clone();
-                entry.config = tune_config(&entry.config, &req.data)?;
+                entry.config = tune_config(&entry.config, &req.data, self.limits.max_lease_ttl)?;
                 if let Some(Value::String(d)) = req.data.get("description") {
                     entry.description = d.clone();
                 }
@@ -230,8 +232,12 @@ impl Core {
 }
 
 /// Applies tuning parameters to a mount config. Errors: 400 for bad durations, TTLs above
-/// the system max (768h), a default above the max, an unknown token type.
-fn tune_config(base: &MountConfig, data: &Map<String, Value>) -> Result<MountConfig> {
+/// the system max (`system_max` seconds), a default above the max, an unknown token type.
+fn tune_config(
+    base: &MountConfig,
+    data: &Map<String, Value>,
+    system_max: i64,
+) -> Result<MountConfig> {
     let mut config = base.clone();
     let seconds = |name: &str, v: &Value| -> Result<i64> {
         if v.as_str() == Some("system") {
@@ -258,9 +264,9 @@ fn tune_config(base: &MountConfig, data: &Map<String, Value>) -> Result<MountCon
         ("default_lease_ttl", config.default_lease_ttl),
         ("max_lease_ttl", config.max_lease_ttl),
     ] {
-        if value > SYSTEM_MAX_LEASE_TTL {
+        if value > system_max {
             return Err(Error::invalid(format!(
-                "{name} of {value}s cannot be greater than the system max lease TTL of {SYSTEM_MAX_LEASE_TTL}s"
+                "{name} of {value}s cannot be greater than the system max lease TTL of {system_max}s"
             )));
         }
     }

@@ -7,23 +7,23 @@
 use serde_json::Value;
 
 use super::reply::{auth_block, data_reply, envelope, lookup_data};
+use super::LeaseLimits;
 use super::{body_field, new_entry, required_str, token_policies, token_ttl, Caller, Core};
 use crate::backend::{MountInfo, RenewRequest};
 use crate::error::{Error, Result};
-use crate::mount::SYSTEM_MAX_LEASE_TTL;
 use crate::path::FieldType;
 use crate::request::{Operation, Request};
 use crate::response::{Reply, TokenParams, TokenType};
 use crate::token::{now_unix, StoredToken};
 
-/// What the token store's own tokens are tuned with: the system defaults.
-fn token_store_mount() -> MountInfo {
+/// What the token store's own tokens are tuned with: the system limits.
+fn token_store_mount(limits: &LeaseLimits) -> MountInfo {
     MountInfo {
         path: "token/".into(),
         accessor: String::new(),
         kind: "token".into(),
-        default_lease_ttl: SYSTEM_MAX_LEASE_TTL,
-        max_lease_ttl: SYSTEM_MAX_LEASE_TTL,
+        default_lease_ttl: limits.default_lease_ttl,
+        max_lease_ttl: limits.max_lease_ttl,
     }
 }
 
@@ -153,7 +153,7 @@ impl Core {
         let (ttl, max_ttl) = if is_root_token && params.ttl == 0 && params.period == 0 {
             (0, 0)
         } else {
-            token_ttl(&token_store_mount(), &params, &mut warnings)
+            token_ttl(&token_store_mount(&self.limits), &params, &mut warnings)
         };
         let display = body_field(req, "display_name", FieldType::String)?
             .and_then(|v| v.as_str().map(str::to_string))
@@ -200,7 +200,7 @@ impl Core {
             .and_then(|v| v.as_i64())
             .unwrap_or(0);
         let (info, params) = if entry.mount_accessor.is_empty() {
-            (token_store_mount(), entry.params.clone())
+            (token_store_mount(&self.limits), entry.params.clone())
         } else {
             let mount = self
                 .mounts
@@ -208,7 +208,7 @@ impl Core {
                 .ok_or_else(|| {
                     Error::invalid("the mount that issued this token no longer exists")
                 })?;
-            let info = mount.entry.info();
+            let info = mount.entry.info(&self.limits);
             let params = mount
                 .backend
                 .renew(RenewRequest {
