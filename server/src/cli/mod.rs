@@ -97,8 +97,9 @@ pub fn run(command: Command) -> ExitCode {
     }
 }
 
-/// Rewrites Vault's single-dash long flags (`-dev`, `-path=x`) to clap's `--dev`,
-/// leaving short flags (`-h`), values and everything after `--` alone.
+/// Rewrites Vault's single-dash long flags (`-dev`, `-path=x`) to clap's `--dev`, and `-h`
+/// to `--help` (Vault's `-h` shows the whole help, clap's only a summary), leaving other
+/// short flags (`-f`), values and everything after `--` alone.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out = Vec::new();
     let mut passthrough = false;
@@ -113,6 +114,8 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
             && arg[1..].starts_with(|c: char| c.is_ascii_alphabetic());
         out.push(if single_dash_long {
             format!("-{arg}")
+        } else if arg == "-h" && !passthrough {
+            "--help".to_string()
         } else {
             arg
         });
@@ -138,7 +141,7 @@ mod tests {
                 "server",
                 "--dev",
                 "--dev-root-token-id=x",
-                "-h",
+                "--help",
                 "--dev-listen-address=a"
             ]
         );
