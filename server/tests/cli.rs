@@ -135,11 +135,11 @@ fn the_seeds_commands_run_as_written_at_jwt_and_my_path() {
     assert_eq!(lookup.row("display_name"), "jwt-alice");
     assert_eq!(lookup.row("path"), "auth/jwt/login");
 
-    // vault login -method=jwt -path=my-path role=demo jwt=...: stored in ~/.vault-token.
+    // vault login -method=jwt -path=/my-path role=demo jwt=...: stored in ~/.vault-token.
     let login = cli.run(&[
         "login",
         "-method=jwt",
-        "-path=my-path",
+        "-path=/my-path", // the seed's spelling
         "role=demo",
         &format!("jwt={jwt}"),
     ]);

@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 /// VAULT_TOKEN, VAULT_CACERT, VAULT_SKIP_VERIFY and VAULT_FORMAT, and find the token of the
 /// last `authmount login` in ~/.vault-token.
 #[derive(Debug, Parser)]
-#[command(name = "authmount", version, about, subcommand_required = true)]
+#[command(name = "authmount", version, subcommand_required = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]

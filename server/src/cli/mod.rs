@@ -67,12 +67,18 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Cli, ExitCode> {
     use clap::Parser;
     Cli::try_parse_from(normalize_args(args)).map_err(|e| {
         let _ = e.print();
-        if e.use_stderr() {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
-        }
+        usage_exit_code(&e)
     })
+}
+
+/// The exit status after clap stopped: 0 for `--help` and `--version` (printed on stdout),
+/// 1 for a usage error (printed on stderr).
+fn usage_exit_code(e: &clap::Error) -> ExitCode {
+    if e.use_stderr() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Runs a client command (any but `server`) against the server and returns its exit status.
@@ -199,9 +205,9 @@ mod tests {
 
     #[test]
     fn usage_errors_exit_1_and_help_exits_0() {
-        let code = |s: &str| match parse(s.split(' ').map(String::from)) {
+        let code = |s: &str| match Cli::try_parse_from(args(s)) {
             Ok(_) => None,
-            Err(code) => Some(code),
+            Err(e) => Some(usage_exit_code(&e)),
         };
         assert_eq!(code("authmount auth enable"), Some(ExitCode::from(1)));
         assert_eq!(code("authmount read -bogus x"), Some(ExitCode::from(1)));
