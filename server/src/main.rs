@@ -1,16 +1,20 @@
-//! The `authmount` binary: `authmount server -dev [-dev-root-token-id=X]
-//! [-dev-listen-address=127.0.0.1:8200]`.
+//! The `authmount` binary: the server (`authmount server -dev [-dev-root-token-id=X]
+//! [-dev-listen-address=127.0.0.1:8200]`) and a client in Vault's grammar
+//! (`authmount auth enable jwt`, `authmount write auth/jwt/role/demo ...`, `authmount login`).
 
 use std::process::ExitCode;
 
-use authmount_server::cli::{normalize_args, Cli, Command, ServerArgs};
-use clap::Parser;
+use authmount_server::cli::{self, Command, ServerArgs};
 use rand::distributions::{Alphanumeric, DistString};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(normalize_args(std::env::args()));
+    let cli = match cli::parse(std::env::args()) {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     match cli.command {
         Command::Server(args) => run_server(args),
+        client_command => cli::run(client_command),
     }
 }
 

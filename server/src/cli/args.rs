@@ -1,0 +1,402 @@
+//! The grammar of the command line, as clap types: Vault's commands, flags and positional
+//! arguments, with Vault's flag names (`-path`, `-default-lease-ttl`, `-format`, `-field`).
+//!
+//! Parsing only: nothing here talks to a server. Values that have a type (durations, output
+//! formats) are parsed here, so a bad one is a usage error (exit 1) before any request.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// authmount: a Vault-compatible JWT/OIDC auth server, and a client in Vault's grammar.
+///
+/// Flags take one dash or two (`-path=x`, `--path=x`). Client commands read VAULT_ADDR,
+/// VAULT_TOKEN, VAULT_CACERT, VAULT_SKIP_VERIFY and VAULT_FORMAT, and find the token of the
+/// last `authmount login` in ~/.vault-token.
+#[derive(Debug, Parser)]
+#[command(name = "authmount", version, subcommand_required = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Server(ServerArgs),
+    /// Enable, disable, list and tune auth methods.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Write data to a path: `authmount write auth/jwt/role/demo ttl=1h policies=webapps`.
+    #[command(long_about = WRITE_ABOUT)]
+    Write(WriteArgs),
+    /// Read data from a path: `authmount read auth/jwt/role/demo`.
+    Read(ReadArgs),
+    /// List the keys under a path: `authmount list auth/jwt/role`.
+    List(ListArgs),
+    /// Delete the data at a path: `authmount delete auth/jwt/role/demo`.
+    Delete(DeleteArgs),
+    /// Log in and store the token in ~/.vault-token.
+    #[command(long_about = LOGIN_ABOUT)]
+    Login(LoginArgs),
+    /// Look up, renew and revoke tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Write, read, list and delete ACL policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+const WRITE_ABOUT: &str = "\
+Write data to a path: `authmount write auth/jwt/role/demo ttl=1h policies=webapps`.
+
+Data is given as K=V pairs, as Vault's CLI takes them:
+  k=v          a string
+  k=v k=w      a repeated key becomes a list [\"v\", \"w\"]
+  k=@file      the contents of a file (a literal leading @ is written \\@)
+  k=-          the contents of stdin
+  k='{\"a\":\"b\"}'  a JSON object or array is sent as JSON (maps such as bound_claims)
+  -            a JSON object read from stdin, merged into the body
+  @file.json   a JSON object read from a file, merged into the body
+
+A write that answers with a login (auth/<mount>/login) prints the token table.";
+
+const LOGIN_ABOUT: &str = "\
+Log in and store the token in ~/.vault-token (mode 0600), where later commands find it.
+
+  authmount login TOKEN                                   check a token and store it
+  authmount login -                                       the same, reading the token from stdin
+  authmount login -method=jwt role=demo jwt=eyJ...        log in at auth/jwt/login
+  authmount login -method=jwt -path=my-path role=demo jwt=@token.jwt
+
+VAULT_TOKEN, when set, wins over the stored token.";
+
+/// `authmount server` flags (Vault's names).
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Dev mode: in-memory storage, a root token printed at start.
+    #[arg(long)]
+    pub dev: bool,
+    /// The root token's id in dev mode (random when omitted).
+    #[arg(long, value_name = "ID")]
+    pub dev_root_token_id: Option<String>,
+    /// Address to listen on in dev mode.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8200")]
+    pub dev_listen_address: String,
+    /// Log level (trace, debug, info, warn, error); `RUST_LOG` wins when set.
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// Flags every client command takes: where the server is, how to trust it, how to print.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CommonFlags {
+    /// Address of the server [env: VAULT_ADDR] [default: http://127.0.0.1:8200]
+    #[arg(long, value_name = "URL", help_heading = "HTTP Options")]
+    pub address: Option<String>,
+    /// PEM file of the CA certificates that sign the server's certificate; only these are
+    /// trusted [env: VAULT_CACERT]
+    #[arg(long, value_name = "FILE", help_heading = "HTTP Options")]
+    pub ca_cert: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (insecure) [env: VAULT_SKIP_VERIFY]
+    #[arg(long, help_heading = "HTTP Options")]
+    pub tls_skip_verify: bool,
+    /// Output format: table or json [env: VAULT_FORMAT] [default: table]
+    #[arg(long, value_name = "FORMAT", help_heading = "Output Options")]
+    pub format: Option<String>,
+}
+
+/// `authmount auth ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Enable an auth method: `authmount auth enable -path=my-path jwt`.
+    Enable(AuthEnableArgs),
+    /// Disable the auth method at a path (revokes its tokens): `authmount auth disable my-path`.
+    Disable(AuthDisableArgs),
+    /// List the enabled auth methods.
+    List(AuthListArgs),
+    /// Tune an auth method's lease TTLs or description: `authmount auth tune -max-lease-ttl=2h jwt`.
+    Tune(AuthTuneArgs),
+}
+
+/// `authmount auth enable [options] TYPE`.
+#[derive(Debug, Args)]
+pub struct AuthEnableArgs {
+    /// The auth method's type, e.g. jwt or oidc.
+    #[arg(value_name = "TYPE")]
+    pub kind: String,
+    /// Where to enable it, under auth/ [default: the TYPE]
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+    /// Free text shown by `auth list`.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub tuning: TuneFlags,
+    /// Mark the mount local (kept and shown; there is no replication).
+    #[arg(long)]
+    pub local: bool,
+    /// Mark the mount seal-wrapped (kept and shown).
+    #[arg(long)]
+    pub seal_wrap: bool,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// The tunable settings shared by `auth enable` and `auth tune`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TuneFlags {
+    /// Default TTL of the tokens it issues, e.g. 30m or 3600; a negative value means the
+    /// system default
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub default_lease_ttl: Option<i64>,
+    /// Longest TTL its tokens may reach, e.g. 24h; a negative value means the system default
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
+    pub max_lease_ttl: Option<i64>,
+    /// Token type: default-service, default-batch, service or batch.
+    #[arg(long, value_name = "TYPE")]
+    pub token_type: Option<String>,
+}
+
+/// `authmount auth disable [options] PATH`.
+#[derive(Debug, Args)]
+pub struct AuthDisableArgs {
+    /// The auth method's path, e.g. my-path.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount auth list [options]`.
+#[derive(Debug, Args)]
+pub struct AuthListArgs {
+    /// Show every column (TTLs, token type, replication, UUID, ...).
+    #[arg(long)]
+    pub detailed: bool,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount auth tune [options] PATH`.
+#[derive(Debug, Args)]
+pub struct AuthTuneArgs {
+    /// The auth method's path, e.g. my-path.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// New description.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+    #[command(flatten)]
+    pub tuning: TuneFlags,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount write [options] PATH [K=V...]`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// The path, e.g. auth/jwt/role/demo.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// The data: K=V pairs (see above).
+    #[arg(value_name = "K=V")]
+    pub data: Vec<String>,
+    /// Write even with no data.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Print only this field of the answer, raw.
+    #[arg(long, value_name = "NAME")]
+    pub field: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount read [options] PATH`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// The path, e.g. auth/jwt/config.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    /// Print only this field, raw.
+    #[arg(long, value_name = "NAME")]
+    pub field: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount list [options] PATH`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The path, e.g. auth/jwt/role.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount delete [options] PATH`.
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The path, e.g. auth/jwt/role/demo.
+    #[arg(value_name = "PATH")]
+    pub path: String,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount login [options] [TOKEN | K=V...]`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// For the token method: the token, or - to read it from stdin. For other methods: the
+    /// login data as K=V pairs (role=demo jwt=...), with write's syntax.
+    #[arg(value_name = "TOKEN | K=V")]
+    pub args: Vec<String>,
+    /// The auth method's type: token, or the type of an enabled method such as jwt.
+    #[arg(long, value_name = "TYPE", default_value = "token")]
+    pub method: String,
+    /// Where the method is enabled, under auth/ [default: the method's type]
+    #[arg(long, value_name = "PATH")]
+    pub path: Option<String>,
+    /// Do not store the token in ~/.vault-token.
+    #[arg(long)]
+    pub no_store: bool,
+    /// Do not print anything (the token is still stored).
+    #[arg(long)]
+    pub no_print: bool,
+    /// Print only the token, and do not store it (same as -field=token -no-store).
+    #[arg(long)]
+    pub token_only: bool,
+    /// Print only this field of the token table, raw.
+    #[arg(long, value_name = "NAME")]
+    pub field: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Show a token's properties: the current one, or TOKEN.
+    Lookup(TokenLookupArgs),
+    /// Renew a token's lease: the current one, or TOKEN.
+    Renew(TokenRenewArgs),
+    /// Revoke TOKEN, or the current token with -self.
+    Revoke(TokenRevokeArgs),
+}
+
+/// `authmount token lookup [options] [TOKEN]`.
+#[derive(Debug, Args)]
+pub struct TokenLookupArgs {
+    /// The token to look up [default: the current token]
+    #[arg(value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Print only this field, raw.
+    #[arg(long, value_name = "NAME")]
+    pub field: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount token renew [options] [TOKEN]`.
+#[derive(Debug, Args)]
+pub struct TokenRenewArgs {
+    /// The token to renew [default: the current token]
+    #[arg(value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Ask for this TTL from now, e.g. 30m (the server caps it at the max TTL).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub increment: Option<i64>,
+    /// Print only this field of the token table, raw.
+    #[arg(long, value_name = "NAME")]
+    pub field: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount token revoke [options] (TOKEN | -self)`.
+#[derive(Debug, Args)]
+pub struct TokenRevokeArgs {
+    /// The token to revoke.
+    #[arg(
+        value_name = "TOKEN",
+        required_unless_present = "self_",
+        conflicts_with = "self_"
+    )]
+    pub token: Option<String>,
+    /// Revoke the current token.
+    #[arg(long = "self", id = "self_")]
+    pub self_: bool,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount policy ...`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Upload an ACL policy from a file, or from stdin with -: `authmount policy write webapps webapps.hcl`.
+    Write(PolicyWriteArgs),
+    /// Print an ACL policy.
+    Read(PolicyNameArgs),
+    /// List the ACL policies.
+    List(PolicyListArgs),
+    /// Delete an ACL policy.
+    Delete(PolicyNameArgs),
+}
+
+/// `authmount policy write [options] NAME FILE`.
+#[derive(Debug, Args)]
+pub struct PolicyWriteArgs {
+    /// The policy's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The policy file (HCL or JSON), or - for stdin.
+    #[arg(value_name = "FILE")]
+    pub file: String,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount policy read|delete [options] NAME`.
+#[derive(Debug, Args)]
+pub struct PolicyNameArgs {
+    /// The policy's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount policy list [options]`.
+#[derive(Debug, Args)]
+pub struct PolicyListArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// A duration flag in Vault's grammar (`30m`, `1h30m`, `3600`, `2d`), in whole seconds.
+fn parse_duration(raw: &str) -> Result<i64, String> {
+    authmount_framework::duration::parse_seconds(&serde_json::Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_take_vaults_forms() {
+        assert_eq!(parse_duration("30m"), Ok(1800));
+        assert_eq!(parse_duration("3600"), Ok(3600));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert_eq!(parse_duration("-1"), Ok(-1));
+        assert!(parse_duration("1hr").is_err());
+    }
+}

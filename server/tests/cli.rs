@@ -1,0 +1,844 @@
+//! The command line end to end: the real `authmount` binary, run as an operator would
+//! (private HOME, clean environment), against a real server on an ephemeral port, with
+//! JWTs signed by freshly generated keys.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::json;
+use support::{
+    seed_claims, Cli, Server, Signer, TempDir, SEED_AUDIENCE, SEED_ISSUER, SEED_SUBJECT,
+};
+
+/// The seed role's arguments, exactly as the seed document writes them.
+fn seed_role_args(mount: &str) -> Vec<String> {
+    vec![
+        "write".into(),
+        format!("auth/{mount}/role/demo"),
+        format!("bound_subject={SEED_SUBJECT}"),
+        format!("bound_audiences={SEED_AUDIENCE}"),
+        "user_claim=https://vault/user".into(),
+        "groups_claim=https://vault/groups".into(),
+        "policies=webapps".into(),
+        "ttl=1h".into(),
+    ]
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn the_seeds_commands_run_as_written_at_jwt_and_my_path() {
+    let server = Server::start();
+    let cli = Cli::new(&server);
+    let signer = Signer::rsa();
+    cli.home().file("pub.pem", &signer.public_pem);
+
+    // The operator logs in with the root token: it is checked, stored and shown.
+    let login = cli.run(&["login", &server.root]);
+    assert!(login
+        .ok()
+        .starts_with("Success! You are now authenticated."));
+    assert_eq!(login.row("token"), server.root);
+    assert_eq!(login.row("token_policies"), r#"["root"]"#);
+    assert_eq!(login.row("token_duration"), "∞");
+    assert_token_file(&cli, &server.root);
+
+    // vault auth enable jwt; vault auth enable -path=my-path jwt
+    assert_eq!(
+        cli.run(&["auth", "enable", "jwt"]).ok(),
+        "Success! Enabled jwt auth method at: jwt/\n"
+    );
+    assert_eq!(
+        cli.run(&["auth", "enable", "-path=my-path", "jwt"]).ok(),
+        "Success! Enabled jwt auth method at: my-path/\n"
+    );
+    let list = cli.run(&["auth", "list"]);
+    let lines: Vec<&str> = list.ok().lines().collect();
+    assert!(
+        lines[0].starts_with("Path        Type    Accessor"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("----        ----    --------"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].starts_with("jwt/        jwt     auth_jwt_"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].starts_with("my-path/    jwt     auth_jwt_"),
+        "{lines:?}"
+    );
+
+    for mount in ["jwt", "my-path"] {
+        // vault write auth/jwt/config jwt_validation_pubkeys=@pub.pem ...
+        let config = format!("auth/{mount}/config");
+        assert_eq!(
+            cli.run(&[
+                "write",
+                &config,
+                "jwt_validation_pubkeys=@pub.pem",
+                &format!("bound_issuer={SEED_ISSUER}"),
+            ])
+            .ok(),
+            format!("Success! Data written to: {config}\n")
+        );
+        let read = cli.run(&["read", "-format=json", &config]).json();
+        assert_eq!(
+            read["data"]["jwt_validation_pubkeys"][0]
+                .as_str()
+                .map(str::trim),
+            Some(signer.public_pem.trim())
+        );
+
+        // vault write auth/jwt/role/demo bound_subject=... policies=webapps ttl=1h
+        assert_eq!(
+            cli.run(&strs(&seed_role_args(mount))).ok(),
+            format!("Success! Data written to: auth/{mount}/role/demo\n")
+        );
+        let role = cli.run(&["read", &format!("auth/{mount}/role/demo")]);
+        role.ok();
+        assert_eq!(role.row("bound_subject"), SEED_SUBJECT);
+        assert_eq!(role.row("bound_audiences"), format!("[{SEED_AUDIENCE}]"));
+        assert_eq!(role.row("user_claim"), "https://vault/user");
+        assert_eq!(role.row("groups_claim"), "https://vault/groups");
+        assert_eq!(role.row("token_policies"), "[webapps]");
+        assert_eq!(role.row("token_ttl"), "1h");
+        assert_eq!(
+            cli.run(&["list", &format!("auth/{mount}/role")]).ok(),
+            "Keys\n----\ndemo\n"
+        );
+    }
+
+    // vault write auth/jwt/login role=demo jwt=...: the token table, nothing stored.
+    let jwt = signer.sign(&seed_claims("alice"));
+    let written = cli.run(&[
+        "write",
+        "auth/jwt/login",
+        "role=demo",
+        &format!("jwt={jwt}"),
+    ]);
+    assert!(written.ok().starts_with("Key                  Value\n---"));
+    let token = written.row("token");
+    assert!(token.starts_with("hvs."), "{token}");
+    assert_eq!(written.row("token_duration"), "1h");
+    assert_eq!(written.row("token_renewable"), "true");
+    assert_eq!(written.row("token_policies"), r#"["default" "webapps"]"#);
+    assert_eq!(written.row("policies"), r#"["default" "webapps"]"#);
+    assert_eq!(written.row("token_meta_role"), "demo");
+    assert_token_file(&cli, &server.root);
+    let lookup = cli.run(&["token", "lookup", &token]);
+    assert_eq!(lookup.row("display_name"), "jwt-alice");
+    assert_eq!(lookup.row("path"), "auth/jwt/login");
+
+    // vault login -method=jwt -path=/my-path role=demo jwt=...: stored in ~/.vault-token.
+    let login = cli.run(&[
+        "login",
+        "-method=jwt",
+        "-path=/my-path", // the seed's spelling
+        "role=demo",
+        &format!("jwt={jwt}"),
+    ]);
+    assert!(login.ok().starts_with(
+        "Success! You are now authenticated. The token information displayed below\n\
+         is already stored in the token helper."
+    ));
+    let token = login.row("token");
+    assert_eq!(login.row("token_policies"), r#"["default" "webapps"]"#);
+    assert_eq!(login.row("token_meta_role"), "demo");
+    assert_token_file(&cli, &token);
+
+    // Later commands use the stored token.
+    let lookup = cli.run(&["token", "lookup"]);
+    lookup.ok();
+    assert_eq!(lookup.row("id"), token);
+    assert_eq!(lookup.row("display_name"), "my-path-alice");
+    assert_eq!(lookup.row("path"), "auth/my-path/login");
+    assert_eq!(lookup.row("policies"), "[default webapps]");
+    assert_eq!(lookup.row("meta"), "map[role:demo]");
+    assert_eq!(lookup.row("creation_ttl"), "1h");
+    let json = cli.run(&["token", "lookup", "-format=json"]).json();
+    assert_eq!(json["data"]["id"], json!(token));
+    assert_eq!(json["data"]["policies"], json!(["default", "webapps"]));
+    // -field prints the bare value (no newline: stdout is a pipe).
+    assert_eq!(
+        cli.run(&["token", "lookup", "-field=display_name"]).ok(),
+        "my-path-alice"
+    );
+
+    let renew = cli.run(&["token", "renew", "-increment=30m"]);
+    assert_eq!(renew.row("token"), token);
+    assert_eq!(renew.row("token_duration"), "30m");
+    assert_eq!(
+        cli.run(&["token", "revoke", "-self"]).ok(),
+        "Success! Revoked token (if it existed)\n"
+    );
+    cli.run(&["token", "lookup"]).remote_error(&[
+        "Error looking up token",
+        "Code: 403",
+        "* permission denied",
+    ]);
+
+    // -token-only prints the token alone and stores nothing.
+    let only = cli.run(&[
+        "login",
+        "-method=jwt",
+        "-token-only",
+        "role=demo",
+        &format!("jwt={jwt}"),
+    ]);
+    assert!(only.ok().starts_with("hvs.") && !only.stdout.contains('\n'));
+    assert_token_file(&cli, &token);
+}
+
+#[track_caller]
+fn assert_token_file(cli: &Cli, token: &str) {
+    let path = cli.token_file();
+    assert_eq!(std::fs::read_to_string(&path).expect("token file"), token);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "mode of {}", path.display());
+    }
+}
+
+#[test]
+fn auth_methods_are_enabled_tuned_listed_and_disabled() {
+    let server = Server::start();
+    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+
+    assert_eq!(
+        cli.run(&[
+            "auth",
+            "enable",
+            "-path=/team/a/jwt",
+            "-description=team A logins",
+            "-default-lease-ttl=30m",
+            "--max-lease-ttl",
+            "2h",
+            "jwt",
+        ])
+        .ok(),
+        "Success! Enabled jwt auth method at: team/a/jwt/\n"
+    );
+    let list = cli.run(&["auth", "list"]);
+    let row = list
+        .ok()
+        .lines()
+        .find(|l| l.starts_with("team/a/jwt/"))
+        .expect("the mount is listed");
+    assert!(row.contains("team A logins"), "{row}");
+    let detailed = cli.run(&["auth", "list", "-detailed"]);
+    let row = detailed
+        .ok()
+        .lines()
+        .find(|l| l.starts_with("team/a/jwt/"))
+        .expect("the mount is listed");
+    assert!(row.contains("30m") && row.contains("2h"), "{row}");
+
+    let tune = cli.run(&["read", "sys/auth/team/a/jwt/tune"]);
+    assert_eq!(tune.row("default_lease_ttl"), "30m");
+    assert_eq!(tune.row("max_lease_ttl"), "2h");
+    assert_eq!(tune.row("description"), "team A logins");
+
+    assert_eq!(
+        cli.run(&[
+            "auth",
+            "tune",
+            "-default-lease-ttl=1h",
+            "-description=tuned",
+            "team/a/jwt"
+        ])
+        .ok(),
+        "Success! Tuned the auth method at: team/a/jwt/\n"
+    );
+    let tune = cli.run(&["read", "sys/auth/team/a/jwt/tune"]);
+    assert_eq!(tune.row("default_lease_ttl"), "1h");
+    assert_eq!(tune.row("max_lease_ttl"), "2h");
+    assert_eq!(tune.row("description"), "tuned");
+
+    let json = cli.run(&["auth", "list", "-format=json"]).json();
+    assert_eq!(json["team/a/jwt/"]["type"], json!("jwt"));
+    assert_eq!(
+        json["team/a/jwt/"]["config"]["default_lease_ttl"],
+        json!(3600)
+    );
+
+    assert_eq!(
+        cli.run(&["auth", "disable", "team/a/jwt"]).ok(),
+        "Success! Disabled the auth method (if it existed) at: team/a/jwt/\n"
+    );
+    assert!(!cli.run(&["auth", "list"]).ok().contains("team/a/jwt/"));
+}
+
+#[test]
+fn write_takes_values_as_vault_does() {
+    let server = Server::start();
+    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    cli.run(&["auth", "enable", "jwt"]).ok();
+    cli.home()
+        .file("mappings.json", r#"{"email": "mail", "name": "display"}"#);
+
+    // Repeated keys become a list, JSON values become maps, `k=-` reads stdin,
+    // `k=@file` reads a file.
+    cli.run_stdin(
+        &[
+            "write",
+            "auth/jwt/role/x",
+            "bound_audiences=a",
+            "bound_audiences=b",
+            r#"bound_claims={"team":"dev","level":["1","2"]}"#,
+            "claim_mappings=@mappings.json",
+            "user_claim=-",
+        ],
+        "sub-from-stdin",
+    )
+    .ok();
+    let role = cli.run(&["read", "-format=json", "auth/jwt/role/x"]).json();
+    let data = &role["data"];
+    assert_eq!(data["bound_audiences"], json!(["a", "b"]));
+    assert_eq!(
+        data["bound_claims"],
+        json!({"team": "dev", "level": ["1", "2"]})
+    );
+    assert_eq!(
+        data["claim_mappings"],
+        json!({"email": "mail", "name": "display"})
+    );
+    assert_eq!(data["user_claim"], json!("sub-from-stdin"));
+    // Fields print as Go's %v, or as JSON with -format=json.
+    assert_eq!(
+        cli.run(&["read", "-field=bound_claims", "auth/jwt/role/x"])
+            .ok(),
+        "map[level:[1 2] team:dev]"
+    );
+    assert_eq!(
+        cli.run(&[
+            "read",
+            "-field=bound_audiences",
+            "-format=json",
+            "auth/jwt/role/x"
+        ])
+        .json(),
+        json!(["a", "b"])
+    );
+
+    // A lone `-` reads the whole body as JSON from stdin.
+    cli.run_stdin(
+        &["write", "auth/jwt/role/y", "-"],
+        r#"{"user_claim": "email", "bound_audiences": ["z"], "token_policies": "p1,p2"}"#,
+    )
+    .ok();
+    let role = cli.run(&["read", "auth/jwt/role/y"]);
+    assert_eq!(role.row("user_claim"), "email");
+    assert_eq!(role.row("token_policies"), "[p1 p2]");
+
+    // `\@` is a literal @.
+    cli.run(&[
+        "write",
+        "auth/jwt/role/z",
+        r"user_claim=\@odd",
+        "bound_audiences=a",
+    ])
+    .ok();
+    assert_eq!(
+        cli.run(&["read", "-field=user_claim", "auth/jwt/role/z"])
+            .ok(),
+        "@odd"
+    );
+
+    // The server's warnings go to stderr; the write still succeeds.
+    let warned = cli.run(&[
+        "write",
+        "auth/jwt/role/w",
+        "user_claim=sub",
+        "bound_audiences=a",
+        "bogus=1",
+    ]);
+    assert_eq!(warned.ok(), "Success! Data written to: auth/jwt/role/w\n");
+    assert!(
+        warned
+            .stderr
+            .starts_with("WARNING! The following warnings were returned from Vault:"),
+        "{warned:#?}"
+    );
+    assert!(warned.stderr.contains("bogus"), "{warned:#?}");
+
+    assert_eq!(
+        cli.run(&["list", "auth/jwt/role/"]).ok(),
+        "Keys\n----\nw\nx\ny\nz\n"
+    );
+    assert_eq!(
+        cli.run(&["delete", "auth/jwt/role/y"]).ok(),
+        "Success! Data deleted (if it existed) at: auth/jwt/role/y\n"
+    );
+    cli.run(&["read", "auth/jwt/role/y"])
+        .remote_error(&["No value found at auth/jwt/role/y"]);
+    assert_eq!(
+        cli.run(&["list", "-format=json", "auth/jwt/role"]).json(),
+        json!(["w", "x", "z"])
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_before_any_request() {
+    // Nothing listens at this address: a local error must not even try to connect.
+    let cli = Cli::with_address(&support::unreachable_address());
+    cli.run(&["auth", "enable"])
+        .local_error("required arguments were not provided");
+    cli.run(&["read", "-bogus-flag", "auth/jwt/config"])
+        .local_error("unexpected argument '--bogus-flag'");
+    cli.run(&["frobnicate"])
+        .local_error("unrecognized subcommand 'frobnicate'");
+    cli.run(&["auth", "disable"])
+        .local_error("required arguments were not provided");
+    cli.run(&["read", "a", "b"])
+        .local_error("unexpected argument 'b'");
+    cli.run(&["write", "auth/jwt/role/x"])
+        .local_error("Must supply data or use -force");
+    cli.run(&["write", "auth/jwt/role/x", "novalue"])
+        .local_error(r#"Failed to parse K=V data: invalid key/value pair "novalue": format must be key=value"#);
+    cli.run(&[
+        "write",
+        "auth/jwt/config",
+        "jwt_validation_pubkeys=@missing.pem",
+    ])
+    .local_error("error reading file");
+    cli.run_stdin(&["write", "auth/jwt/config", "-"], "[1, 2]")
+        .local_error("the JSON must be an object");
+    cli.run(&["auth", "enable", "-default-lease-ttl=1hr", "jwt"])
+        .local_error("invalid duration");
+    cli.run(&["read", "-format=yaml", "auth/jwt/config"])
+        .local_error("Invalid output format: yaml");
+    cli.run(&["token", "revoke"])
+        .local_error("required arguments were not provided");
+    cli.run(&["token", "revoke", "-self", "hvs.x"])
+        .local_error("cannot be used with");
+    cli.run(&["login"]).local_error("Not enough arguments");
+    cli.run(&["policy", "write", "webapps", "missing.hcl"])
+        .local_error("Error opening policy file");
+    let cli = cli.env("VAULT_SKIP_VERIFY", "maybe");
+    cli.run(&["auth", "list"])
+        .local_error("could not parse VAULT_SKIP_VERIFY");
+}
+
+#[test]
+fn server_errors_exit_2_with_the_servers_message() {
+    let server = Server::start();
+    let root = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    root.run(&["auth", "enable", "jwt"]).ok();
+
+    root.run(&["auth", "enable", "jwt"]).remote_error(&[
+        "Error enabling jwt auth: Error making API request.",
+        &format!("URL: POST {}/v1/sys/auth/jwt/", server.addr),
+        "Code: 400. Errors:",
+        "* path is already in use at jwt/",
+    ]);
+    root.run(&["write", "auth/nowhere/role/x", "ttl=1h"])
+        .remote_error(&[
+            "Error writing data to auth/nowhere/role/x: Error making API request.",
+            &format!("URL: PUT {}/v1/auth/nowhere/role/x", server.addr),
+            "Code: 404. Errors:",
+            "unsupported path",
+        ]);
+    root.run(&["write", "auth/jwt/role/bad", "user_claim=sub", "ttl=1hr"])
+        .remote_error(&["Code: 400", "ttl"]);
+    root.run(&["read", "auth/jwt/role/none"])
+        .remote_error(&["No value found at auth/jwt/role/none"]);
+    root.run(&["list", "auth/jwt/role"])
+        .remote_error(&["No value found at auth/jwt/role/"]);
+    root.run(&["auth", "tune", "-max-lease-ttl=1h", "nope"])
+        .remote_error(&["Error tuning auth method nope/", "no mount at auth/nope/"]);
+
+    // A JWT signed by a key the mount does not know.
+    let trusted = Signer::rsa();
+    let stranger = Signer::rsa();
+    root.home().file("pub.pem", &trusted.public_pem);
+    root.run(&[
+        "write",
+        "auth/jwt/config",
+        "jwt_validation_pubkeys=@pub.pem",
+    ])
+    .ok();
+    root.run(&strs(&seed_role_args("jwt"))).ok();
+    let forged = stranger.sign(&seed_claims("mallory"));
+    let refused = root.run(&[
+        "login",
+        "-method=jwt",
+        "role=demo",
+        &format!("jwt={forged}"),
+    ]);
+    refused.remote_error(&[
+        "Error authenticating: Error making API request.",
+        &format!("URL: PUT {}/v1/auth/jwt/login", server.addr),
+        "Code: 400. Errors:",
+    ]);
+    assert!(
+        !root.token_file().exists(),
+        "a refused login stores nothing"
+    );
+    root.run(&["login", "-method=jwt", "role=nope", "jwt=x.y.z"])
+        .remote_error(&["Error authenticating:", "Code: 400"]);
+
+    // No token at all.
+    let anonymous = Cli::new(&server);
+    anonymous.run(&["auth", "list"]).remote_error(&[
+        "Error listing enabled authentications: Error making API request.",
+        "Code: 403. Errors:",
+        "* permission denied",
+    ]);
+    anonymous
+        .run(&["login", "not-a-token"])
+        .remote_error(&["error looking up token", "Code: 403"]);
+
+    // Nobody answers.
+    let address = support::unreachable_address();
+    let nobody = Cli::with_address(&address);
+    nobody.run(&["auth", "list"]).remote_error(&[&format!(
+        "Error listing enabled authentications: Get \"{address}/v1/sys/auth\": "
+    )]);
+    nobody
+        .run(&["write", "auth/jwt/role/x", "ttl=1h"])
+        .remote_error(&[&format!("Put \"{address}/v1/auth/jwt/role/x\": ")]);
+}
+
+/// The policy endpoints come with ACL policies (another change): here the client side is
+/// checked to send Vault's requests and to report the server's refusal. Without a token,
+/// the server refuses them with 403 before and after ACL policies exist.
+#[test]
+fn policy_commands_report_the_servers_error() {
+    let server = Server::start();
+    let cli = Cli::new(&server);
+    let policy = cli.home().file(
+        "webapps.hcl",
+        "path \"secret/webapps/*\" {\n  capabilities = [\"read\"]\n}\n",
+    );
+    let policy = policy.display().to_string();
+    let url = |method: &str, path: &str| format!("URL: {method} {}/v1/{path}", server.addr);
+
+    cli.run(&["policy", "write", "WebApps", &policy])
+        .remote_error(&[
+            "Error uploading policy: Error making API request.",
+            &url("PUT", "sys/policies/acl/webapps"),
+            "Code: 403. Errors:",
+            "* permission denied",
+        ]);
+    cli.run_stdin(&["policy", "write", "webapps", "-"], "path \"x\" {}")
+        .remote_error(&[
+            &url("PUT", "sys/policies/acl/webapps"),
+            "* permission denied",
+        ]);
+    cli.run(&["policy", "read", "webapps"]).remote_error(&[
+        "Error reading policy named webapps: Error making API request.",
+        &url("GET", "sys/policies/acl/webapps"),
+        "* permission denied",
+    ]);
+    cli.run(&["policy", "list"]).remote_error(&[
+        "Error listing policies: Error making API request.",
+        &url("GET", "sys/policy"),
+        "* permission denied",
+    ]);
+    cli.run(&["policy", "delete", "webapps"]).remote_error(&[
+        "Error deleting webapps: Error making API request.",
+        &url("DELETE", "sys/policies/acl/webapps"),
+        "* permission denied",
+    ]);
+}
+
+#[test]
+fn help_is_everywhere_with_one_dash_or_two() {
+    let cli = Cli::with_address(&support::unreachable_address());
+    for command in [
+        "",
+        "server",
+        "auth",
+        "auth enable",
+        "auth disable",
+        "auth list",
+        "auth tune",
+        "write",
+        "read",
+        "list",
+        "delete",
+        "login",
+        "token",
+        "token lookup",
+        "token renew",
+        "token revoke",
+        "policy",
+        "policy write",
+        "policy read",
+        "policy list",
+        "policy delete",
+    ] {
+        for flag in ["-h", "-help", "--help"] {
+            let mut args: Vec<&str> = command.split_whitespace().collect();
+            args.push(flag);
+            let run = cli.run(&args);
+            let usage = format!("Usage: authmount {command}").trim_end().to_string();
+            assert!(
+                run.ok().contains(&usage),
+                "{args:?}: no {usage:?} in {run:#?}"
+            );
+        }
+    }
+    let write = cli.run(&["write", "-h"]);
+    assert!(write.ok().contains("k=@file"), "{write:#?}");
+    assert!(write.stdout.contains("-address"), "{write:#?}");
+}
+
+#[test]
+fn the_environment_configures_the_client() {
+    let server = Server::start();
+    let cli = Cli::new(&server);
+    std::fs::write(cli.token_file(), "hvs.stale").expect("token file");
+
+    // The stored token is used, and refused.
+    cli.run(&["auth", "list"]).remote_error(&["Code: 403"]);
+    // VAULT_TOKEN wins over it; VAULT_FORMAT picks the format.
+    let cli = cli.env("VAULT_TOKEN", &server.root);
+    cli.run(&["auth", "list"]).ok();
+    let cli = cli.env("VAULT_FORMAT", "json");
+    assert!(cli.run(&["auth", "list"]).json().is_object());
+    // -format wins over VAULT_FORMAT; -address wins over VAULT_ADDR.
+    let cli = Cli::with_address(&support::unreachable_address())
+        .env("VAULT_TOKEN", &server.root)
+        .env("VAULT_FORMAT", "json");
+    let list = cli.run(&[
+        "auth",
+        "list",
+        "-format=table",
+        &format!("-address={}", server.addr),
+    ]);
+    assert!(list.ok().starts_with("Path"), "{list:#?}");
+
+    // Logging in while VAULT_TOKEN is set warns that it wins.
+    let login = cli.run(&[
+        "login",
+        "-format=table",
+        &format!("-address={}", server.addr),
+        &server.root,
+    ]);
+    login.ok();
+    assert!(
+        login
+            .stderr
+            .contains("WARNING! The VAULT_TOKEN environment variable is set!"),
+        "{login:#?}"
+    );
+    // -no-store stores nothing.
+    let other = Cli::new(&server);
+    other.run(&["login", "-no-store", &server.root]).ok();
+    assert!(!other.token_file().exists());
+}
+
+/// VAULT_CACERT and VAULT_SKIP_VERIFY against a TLS server (`openssl s_server` serving a
+/// canned `sys/auth` answer): the given CA is trusted, an unknown one is refused, and
+/// skipping verification is explicit.
+#[test]
+fn tls_trusts_the_given_ca_or_skips_verification_when_told() {
+    let dir = TempDir::new("tls");
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=authmount test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "leaf.key",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    dir.file(
+        "leaf.ext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "leaf.pem",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+    ]);
+    // s_server -WWW serves files under its working directory: GET /v1/sys/auth.
+    std::fs::create_dir_all(dir.path().join("v1/sys")).expect("mkdir");
+    dir.file(
+        "v1/sys/auth",
+        r#"{"data":{"tls-jwt/":{"type":"jwt","accessor":"auth_jwt_tls","description":"over TLS"}}}"#,
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut tls_server = Command::new("openssl")
+        .args([
+            "s_server", "-quiet", "-WWW", "-cert", "leaf.pem", "-key", "leaf.key",
+        ])
+        .args(["-accept", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start openssl s_server");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "s_server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let address = format!("https://localhost:{port}");
+    let ca = dir.path().join("ca.pem").display().to_string();
+
+    let trusting = Cli::with_address(&address)
+        .env("VAULT_TOKEN", "t")
+        .env("VAULT_CACERT", &ca);
+    let list = trusting.run(&["auth", "list"]);
+    let by_flag = Cli::with_address(&address).run(&["auth", "list", &format!("-ca-cert={ca}")]);
+    let refusing = Cli::with_address(&address).run(&["auth", "list"]);
+    let skipping = Cli::with_address(&address)
+        .env("VAULT_SKIP_VERIFY", "true")
+        .run(&["auth", "list"]);
+    let skipping_by_flag = Cli::with_address(&address).run(&["auth", "list", "-tls-skip-verify"]);
+    let _ = tls_server.kill();
+    let _ = tls_server.wait();
+
+    assert!(
+        list.ok()
+            .contains("tls-jwt/    jwt     auth_jwt_tls    over TLS"),
+        "{list:#?}"
+    );
+    assert!(by_flag.ok().contains("tls-jwt/"), "{by_flag:#?}");
+    refusing.remote_error(&["Error listing enabled authentications: Get", "certificate"]);
+    assert!(skipping.ok().contains("tls-jwt/"), "{skipping:#?}");
+    assert!(
+        skipping_by_flag.ok().contains("tls-jwt/"),
+        "{skipping_by_flag:#?}"
+    );
+    Cli::with_address(&address)
+        .env("VAULT_CACERT", "/nonexistent/ca.pem")
+        .run(&["auth", "list"])
+        .local_error("Error reading CA file /nonexistent/ca.pem");
+}
+
+/// The README's command-line block runs as written (bash, with `authmount` on PATH).
+#[test]
+fn the_readme_command_line_runs_as_written() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("read README.md");
+    let mut lines = readme.lines().skip_while(|l| l.trim() != "```sh cli");
+    lines.next().expect("README has a ```sh cli block");
+    let script = lines
+        .take_while(|l| l.trim() != "```")
+        .collect::<Vec<_>>()
+        .join("\n");
+
+    let server = Server::start();
+    let home = TempDir::new("readme-home");
+    let bin_dir = std::path::Path::new(support::BIN)
+        .parent()
+        .expect("binary directory");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", home.path())
+        .env("VAULT_ADDR", &server.addr)
+        .env("VAULT_TOKEN", &server.root)
+        .current_dir(home.path())
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the README block failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    for expected in [
+        "Success! Enabled jwt auth method at: jwt/\n",
+        "Success! Enabled jwt auth method at: my-path/\n",
+        "Success! Data written to: auth/jwt/config\n",
+        "Success! Data written to: auth/my-path/role/demo\n",
+        "Keys\n----\ndemo\n",
+        "Success! You are now authenticated.",
+        "Success! Revoked token (if it existed)\n",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    let has_row = |key: &str, value: &str| {
+        stdout.lines().any(|line| {
+            line.split_once(' ')
+                .is_some_and(|(k, v)| k == key && v.trim() == value)
+        })
+    };
+    for (key, value) in [
+        ("bound_subject", SEED_SUBJECT),
+        ("token_policies", r#"["default" "webapps"]"#),
+        ("token_meta_role", "demo"),
+        ("display_name", "my-path-alice"),
+        ("path", "auth/my-path/login"),
+    ] {
+        assert!(has_row(key, value), "no row {key} {value} in:\n{stdout}");
+    }
+}
