@@ -355,7 +355,9 @@ impl Acl {
     }
 }
 
-/// Stored policies (`sys/policy/<name>`), parsed once and cached; names are lower-cased.
+/// Stored policies (`sys/policy/<name>`), parsed once per text and cached; each use checks
+/// the stored text, so a change through any server node applies to the next request.
+/// Names are lower-cased.
 pub struct PolicyStore {
     storage: View,
     cache: RwLock<HashMap<String, Arc<Policy>>>,
@@ -376,15 +378,17 @@ impl PolicyStore {
 
     /// The policy `name`: stored, or the built-in `default`/`root`; `None` when unknown.
     pub async fn get(&self, name: &str) -> Result<Option<Arc<Policy>>> {
-        if let Some(p) = self.cache.read().map_err(poisoned)?.get(name) {
-            return Ok(Some(p.clone()));
-        }
         let text = match self.storage.get(name).await? {
             Some(bytes) => String::from_utf8_lossy(&bytes).to_string(),
             None if name == "default" => DEFAULT_POLICY.to_string(),
             None if name == "root" => String::new(),
             None => return Ok(None),
         };
+        if let Some(p) = self.cache.read().map_err(poisoned)?.get(name) {
+            if p.text == text {
+                return Ok(Some(p.clone()));
+            }
+        }
         let policy = Arc::new(
             Policy::parse(name, &text)
                 .map_err(|e| Error::internal(format!("stored policy {name:?}: {e}")))?,

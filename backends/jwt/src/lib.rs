@@ -7,8 +7,10 @@
 //! Mount it with [`register`] on a [`Registry`] (types `jwt` and `oidc`), then
 //! `POST /v1/sys/auth/<path> {"type":"jwt"}`.
 //!
-//! The parsed config (with its key verifiers, built once per config write) and the roles
-//! are cached in the backend instance and replaced when written through it.
+//! The parsed config (with its key verifiers and remote key caches, built once per config)
+//! and the roles are cached in the backend instance. Each use reads the stored bytes and
+//! reuses the cache while they are unchanged, so a write through another server node is
+//! seen by the very next login here.
 
 pub mod claims;
 pub mod config;
@@ -44,8 +46,8 @@ pub fn register(registry: &mut Registry) -> &mut Registry {
 pub struct JwtBackend {
     router: Router,
     storage: View,
-    config: RwLock<Option<Arc<ParsedConfig>>>,
-    roles: dashmap::DashMap<String, Arc<Role>>,
+    config: RwLock<Option<(Vec<u8>, Arc<ParsedConfig>)>>,
+    roles: dashmap::DashMap<String, (Vec<u8>, Arc<Role>)>,
 }
 
 fn paths() -> Vec<PathSpec> {
@@ -101,30 +103,39 @@ impl JwtBackend {
     }
 
     async fn config(&self) -> Result<Option<Arc<ParsedConfig>>> {
-        if let Some(cached) = self.config.read().map_err(poisoned)?.clone() {
-            return Ok(Some(cached));
-        }
-        let Some(stored) = self.storage.get_json::<JwtConfig>("config").await? else {
+        let Some(bytes) = self.storage.get("config").await? else {
             return Ok(None);
         };
+        if let Some((seen, parsed)) = &*self.config.read().map_err(poisoned)? {
+            if *seen == bytes {
+                return Ok(Some(parsed.clone()));
+            }
+        }
+        let stored: JwtConfig = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::internal(format!("corrupt config: {e}")))?;
         let parsed = Arc::new(stored.build(false).await?);
-        *self.config.write().map_err(poisoned)? = Some(parsed.clone());
+        *self.config.write().map_err(poisoned)? = Some((bytes, parsed.clone()));
         Ok(Some(parsed))
     }
 
     async fn role(&self, name: &str) -> Result<Option<Arc<Role>>> {
-        if let Some(role) = self.roles.get(name).map(|r| r.value().clone()) {
-            return Ok(Some(role));
-        }
-        let Some(role) = self
-            .storage
-            .get_json::<Role>(&format!("role/{name}"))
-            .await?
-        else {
+        let key = format!("role/{name}");
+        let Some(bytes) = self.storage.get(&key).await? else {
+            self.roles.remove(name);
             return Ok(None);
         };
+        let cached = self
+            .roles
+            .get(name)
+            .filter(|entry| entry.0 == bytes)
+            .map(|entry| entry.1.clone()); // the map guard is dropped here, before any await
+        if cached.is_some() {
+            return Ok(cached);
+        }
+        let role: Role = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::internal(format!("corrupt role {name:?}: {e}")))?;
         let role = Arc::new(role);
-        self.roles.insert(name.to_string(), role.clone());
+        self.roles.insert(name.to_string(), (bytes, role.clone()));
         Ok(Some(role))
     }
 
@@ -132,18 +143,20 @@ impl JwtBackend {
         let previous = self.config().await?;
         let parsed =
             JwtConfig::from_write(&req.fields, previous.as_ref().map(|p| &p.stored)).await?;
-        self.storage.put_json("config", &parsed.stored).await?;
-        *self.config.write().map_err(poisoned)? = Some(Arc::new(parsed));
+        let bytes = serde_json::to_vec(&parsed.stored).map_err(Error::internal)?;
+        self.storage.put("config", &bytes).await?;
+        // Keep the key sets fetched by the write-time check.
+        *self.config.write().map_err(poisoned)? = Some((bytes, Arc::new(parsed)));
         Ok(Response::default())
     }
 
     async fn write_role(&self, name: &str, req: &BackendRequest<'_>) -> Result<Response> {
         let stored = self.role(name).await?;
         let write = Role::apply_write(stored.as_deref(), &req.fields, req.mount)?;
-        self.storage
-            .put_json(&format!("role/{name}"), &write.role)
-            .await?;
-        self.roles.insert(name.to_string(), Arc::new(write.role));
+        let bytes = serde_json::to_vec(&write.role).map_err(Error::internal)?;
+        self.storage.put(&format!("role/{name}"), &bytes).await?;
+        self.roles
+            .insert(name.to_string(), (bytes, Arc::new(write.role)));
         Ok(Response::warnings(write.warnings))
     }
 
