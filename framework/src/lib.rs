@@ -28,4 +28,4 @@ pub use crate::error::{Error, Result};
 pub use crate::path::{Field, FieldData, FieldType, PathSpec, Router};
 pub use crate::request::{Operation, Request};
 pub use crate::response::{Alias, Auth, Reply, Response, TokenParams, TokenType};
-pub use crate::storage::{InMemory, Storage, View};
+pub use crate::storage::{InMemory, SqlStore, Storage, View};

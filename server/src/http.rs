@@ -6,6 +6,7 @@
 //! Source: Vault API conventions (reference §1.1).
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,14 +22,56 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Builds the actix-web server for `core` on an already bound listener. Run it with
 /// `.await` inside an actix or tokio runtime.
 pub fn server(core: Arc<Core>, listener: TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    serve(core, listener, None)
+}
+
+/// [`server`] over TLS (rustls) with a PEM certificate chain and private key.
+///
+/// Errors: unreadable or invalid PEM files.
+pub fn server_tls(
+    core: Arc<Core>,
+    listener: TcpListener,
+    cert_file: &Path,
+    key_file: &Path,
+) -> std::io::Result<actix_web::dev::Server> {
+    let bad = |what: &str, e: &dyn std::fmt::Display| std::io::Error::other(format!("{what}: {e}"));
+    let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
+        std::fs::File::open(cert_file).map_err(|e| bad("cannot open tls_cert_file", &e))?,
+    ))
+    .collect::<Result<_, _>>()
+    .map_err(|e| bad("invalid tls_cert_file", &e))?;
+    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
+        std::fs::File::open(key_file).map_err(|e| bad("cannot open tls_key_file", &e))?,
+    ))
+    .map_err(|e| bad("invalid tls_key_file", &e))?
+    .ok_or_else(|| bad("invalid tls_key_file", &"no private key found"))?;
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad("TLS setup", &e))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| bad("TLS certificate and key", &e))?;
+    serve(core, listener, Some(tls))
+}
+
+fn serve(
+    core: Arc<Core>,
+    listener: TcpListener,
+    tls: Option<rustls::ServerConfig>,
+) -> std::io::Result<actix_web::dev::Server> {
     let data = web::Data::from(core);
-    Ok(HttpServer::new(move || {
+    let http = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .default_service(web::to(handle))
-    })
-    .listen(listener)?
-    .run())
+    });
+    let http = match tls {
+        Some(tls) => http.listen_rustls_0_23(listener, tls)?,
+        None => http.listen(listener)?,
+    };
+    Ok(http.run())
 }
 
 async fn handle(core: web::Data<Core>, http: HttpRequest, payload: web::Payload) -> HttpResponse {

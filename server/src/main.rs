@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use authmount_server::cli::{self, Command, ServerArgs};
+use authmount_server::config::{ServerConfig, StorageConfig};
 use rand::distributions::{Alphanumeric, DistString};
 
 fn main() -> ExitCode {
@@ -19,38 +20,11 @@ fn main() -> ExitCode {
 }
 
 fn run_server(args: ServerArgs) -> ExitCode {
-    init_logging(&args.log_level);
-    if !args.dev {
-        eprintln!(
-            "Error: only dev mode is available so far (durable storage is not built yet); run `authmount server -dev`"
-        );
-        return ExitCode::from(1);
-    }
-    let root = args.dev_root_token_id.clone().unwrap_or_else(|| {
-        format!(
-            "hvs.{}",
-            Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)
-        )
-    });
-    let listener = match std::net::TcpListener::bind(&args.dev_listen_address) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("Error: cannot listen on {}: {e}", args.dev_listen_address);
-            return ExitCode::from(1);
-        }
+    let result = if args.dev {
+        run_dev(&args)
+    } else {
+        run_durable(&args)
     };
-    let result = actix_web::rt::System::new().block_on(async move {
-        let core = authmount_server::dev_core(&root)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        println!("==> authmount server started in dev mode: all data is kept in memory only.");
-        println!();
-        println!("    Api Address: http://{}", args.dev_listen_address);
-        println!("    Root Token:  {root}");
-        println!();
-        println!("    export VAULT_ADDR='http://{}'", args.dev_listen_address);
-        authmount_server::http::server(core, listener)?.await
-    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -58,6 +32,100 @@ fn run_server(args: ServerArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `server -dev`: in-memory storage, a root token of the given (or a random) id.
+fn run_dev(args: &ServerArgs) -> std::io::Result<()> {
+    init_logging(args.log_level.as_deref().unwrap_or("info"));
+    let root = args.dev_root_token_id.clone().unwrap_or_else(|| {
+        format!(
+            "hvs.{}",
+            Alphanumeric.sample_string(&mut rand::rngs::OsRng, 24)
+        )
+    });
+    let listener = bind(&args.dev_listen_address)?;
+    actix_web::rt::System::new().block_on(async move {
+        let core = authmount_server::dev_core(&root).await.map_err(to_io)?;
+        println!("==> authmount server started in dev mode: all data is kept in memory only.");
+        println!();
+        println!("    Api Address: http://{}", args.dev_listen_address);
+        println!("    Root Token:  {root}");
+        println!();
+        println!("    export VAULT_ADDR='http://{}'", args.dev_listen_address);
+        authmount_server::spawn_token_sweep(core.clone());
+        authmount_server::http::server(core, listener)?.await
+    })
+}
+
+/// `server [-config=FILE]`: durable storage. Without a config file: SQLite in the data
+/// directory on 127.0.0.1:8200, initialised on first start (the root token printed once).
+fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
+    let config = match &args.config {
+        Some(path) => ServerConfig::load(path).map_err(std::io::Error::other)?,
+        None => ServerConfig::embedded(
+            &args
+                .data_dir
+                .clone()
+                .unwrap_or_else(authmount_server::default_data_dir),
+        ),
+    };
+    let mut config = config;
+    if let Some(address) = &args.listen_address {
+        config.listener.address = address.clone();
+    }
+    init_logging(args.log_level.as_deref().unwrap_or(&config.log_level));
+    let listener = bind(&config.listener.address)?;
+    let scheme = if config.listener.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    actix_web::rt::System::new().block_on(async move {
+        let core = authmount_server::open_core(&config).await.map_err(to_io)?;
+        println!("==> authmount server started.");
+        println!();
+        match &config.storage {
+            StorageConfig::Sqlite { path } => {
+                println!("    Storage:     sqlite ({})", path.display())
+            }
+            StorageConfig::Postgres { .. } => println!("    Storage:     postgresql"),
+        }
+        println!("    Api Address: {scheme}://{}", config.listener.address);
+        if args.config.is_none() {
+            match core.initialize().await {
+                Ok(Some(root)) => {
+                    println!();
+                    println!("    Initialized new storage. Root Token: {root}");
+                    println!("    It is shown only now: keep it safe.");
+                }
+                Ok(None) => {}
+                Err(e) => return Err(to_io(e)),
+            }
+        } else {
+            println!("    (run `authmount operator init` once to initialize new storage)");
+        }
+        println!();
+        println!(
+            "    export VAULT_ADDR='{scheme}://{}'",
+            config.listener.address
+        );
+        authmount_server::spawn_token_sweep(core.clone());
+        match &config.listener.tls {
+            Some((cert, key)) => {
+                authmount_server::http::server_tls(core, listener, cert, key)?.await
+            }
+            None => authmount_server::http::server(core, listener)?.await,
+        }
+    })
+}
+
+fn bind(address: &str) -> std::io::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(address)
+        .map_err(|e| std::io::Error::other(format!("cannot listen on {address}: {e}")))
+}
+
+fn to_io(e: authmount_framework::Error) -> std::io::Error {
+    std::io::Error::other(e.to_string())
 }
 
 fn init_logging(level: &str) {

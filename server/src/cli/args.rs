@@ -47,6 +47,24 @@ pub enum Command {
     /// Write, read, list and delete ACL policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Operator tasks: `authmount operator init`.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+}
+
+/// `authmount operator ...`.
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Initialise a server's storage once and print its initial root token
+    /// (`PUT sys/init`): `authmount operator init -format=json`.
+    Init(OperatorInitArgs),
+}
+
+/// `authmount operator init [options]`.
+#[derive(Debug, Args)]
+pub struct OperatorInitArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
 }
 
 const WRITE_ABOUT: &str = "\
@@ -76,6 +94,17 @@ VAULT_TOKEN, when set, wins over the stored token.";
 /// `authmount server` flags (Vault's names).
 #[derive(Debug, Args)]
 pub struct ServerArgs {
+    /// The server config file (HCL: storage, listener, log_level, lease TTLs). Without it:
+    /// SQLite in the data directory, 127.0.0.1:8200, initialised on first start.
+    #[arg(long, value_name = "FILE", conflicts_with = "dev")]
+    pub config: Option<PathBuf>,
+    /// Where the SQLite file goes when no config file is given
+    /// [env: AUTHMOUNT_DATA_DIR] [default: ~/.local/share/authmount]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The address to listen on, overriding the config file's listener [default: 127.0.0.1:8200].
+    #[arg(long, value_name = "ADDR", conflicts_with = "dev")]
+    pub listen_address: Option<String>,
     /// Dev mode: in-memory storage, a root token printed at start.
     #[arg(long)]
     pub dev: bool,
@@ -85,9 +114,10 @@ pub struct ServerArgs {
     /// Address to listen on in dev mode.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8200")]
     pub dev_listen_address: String,
-    /// Log level (trace, debug, info, warn, error); `RUST_LOG` wins when set.
-    #[arg(long, value_name = "LEVEL", default_value = "info")]
-    pub log_level: String,
+    /// Log level (trace, debug, info, warn, error) [default: the config's, else info];
+    /// `RUST_LOG` wins when set.
+    #[arg(long, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 /// Flags every client command takes: where the server is, how to trust it, how to print.

@@ -8,10 +8,12 @@
 //! | `login.rs` | `login` |
 //! | `token.rs` | `token lookup`, `token renew`, `token revoke` |
 //! | `policy.rs` | `policy write`, `policy read`, `policy list`, `policy delete` |
+//! | `operator.rs` | `operator init` |
 
 mod auth;
 mod data;
 mod login;
+mod operator;
 mod policy;
 mod token;
 
@@ -19,7 +21,9 @@ use std::io::{IsTerminal, Write};
 
 use serde_json::Value;
 
-use super::args::{AuthCommand, Command, CommonFlags, PolicyCommand, TokenCommand};
+use super::args::{
+    AuthCommand, Command, CommonFlags, OperatorCommand, PolicyCommand, TokenCommand,
+};
 use super::client::{Client, Settings};
 use super::output::{self, Format};
 use super::token_helper::TokenHelper;
@@ -49,6 +53,7 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         Command::Policy(PolicyCommand::Delete(a)) => {
             policy::delete(&Ctx::new(&a.common)?, &a).await
         }
+        Command::Operator(OperatorCommand::Init(a)) => operator::init(&Ctx::new(&a.common)?).await,
     }
 }
 

@@ -1,0 +1,305 @@
+//! The server config file, in Vault's HCL shape:
+//!
+//! ```hcl
+//! storage "sqlite" { path = "/var/lib/authmount/authmount.db" }
+//! # or: storage "postgresql" { connection_url = "postgres://user:pass@host/db" }
+//! listener "tcp" {
+//!   address       = "127.0.0.1:8200"
+//!   tls_cert_file = "/etc/authmount/cert.pem"
+//!   tls_key_file  = "/etc/authmount/key.pem"
+//!   tls_disable   = false
+//! }
+//! log_level         = "info"
+//! default_lease_ttl = "768h"
+//! max_lease_ttl     = "768h"
+//! ```
+//!
+//! Parsed with the `hcl-rs` crate. Source: Vault server configuration (`storage`,
+//! `listener "tcp"`, `log_level`, `default_lease_ttl`, `max_lease_ttl`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use authmount_framework::duration::parse_seconds;
+use authmount_framework::LeaseLimits;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Where data is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StorageConfig {
+    /// Embedded SQLite: one file.
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// PostgreSQL, shareable by several server nodes.
+    Postgres {
+        /// `postgres://user:pass@host:port/db`.
+        connection_url: String,
+    },
+}
+
+/// The TCP listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    /// `host:port`.
+    pub address: String,
+    /// PEM certificate chain and key; `None` when TLS is disabled.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// A whole server config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Storage.
+    pub storage: StorageConfig,
+    /// Listener.
+    pub listener: ListenerConfig,
+    /// `trace` … `error`.
+    pub log_level: String,
+    /// System lease TTLs.
+    pub limits: LeaseLimits,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    storage: Option<BTreeMap<String, BTreeMap<String, Value>>>,
+    listener: Option<BTreeMap<String, RawListener>>,
+    log_level: Option<String>,
+    default_lease_ttl: Option<Value>,
+    max_lease_ttl: Option<Value>,
+    ui: Option<bool>,
+    disable_mlock: Option<bool>,
+    api_addr: Option<String>,
+    cluster_addr: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    address: Option<String>,
+    tls_cert_file: Option<String>,
+    tls_key_file: Option<String>,
+    tls_disable: Option<Value>,
+}
+
+/// The default listen address.
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8200";
+
+impl ServerConfig {
+    /// The config without a file: SQLite at `data_dir/authmount.db`, plain HTTP on
+    /// 127.0.0.1:8200.
+    pub fn embedded(data_dir: &Path) -> ServerConfig {
+        ServerConfig {
+            storage: StorageConfig::Sqlite {
+                path: data_dir.join("authmount.db"),
+            },
+            listener: ListenerConfig {
+                address: DEFAULT_ADDRESS.into(),
+                tls: None,
+            },
+            log_level: "info".into(),
+            limits: LeaseLimits::default(),
+        }
+    }
+
+    /// Reads and parses a config file. Errors: a message naming the file and the problem.
+    pub fn load(path: &Path) -> Result<ServerConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        ServerConfig::parse(&text).map_err(|e| format!("config file {}: {e}", path.display()))
+    }
+
+    /// Parses the HCL text of a config. Errors: bad HCL, unknown keys, a storage type other
+    /// than `sqlite`/`postgresql` (or `inmem`), missing storage settings, bad durations.
+    pub fn parse(text: &str) -> Result<ServerConfig, String> {
+        let raw: RawConfig = hcl::from_str(text).map_err(|e| format!("invalid HCL: {e}"))?;
+        let _ = (raw.ui, raw.disable_mlock, raw.api_addr, raw.cluster_addr); // accepted, unused
+        let storage = match raw
+            .storage
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [] => {
+                return Err(
+                    "a storage block is required (storage \"sqlite\" { path = \"...\" })".into(),
+                )
+            }
+            [(kind, settings)] => storage_config(kind, settings)?,
+            _ => return Err("exactly one storage block is allowed".into()),
+        };
+        let listener = match raw
+            .listener
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [] => ListenerConfig {
+                address: DEFAULT_ADDRESS.into(),
+                tls: None,
+            },
+            [(kind, l)] if kind == "tcp" => listener_config(l)?,
+            [(kind, _)] => return Err(format!("unknown listener type {kind:?}: only \"tcp\"")),
+            _ => return Err("exactly one listener block is allowed".into()),
+        };
+        let ttl = |name: &str, v: &Option<Value>| -> Result<i64, String> {
+            match v {
+                None => Ok(LeaseLimits::default().max_lease_ttl),
+                Some(v) => match parse_seconds(v) {
+                    Ok(s) if s > 0 => Ok(s),
+                    Ok(s) => Err(format!("{name} must be positive, got {s}")),
+                    Err(e) => Err(format!("invalid {name}: {e}")),
+                },
+            }
+        };
+        let limits = LeaseLimits {
+            default_lease_ttl: ttl("default_lease_ttl", &raw.default_lease_ttl)?,
+            max_lease_ttl: ttl("max_lease_ttl", &raw.max_lease_ttl)?,
+        };
+        if limits.default_lease_ttl > limits.max_lease_ttl {
+            return Err("default_lease_ttl cannot be greater than max_lease_ttl".into());
+        }
+        Ok(ServerConfig {
+            storage,
+            listener,
+            log_level: raw.log_level.unwrap_or_else(|| "info".into()),
+            limits,
+        })
+    }
+}
+
+fn storage_config(kind: &str, settings: &BTreeMap<String, Value>) -> Result<StorageConfig, String> {
+    let text = |name: &str| {
+        settings
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    match kind {
+        "sqlite" => Ok(StorageConfig::Sqlite {
+            path: text("path").ok_or("storage \"sqlite\" needs path")?.into(),
+        }),
+        "postgresql" => Ok(StorageConfig::Postgres {
+            connection_url: text("connection_url")
+                .ok_or("storage \"postgresql\" needs connection_url")?
+                .to_string(),
+        }),
+        other => Err(format!(
+            "unknown storage type {other:?}: use \"sqlite\" or \"postgresql\""
+        )),
+    }
+}
+
+fn listener_config(l: &RawListener) -> Result<ListenerConfig, String> {
+    let disabled = match &l.tls_disable {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(s.as_str(), "true" | "1"),
+        Some(Value::Number(n)) => n.as_i64() == Some(1),
+        Some(other) => return Err(format!("invalid tls_disable {other}")),
+    };
+    let tls =
+        match (disabled, &l.tls_cert_file, &l.tls_key_file) {
+            (true, _, _) | (false, None, None) => None,
+            (false, Some(cert), Some(key)) => Some((cert.into(), key.into())),
+            _ => return Err(
+                "listener \"tcp\" needs both tls_cert_file and tls_key_file, or tls_disable = true"
+                    .into(),
+            ),
+        };
+    Ok(ListenerConfig {
+        address: l.address.clone().unwrap_or_else(|| DEFAULT_ADDRESS.into()),
+        tls,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_vaults_shape() {
+        let c = ServerConfig::parse(
+            r#"
+            storage "postgresql" { connection_url = "postgres://u:p@127.0.0.1/db" }
+            listener "tcp" {
+              address = "0.0.0.0:8201"
+              tls_cert_file = "/c.pem"
+              tls_key_file = "/k.pem"
+              tls_disable = false
+            }
+            log_level = "debug"
+            default_lease_ttl = "1h"
+            max_lease_ttl = 7200
+            ui = true
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage,
+            StorageConfig::Postgres {
+                connection_url: "postgres://u:p@127.0.0.1/db".into()
+            }
+        );
+        assert_eq!(c.listener.address, "0.0.0.0:8201");
+        assert_eq!(c.listener.tls, Some(("/c.pem".into(), "/k.pem".into())));
+        assert_eq!(c.log_level, "debug");
+        assert_eq!(
+            c.limits,
+            LeaseLimits {
+                default_lease_ttl: 3600,
+                max_lease_ttl: 7200
+            }
+        );
+        let s = ServerConfig::parse(
+            r#"storage "sqlite" { path = "/tmp/a.db" } listener "tcp" { tls_disable = 1 }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.storage,
+            StorageConfig::Sqlite {
+                path: "/tmp/a.db".into()
+            }
+        );
+        assert_eq!(s.listener.tls, None);
+        assert_eq!(s.listener.address, DEFAULT_ADDRESS);
+    }
+
+    #[test]
+    fn refuses_bad_configs_with_a_reason() {
+        for (text, want) in [
+            ("", "storage block is required"),
+            (r#"storage "etcd" { x = 1 }"#, "unknown storage type"),
+            (r#"storage "sqlite" {}"#, "needs path"),
+            (
+                r#"storage "sqlite" { path = "a" } listener "unix" {}"#,
+                "unknown listener",
+            ),
+            (
+                r#"storage "sqlite" { path = "a" } listener "tcp" { tls_cert_file = "c" }"#,
+                "both",
+            ),
+            (
+                r#"storage "sqlite" { path = "a" } max_lease_ttl = "1hr""#,
+                "invalid max_lease_ttl",
+            ),
+            (
+                r#"storage "sqlite" { path = "a" } default_lease_ttl = "2h" max_lease_ttl = "1h""#,
+                "cannot be greater",
+            ),
+            (
+                r#"storage "sqlite" { path = "a" } colour = "blue""#,
+                "invalid HCL",
+            ),
+            (r#"storage "sqlite" { path = "a" "#, "invalid HCL"),
+        ] {
+            let err = ServerConfig::parse(text).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+}
