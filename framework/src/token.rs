@@ -530,6 +530,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_sweep_removes_expired_tokens_from_storage() {
+        let (view, tokens) = store().await;
+        let (_, dead) = tokens.create(entry(TokenType::Service, -1, 0)).await.unwrap();
+        let (live, _) = tokens.create(entry(TokenType::Service, 60, 0)).await.unwrap();
+        assert_eq!(view.list("id/").await.unwrap().len(), 2);
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+        assert_eq!(view.list("id/").await.unwrap().len(), 1);
+        assert!(view.get(&format!("accessor/{}", dead.accessor)).await.unwrap().is_none());
+        assert!(tokens.lookup(&live).await.unwrap().is_some());
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
     async fn expired_tokens_are_gone() {
         let (_, tokens) = store().await;
         let (token, _) = tokens
