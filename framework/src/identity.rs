@@ -231,9 +231,10 @@ impl IdentityStore {
         }
     }
 
-    /// Stores a group (new or updated), keeping the name index right. Errors: 400 when the
-    /// name belongs to another group.
-    pub async fn put_group(&self, group: &Group, previous_name: Option<&str>) -> Result<()> {
+    /// Stores a group (new or updated), keeping the name index and the member index right.
+    /// Errors: 400 when the name belongs to another group.
+    pub async fn put_group(&self, group: &Group, previous: Option<&Group>) -> Result<()> {
+        let previous_name = previous.map(|p| p.name.as_str());
         if let Some(other) = self.group_by_name(&group.name).await? {
             if other.id != group.id {
                 return Err(crate::Error::invalid(format!(
@@ -255,7 +256,24 @@ impl IdentityStore {
                 &format!("group-by-name/{}", hex::encode(&group.name)),
                 group.id.as_bytes(),
             )
-            .await
+            .await?;
+        let old_members = previous
+            .map(|p| p.member_entity_ids.as_slice())
+            .unwrap_or_default();
+        for gone in old_members
+            .iter()
+            .filter(|m| !group.member_entity_ids.contains(m))
+        {
+            self.storage
+                .delete(&format!("member-of/{gone}/{}", group.id))
+                .await?;
+        }
+        for member in &group.member_entity_ids {
+            self.storage
+                .put(&format!("member-of/{member}/{}", group.id), b"")
+                .await?;
+        }
+        Ok(())
     }
 
     /// Deletes a group and its alias.
@@ -264,6 +282,11 @@ impl IdentityStore {
             if let Some(alias) = self.group_alias(&group.alias_id).await? {
                 self.delete_group_alias(&alias).await?;
             }
+        }
+        for member in &group.member_entity_ids {
+            self.storage
+                .delete(&format!("member-of/{member}/{}", group.id))
+                .await?;
         }
         self.storage
             .delete(&format!("group-by-name/{}", hex::encode(&group.name)))
@@ -390,11 +413,13 @@ impl IdentityStore {
                 }
             }
         }
-        for id in self.group_ids().await? {
+        for id in self
+            .storage
+            .list(&format!("member-of/{entity_id}/"))
+            .await?
+        {
             if let Some(g) = self.group(&id).await? {
-                if g.kind == "internal" && g.member_entity_ids.iter().any(|m| m == entity_id) {
-                    groups.push(g);
-                }
+                groups.push(g);
             }
         }
         groups.sort_by(|a, b| a.id.cmp(&b.id));
@@ -486,9 +511,22 @@ mod tests {
             ids.identity_policies(&e.id).await.unwrap(),
             ["dev", "shared"]
         );
-        // Internal groups cannot have aliases; names are unique.
-        let internal = group("humans", "internal", &[]);
+        // Internal groups: membership by hand, through the member index.
+        let mut internal = group("humans", "internal", &["human"]);
+        internal.member_entity_ids = vec![e.id.clone()];
         ids.put_group(&internal, None).await.unwrap();
+        assert_eq!(
+            ids.identity_policies(&e.id).await.unwrap(),
+            ["dev", "human", "shared"]
+        );
+        let before = internal.clone();
+        internal.member_entity_ids.clear();
+        ids.put_group(&internal, Some(&before)).await.unwrap();
+        assert_eq!(
+            ids.identity_policies(&e.id).await.unwrap(),
+            ["dev", "shared"]
+        );
+        // Internal groups cannot have aliases; names are unique.
         let bad = GroupAlias {
             id: "x".into(),
             name: "h".into(),

@@ -206,16 +206,21 @@ impl TokenStore {
         Ok(entry)
     }
 
+    /// Writes the entry, its accessor index and its parent link in one batch.
     async fn store(&self, token: &str, entry: &TokenEntry) -> Result<()> {
         let hash = self.keys().await?.hash(token);
-        self.storage.put_json(&format!("id/{hash}"), entry).await?;
+        let mut batch = vec![
+            (
+                format!("id/{hash}"),
+                serde_json::to_vec(entry).map_err(Error::internal)?,
+            ),
+            (format!("accessor/{}", entry.accessor), hash.into_bytes()),
+        ];
         if !entry.parent_accessor.is_empty() {
             let link = format!("parent/{}/{}", entry.parent_accessor, entry.accessor);
-            self.storage.put(&link, b"").await?;
+            batch.push((link, Vec::new()));
         }
-        self.storage
-            .put(&format!("accessor/{}", entry.accessor), hash.as_bytes())
-            .await
+        self.storage.put_batch(batch).await
     }
 
     async fn seal_batch(&self, entry: &TokenEntry) -> Result<String> {
@@ -532,12 +537,22 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_removes_expired_tokens_from_storage() {
         let (view, tokens) = store().await;
-        let (_, dead) = tokens.create(entry(TokenType::Service, -1, 0)).await.unwrap();
-        let (live, _) = tokens.create(entry(TokenType::Service, 60, 0)).await.unwrap();
+        let (_, dead) = tokens
+            .create(entry(TokenType::Service, -1, 0))
+            .await
+            .unwrap();
+        let (live, _) = tokens
+            .create(entry(TokenType::Service, 60, 0))
+            .await
+            .unwrap();
         assert_eq!(view.list("id/").await.unwrap().len(), 2);
         assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
         assert_eq!(view.list("id/").await.unwrap().len(), 1);
-        assert!(view.get(&format!("accessor/{}", dead.accessor)).await.unwrap().is_none());
+        assert!(view
+            .get(&format!("accessor/{}", dead.accessor))
+            .await
+            .unwrap()
+            .is_none());
         assert!(tokens.lookup(&live).await.unwrap().is_some());
         assert_eq!(tokens.sweep_expired().await.unwrap(), 0);
     }

@@ -173,9 +173,7 @@ impl Core {
             group.member_entity_ids = serde_json::from_value(v).unwrap_or_default();
         }
         group.last_update_time = now;
-        self.identity
-            .put_group(&group, existing.as_ref().map(|g| g.name.as_str()))
-            .await?;
+        self.identity.put_group(&group, existing.as_ref()).await?;
         Ok(data_reply(
             json!({ "id": group.id, "name": group.name }),
             "identity",

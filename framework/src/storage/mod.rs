@@ -27,6 +27,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores `value` at `key` only when `key` is absent, atomically (also across server
     /// nodes sharing the store); true when it stored.
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool>;
+    /// Stores several keys at once, all or none (one transaction where the store has them).
+    /// The default stores them one by one.
+    async fn put_batch(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        for (key, value) in entries {
+            self.put(key, value).await?;
+        }
+        Ok(())
+    }
     /// Removes `key`; removing a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<()>;
     /// The direct children of `prefix` (which ends with `/` or is empty), sorted:
@@ -87,6 +95,14 @@ impl Storage for InMemory {
         Ok(())
     }
 
+    async fn put_batch(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut map = self.map.write().map_err(poisoned)?;
+        for (key, value) in entries {
+            map.insert(key.clone(), value.clone());
+        }
+        Ok(())
+    }
+
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
         let mut map = self.map.write().map_err(poisoned)?;
         if map.contains_key(key) {
@@ -142,6 +158,15 @@ impl View {
         self.store
             .put(&format!("{}{key}", self.prefix), value)
             .await
+    }
+
+    /// Stores several keys (relative to this view) at once, all or none.
+    pub async fn put_batch(&self, entries: Vec<(String, Vec<u8>)>) -> Result<()> {
+        let entries: Vec<(String, Vec<u8>)> = entries
+            .into_iter()
+            .map(|(k, v)| (format!("{}{k}", self.prefix), v))
+            .collect();
+        self.store.put_batch(&entries).await
     }
 
     /// Stores raw bytes at `key` unless it exists; true when stored.

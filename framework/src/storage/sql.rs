@@ -25,6 +25,9 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+const UPSERT: &str = "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
+                      ON CONFLICT (path) DO UPDATE SET value = excluded.value";
+
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
@@ -156,15 +159,31 @@ impl Storage for SqlStore {
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
         self.migrate().await?;
-        fetch!(
-            self,
-            "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
-             ON CONFLICT (path) DO UPDATE SET value = excluded.value",
-            key,
-            value
-        )
-        .map_err(storage_error)?;
+        fetch!(self, UPSERT, key, value).map_err(storage_error)?;
         Ok(())
+    }
+
+    /// One transaction: one sync to disk for all the keys.
+    async fn put_batch(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        self.migrate().await?;
+        macro_rules! in_transaction {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await.map_err(storage_error)?;
+                for (key, value) in entries {
+                    sqlx::query(UPSERT)
+                        .bind(key)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(storage_error)?;
+                }
+                tx.commit().await.map_err(storage_error)
+            }};
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => in_transaction!(pool),
+            Pool::Postgres(pool) => in_transaction!(pool),
+        }
     }
 
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
@@ -224,6 +243,13 @@ mod tests {
         );
         assert_eq!(view.list("").await.unwrap(), ["config", "role/"]);
         assert_eq!(view.list("role/").await.unwrap(), ["a", "b"]);
+        view.put_batch(vec![
+            ("b/1".into(), b"x".to_vec()),
+            ("b/2".into(), b"y".to_vec()),
+        ])
+        .await
+        .unwrap();
+        assert_eq!(view.list("b/").await.unwrap(), ["1", "2"]);
         assert!(view.put_if_absent("once", b"x").await.unwrap());
         assert!(!view.put_if_absent("once", b"y").await.unwrap());
         assert_eq!(view.get("once").await.unwrap().as_deref(), Some(&b"x"[..]));
