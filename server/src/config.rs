@@ -257,7 +257,8 @@ mod tests {
             }
         );
         let s = ServerConfig::parse(
-            r#"storage "sqlite" { path = "/tmp/a.db" } listener "tcp" { tls_disable = 1 }"#,
+            r#"storage "sqlite" { path = "/tmp/a.db" }
+listener "tcp" { tls_disable = 1 }"#,
         )
         .unwrap();
         assert_eq!(
@@ -277,23 +278,29 @@ mod tests {
             (r#"storage "etcd" { x = 1 }"#, "unknown storage type"),
             (r#"storage "sqlite" {}"#, "needs path"),
             (
-                r#"storage "sqlite" { path = "a" } listener "unix" {}"#,
+                r#"storage "sqlite" { path = "a" }
+listener "unix" {}"#,
                 "unknown listener",
             ),
             (
-                r#"storage "sqlite" { path = "a" } listener "tcp" { tls_cert_file = "c" }"#,
+                r#"storage "sqlite" { path = "a" }
+listener "tcp" { tls_cert_file = "c" }"#,
                 "both",
             ),
             (
-                r#"storage "sqlite" { path = "a" } max_lease_ttl = "1hr""#,
+                r#"storage "sqlite" { path = "a" }
+max_lease_ttl = "1hr""#,
                 "invalid max_lease_ttl",
             ),
             (
-                r#"storage "sqlite" { path = "a" } default_lease_ttl = "2h" max_lease_ttl = "1h""#,
+                r#"storage "sqlite" { path = "a" }
+default_lease_ttl = "2h"
+max_lease_ttl = "1h""#,
                 "cannot be greater",
             ),
             (
-                r#"storage "sqlite" { path = "a" } colour = "blue""#,
+                r#"storage "sqlite" { path = "a" }
+colour = "blue""#,
                 "invalid HCL",
             ),
             (r#"storage "sqlite" { path = "a" "#, "invalid HCL"),
