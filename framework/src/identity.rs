@@ -209,6 +209,20 @@ pub struct GroupAlias {
     pub creation_time: i64,
 }
 
+/// The groups an entity belongs to, kept in one document per entity so that a login or a
+/// request reads it with one `get` (no listing on the hot path).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+struct Membership {
+    /// External groups, per mount accessor, as its last login's group aliases named them.
+    external: BTreeMap<String, Vec<String>>,
+    /// Internal groups that list the entity among their members.
+    internal: Vec<String>,
+}
+
+fn membership_key(entity_id: &str) -> String {
+    format!("membership/{entity_id}")
+}
+
 fn group_alias_key(mount_accessor: &str, name: &str) -> String {
     format!("group-alias-by-name/{mount_accessor}/{}", hex::encode(name))
 }
@@ -264,13 +278,40 @@ impl IdentityStore {
             .iter()
             .filter(|m| !group.member_entity_ids.contains(m))
         {
-            self.storage
-                .delete(&format!("member-of/{gone}/{}", group.id))
+            self.update_membership(gone, |m| m.internal.retain(|g| g != &group.id))
                 .await?;
         }
         for member in &group.member_entity_ids {
+            self.update_membership(member, |m| {
+                if !m.internal.contains(&group.id) {
+                    m.internal.push(group.id.clone());
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn membership(&self, entity_id: &str) -> Result<Membership> {
+        Ok(self
+            .storage
+            .get_json(&membership_key(entity_id))
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Changes an entity's membership document; writes only when it changed.
+    async fn update_membership(
+        &self,
+        entity_id: &str,
+        change: impl FnOnce(&mut Membership),
+    ) -> Result<()> {
+        let current = self.membership(entity_id).await?;
+        let mut next = current.clone();
+        change(&mut next);
+        if next != current {
             self.storage
-                .put(&format!("member-of/{member}/{}", group.id), b"")
+                .put_json(&membership_key(entity_id), &next)
                 .await?;
         }
         Ok(())
@@ -284,8 +325,7 @@ impl IdentityStore {
             }
         }
         for member in &group.member_entity_ids {
-            self.storage
-                .delete(&format!("member-of/{member}/{}", group.id))
+            self.update_membership(member, |m| m.internal.retain(|g| g != &group.id))
                 .await?;
         }
         self.storage
@@ -388,42 +428,34 @@ impl IdentityStore {
         }
         ids.sort();
         ids.dedup();
-        let key = format!("external-membership/{entity_id}/{mount_accessor}");
-        let current: Vec<String> = self.storage.get_json(&key).await?.unwrap_or_default();
-        if current != ids {
-            self.storage.put_json(&key, &ids).await?;
-        }
-        Ok(())
+        self.update_membership(entity_id, |m| {
+            if ids.is_empty() {
+                m.external.remove(mount_accessor);
+            } else {
+                m.external.insert(mount_accessor.to_string(), ids);
+            }
+        })
+        .await
     }
 
     /// The groups `entity_id` belongs to now: external ones through its logins, internal
     /// ones by membership.
     pub async fn groups_of(&self, entity_id: &str) -> Result<Vec<Group>> {
+        let membership = self.membership(entity_id).await?;
+        let mut ids: Vec<&String> = membership
+            .external
+            .values()
+            .flatten()
+            .chain(&membership.internal)
+            .collect();
+        ids.sort();
+        ids.dedup();
         let mut groups = Vec::new();
-        let prefix = format!("external-membership/{entity_id}/");
-        for accessor in self.storage.list(&prefix).await? {
-            let ids: Vec<String> = self
-                .storage
-                .get_json(&format!("{prefix}{accessor}"))
-                .await?
-                .unwrap_or_default();
-            for id in ids {
-                if let Some(g) = self.group(&id).await? {
-                    groups.push(g);
-                }
-            }
-        }
-        for id in self
-            .storage
-            .list(&format!("member-of/{entity_id}/"))
-            .await?
-        {
-            if let Some(g) = self.group(&id).await? {
+        for id in ids {
+            if let Some(g) = self.group(id).await? {
                 groups.push(g);
             }
         }
-        groups.sort_by(|a, b| a.id.cmp(&b.id));
-        groups.dedup_by(|a, b| a.id == b.id);
         Ok(groups)
     }
 

@@ -32,6 +32,9 @@ pub enum StorageConfig {
     Sqlite {
         /// The database file.
         path: PathBuf,
+        /// `synchronous = "full"` (the default: every commit synced to disk) or `"normal"`
+        /// (commits survive a crash of the server, not of the machine; faster).
+        sync_every_commit: bool,
     },
     /// PostgreSQL, shareable by several server nodes.
     Postgres {
@@ -95,6 +98,7 @@ impl ServerConfig {
         ServerConfig {
             storage: StorageConfig::Sqlite {
                 path: data_dir.join("authmount.db"),
+                sync_every_commit: true,
             },
             listener: ListenerConfig {
                 address: DEFAULT_ADDRESS.into(),
@@ -183,6 +187,15 @@ fn storage_config(kind: &str, settings: &BTreeMap<String, Value>) -> Result<Stor
     match kind {
         "sqlite" => Ok(StorageConfig::Sqlite {
             path: text("path").ok_or("storage \"sqlite\" needs path")?.into(),
+            sync_every_commit: match text("synchronous").unwrap_or("full") {
+                "full" | "FULL" => true,
+                "normal" | "NORMAL" => false,
+                other => {
+                    return Err(format!(
+                        "invalid synchronous {other:?}: use \"full\" or \"normal\""
+                    ))
+                }
+            },
         }),
         "postgresql" => Ok(StorageConfig::Postgres {
             connection_url: text("connection_url")
@@ -264,7 +277,8 @@ listener "tcp" { tls_disable = 1 }"#,
         assert_eq!(
             s.storage,
             StorageConfig::Sqlite {
-                path: "/tmp/a.db".into()
+                path: "/tmp/a.db".into(),
+                sync_every_commit: true,
             }
         );
         assert_eq!(s.listener.tls, None);

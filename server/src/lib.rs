@@ -49,7 +49,10 @@ pub async fn dev_core_with(
 /// Errors: the SQLite file cannot be opened or created; a malformed PostgreSQL URL.
 pub async fn open_core(config: &ServerConfig) -> authmount_framework::Result<Arc<Core>> {
     let storage: Arc<dyn Storage> = match &config.storage {
-        StorageConfig::Sqlite { path } => Arc::new(SqlStore::sqlite(path).await?),
+        StorageConfig::Sqlite {
+            path,
+            sync_every_commit,
+        } => Arc::new(SqlStore::sqlite_with(path, *sync_every_commit).await?),
         StorageConfig::Postgres { connection_url } => Arc::new(SqlStore::postgres(connection_url)?),
     };
     Ok(Arc::new(Core::with_limits(

@@ -85,7 +85,7 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
         println!("==> authmount server started.");
         println!();
         match &config.storage {
-            StorageConfig::Sqlite { path } => {
+            StorageConfig::Sqlite { path, .. } => {
                 println!("    Storage:     sqlite ({})", path.display())
             }
             StorageConfig::Postgres { .. } => println!("    Storage:     postgresql"),
