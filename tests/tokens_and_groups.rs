@@ -301,3 +301,73 @@ async fn group_writes_are_checked() {
         404
     );
 }
+
+#[tokio::test]
+async fn mount_tuning_through_either_path_caps_login_and_renewal() {
+    let server = TestServer::start().await;
+    let root = Some(server.root.as_str());
+    let key = Key::rsa();
+    seed_mount(&server, "jwt", &key).await;
+    let (st, _) = server
+        .post(
+            "sys/mounts/auth/jwt/tune",
+            root,
+            &json!({"default_lease_ttl": "20m", "max_lease_ttl": "30m"}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (st, tune) = server.get("sys/auth/jwt/tune", root).await;
+    assert_eq!(st, 200, "{tune}");
+    assert_eq!(
+        (
+            tune["data"]["default_lease_ttl"].clone(),
+            tune["data"]["max_lease_ttl"].clone()
+        ),
+        (json!(1200), json!(1800))
+    );
+    // The seed role asks for 1h: capped at the mount's 30m with Vault's warning.
+    let (st, body) = server
+        .login(
+            "jwt",
+            "demo",
+            &key.sign_claims("RS256", &seed_claims("alice")),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["auth"]["lease_duration"], json!(1800));
+    assert!(
+        body["warnings"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("capped"),
+        "{body}"
+    );
+    let token = client_token(&body);
+    let (st, renewed) = server
+        .post(
+            "auth/token/renew-self",
+            Some(&token),
+            &json!({"increment": "2h"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{renewed}");
+    assert!(
+        renewed["auth"]["lease_duration"].as_i64().unwrap() <= 1800,
+        "{renewed}"
+    );
+    // Bad tuning is refused and changes nothing.
+    let (st, _) = server
+        .post(
+            "sys/auth/jwt/tune",
+            root,
+            &json!({"default_lease_ttl": "2h"}),
+        )
+        .await;
+    assert_eq!(st, 400, "default above max");
+    let (st, _) = server
+        .post("sys/auth/jwt/tune", root, &json!({"max_lease_ttl": "1hr"}))
+        .await;
+    assert_eq!(st, 400);
+    let (_, tune) = server.get("sys/mounts/auth/jwt/tune", root).await;
+    assert_eq!(tune["data"]["max_lease_ttl"], json!(1800));
+}

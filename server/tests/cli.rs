@@ -842,3 +842,54 @@ fn the_readme_command_line_runs_as_written() {
         assert!(has_row(key, value), "no row {key} {value} in:\n{stdout}");
     }
 }
+
+/// With the root token the policy commands work end to end: write from a file, read, list,
+/// delete; a malformed policy is the server's 400.
+#[test]
+fn policy_commands_manage_acl_policies() {
+    let server = Server::start();
+    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let text = "path \"auth/jwt/role/*\" {\n  capabilities = [\"read\", \"list\"]\n}\n";
+    let file = cli.home().file("readers.hcl", text);
+    let file = file.display().to_string();
+    assert_eq!(
+        cli.run(&["policy", "write", "Readers", &file]).ok(),
+        "Success! Uploaded policy: readers\n"
+    );
+    assert_eq!(
+        cli.run(&["policy", "read", "readers"]).ok().trim(),
+        text.trim()
+    );
+    let list = cli.run(&["policy", "list"]);
+    assert_eq!(
+        list.ok().lines().collect::<Vec<_>>(),
+        ["default", "readers", "root"]
+    );
+    let bad = cli
+        .home()
+        .file("bad.hcl", "path \"x\" { capabilities = [\"reed\"] }");
+    cli.run(&["policy", "write", "bad", &bad.display().to_string()])
+        .remote_error(&["Code: 400", "invalid capability \"reed\""]);
+    cli.run(&["policy", "delete", "readers"]).ok();
+    cli.run(&["policy", "read", "readers"])
+        .remote_error(&["No policy named: readers"]);
+}
+
+/// `path-help` prints the help the server generates from the path table.
+#[test]
+fn path_help_prints_the_servers_help() {
+    let server = Server::start();
+    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    cli.run(&["auth", "enable", "jwt"]).ok();
+    let help = cli.run(&["path-help", "auth/jwt/role/demo"]);
+    let text = help.ok();
+    for needle in ["bound_audiences", "user_claim", "token_policies"] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    let json = cli
+        .run(&["path-help", "-format=json", "auth/jwt/login"])
+        .json();
+    assert!(json["openapi"]["paths"].is_object(), "{json}");
+    cli.run(&["path-help", "auth/jwt/nope"])
+        .remote_error(&["Error retrieving help", "unsupported path"]);
+}

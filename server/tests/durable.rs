@@ -487,3 +487,37 @@ async fn a_server_starts_while_postgres_is_down_and_recovers_by_itself() {
     assert_eq!(node.call("GET", "sys/auth", Some(&root), None).await.0, 200);
     forwarder.abort();
 }
+
+#[tokio::test]
+async fn operator_init_initialises_new_storage_once() {
+    let dir = TempDir::new("durable-operator-init");
+    let config = sqlite_config(&dir);
+    let node = Node::start(&[&format!("-config={}", config.display())], dir.path()).await;
+    let init = |format: &str| {
+        Command::new(BIN)
+            .args([
+                "operator",
+                "init",
+                format,
+                &format!("-address={}", node.base),
+            ])
+            .env_clear()
+            .env("HOME", dir.path())
+            .output()
+            .expect("run operator init")
+    };
+    let first = init("-format=json");
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&first.stdout).expect("JSON");
+    let root = answer["root_token"].as_str().expect("root_token");
+    assert!(root.starts_with("hvs."), "{answer}");
+    assert_eq!(node.call("GET", "sys/auth", Some(root), None).await.0, 200);
+    let second = init("-format=table");
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("already initialized"), "{stderr}");
+}

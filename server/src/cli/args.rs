@@ -34,6 +34,8 @@ pub enum Command {
     Write(WriteArgs),
     /// Read data from a path: `authmount read auth/jwt/role/demo`.
     Read(ReadArgs),
+    /// Show the help of a path, from its backend's path table: `authmount path-help auth/jwt/role/demo`.
+    PathHelp(PathHelpArgs),
     /// List the keys under a path: `authmount list auth/jwt/role`.
     List(ListArgs),
     /// Delete the data at a path: `authmount delete auth/jwt/role/demo`.
@@ -253,6 +255,16 @@ pub struct ReadArgs {
     /// Print only this field, raw.
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount path-help [options] PATH`.
+#[derive(Debug, Args)]
+pub struct PathHelpArgs {
+    /// The path, e.g. auth/jwt/config, or a mount (auth/jwt/) for all its routes.
+    #[arg(value_name = "PATH")]
+    pub path: String,
     #[command(flatten)]
     pub common: CommonFlags,
 }

@@ -172,6 +172,11 @@ impl Client {
             .await
     }
 
+    /// `GET /v1/<path>?help=1`: the help generated from the path's table.
+    pub async fn help(&self, path: &str) -> Result<Option<Value>, ApiError> {
+        self.send(Method::GET, path, &[("help", "1")], None).await
+    }
+
     /// `PUT /v1/<path>` with a JSON body (Vault's client writes with PUT).
     pub async fn write(&self, path: &str, body: &Value) -> Result<Option<Value>, ApiError> {
         self.send(Method::PUT, path, &[], Some(body)).await

@@ -28,9 +28,9 @@ use std::process::ExitCode;
 
 pub use args::{
     AuthCommand, AuthDisableArgs, AuthEnableArgs, AuthListArgs, AuthTuneArgs, Cli, Command,
-    CommonFlags, DeleteArgs, ListArgs, LoginArgs, OperatorCommand, OperatorInitArgs, PolicyCommand,
-    PolicyListArgs, PolicyNameArgs, PolicyWriteArgs, ReadArgs, ServerArgs, TokenCommand,
-    TokenLookupArgs, TokenRenewArgs, TokenRevokeArgs, TuneFlags, WriteArgs,
+    CommonFlags, DeleteArgs, ListArgs, LoginArgs, OperatorCommand, OperatorInitArgs, PathHelpArgs,
+    PolicyCommand, PolicyListArgs, PolicyNameArgs, PolicyWriteArgs, ReadArgs, ServerArgs,
+    TokenCommand, TokenLookupArgs, TokenRenewArgs, TokenRevokeArgs, TuneFlags, WriteArgs,
 };
 pub use token_helper::TokenHelper;
 

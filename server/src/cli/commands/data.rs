@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::{print_field, print_secret, sanitize, say, warn, with_trailing_slash, Ctx};
-use crate::cli::args::{DeleteArgs, ListArgs, ReadArgs, WriteArgs};
+use crate::cli::args::{DeleteArgs, ListArgs, PathHelpArgs, ReadArgs, WriteArgs};
 use crate::cli::output::{self, Format};
 use crate::cli::{kv, Failure};
 
@@ -44,6 +44,28 @@ pub async fn read(ctx: &Ctx, args: &ReadArgs) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `path-help PATH`: `GET /v1/<path>?help=1`; prints the help text (table) or the whole
+/// answer, OpenAPI document included (json). Source: Vault `command/path_help.go`.
+pub async fn path_help(ctx: &Ctx, args: &PathHelpArgs) -> Result<(), Failure> {
+    let path = sanitize(&args.path);
+    let path = if args.path.trim().ends_with('/') {
+        format!("{path}/")
+    } else {
+        path
+    };
+    let answer = ctx
+        .client
+        .help(&path)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error retrieving help: {e}")))?
+        .ok_or_else(|| Failure::Remote("Error retrieving help: empty response".into()))?;
+    match ctx.format() {
+        Format::Json => say(&output::pretty(&answer)),
+        Format::Table => say(answer["help"].as_str().unwrap_or_default()),
+    }
+    Ok(())
 }
 
 /// `list PATH`: `GET /v1/<path>/?list=true`, the keys sorted under a `Keys` header.

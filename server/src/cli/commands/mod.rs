@@ -4,7 +4,7 @@
 //! | file | commands |
 //! |---|---|
 //! | `auth.rs` | `auth enable`, `auth disable`, `auth list`, `auth tune` |
-//! | `data.rs` | `write`, `read`, `list`, `delete` |
+//! | `data.rs` | `write`, `read`, `list`, `delete`, `path-help` |
 //! | `login.rs` | `login` |
 //! | `token.rs` | `token lookup`, `token renew`, `token revoke` |
 //! | `policy.rs` | `policy write`, `policy read`, `policy list`, `policy delete` |
@@ -41,6 +41,7 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         Command::Auth(AuthCommand::Tune(a)) => auth::tune(&Ctx::new(&a.common)?, &a).await,
         Command::Write(a) => data::write(&Ctx::new(&a.common)?, &a).await,
         Command::Read(a) => data::read(&Ctx::new(&a.common)?, &a).await,
+        Command::PathHelp(a) => data::path_help(&Ctx::new(&a.common)?, &a).await,
         Command::List(a) => data::list(&Ctx::new(&a.common)?, &a).await,
         Command::Delete(a) => data::delete(&Ctx::new(&a.common)?, &a).await,
         Command::Login(a) => login::login(&Ctx::new(&a.common)?, &a).await,
