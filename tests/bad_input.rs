@@ -94,7 +94,6 @@ async fn a_json_body_that_is_not_an_object_is_a_400() {
         b"[{\"user_claim\":\"sub\"}]",
         b"\"text\"",
         b"42",
-        b"null",
         b"true",
     ] {
         let context = String::from_utf8_lossy(body).to_string();
@@ -581,4 +580,52 @@ async fn huge_durations_are_refused_or_capped_never_overflowed() {
         body["auth"]["lease_duration"].as_i64().unwrap() <= 768 * 3600,
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn paths_are_percent_decoded_and_null_means_empty() {
+    let server = TestServer::start().await;
+    let root = Some(server.root.as_str());
+    let (st, body) = server
+        .post("sys/auth/a%20b", root, &json!({"type": "jwt"}))
+        .await;
+    assert_eq!(st, 204, "{body}");
+    let (_, mounts) = server.get("sys/auth", root).await;
+    assert!(mounts["data"]["a b/"].is_object(), "{mounts}");
+    let (st, body) = server
+        .post("sys/auth/%ff", root, &json!({"type": "jwt"}))
+        .await;
+    assert_eq!(st, 400, "{body}");
+    // A JSON null body is an empty body; null durations and counts are zero.
+    let (st, body) = server
+        .send(
+            reqwest::Method::POST,
+            "auth/a%20b/role/r",
+            root,
+            &[],
+            Some(b"null".to_vec()),
+        )
+        .await;
+    assert_eq!(st, 400, "{body}");
+    assert!(
+        error_message(&body).contains("a user claim must be defined"),
+        "{body}"
+    );
+    let role = json!({"user_claim": "sub", "bound_subject": "x", "token_ttl": null, "token_num_uses": null});
+    let (st, body) = server.post("auth/a%20b/role/r", root, &role).await;
+    assert_eq!(st, 204, "{body}");
+    // Mount types and descriptions must be strings.
+    let (st, body) = server
+        .post("sys/auth/other", root, &json!({"type": 5}))
+        .await;
+    assert_eq!(
+        (st, error_message(&body)),
+        (400, "type must be a string".to_string())
+    );
+    let (st, _) = server
+        .post("sys/auth/a%20b/tune", root, &json!({"description": 123}))
+        .await;
+    assert_eq!(st, 400);
+    // Health only reads.
+    assert_eq!(server.delete("sys/health", root).await.0, 405);
 }

@@ -371,3 +371,76 @@ async fn mount_tuning_through_either_path_caps_login_and_renewal() {
     let (_, tune) = server.get("sys/mounts/auth/jwt/tune", root).await;
     assert_eq!(tune["data"]["max_lease_ttl"], json!(1800));
 }
+
+#[tokio::test]
+async fn children_never_outlive_their_parent_and_batch_tokens_are_never_root() {
+    let server = TestServer::start().await;
+    let root = server.root.clone();
+    let (st, body) = create(&server, &root, json!({"type": "batch"})).await;
+    assert_eq!(st, 400, "a batch root token: {body}");
+    let creator = r#"path "auth/token/create" { capabilities = ["update"] }"#;
+    server
+        .write_ok("sys/policies/acl/creator", &json!({"policy": creator}))
+        .await;
+    let parent = client_token(
+        &create(
+            &server,
+            &root,
+            json!({"policies": ["creator"], "ttl": "1m"}),
+        )
+        .await
+        .1,
+    );
+    // A child asking for more than the parent has left is capped.
+    let (st, body) = create(
+        &server,
+        &parent,
+        json!({"policies": ["creator"], "ttl": "1h"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    assert!(
+        body["auth"]["lease_duration"].as_i64().unwrap() <= 60,
+        "{body}"
+    );
+    let service_child = client_token(&body);
+    let (st, body) = create(
+        &server,
+        &parent,
+        json!({"policies": ["creator"], "type": "batch"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{body}");
+    let batch_child = client_token(&body);
+    assert!(batch_child.starts_with("hvb."));
+    // Root may create an orphan with no_parent.
+    let orphan = client_token(
+        &create(
+            &server,
+            &root,
+            json!({"no_parent": true, "policies": ["creator"]}),
+        )
+        .await
+        .1,
+    );
+    let (_, body) = server.get("auth/token/lookup-self", Some(&orphan)).await;
+    assert_eq!(body["data"]["orphan"], json!(true), "{body}");
+    for t in [&service_child, &batch_child] {
+        assert_eq!(server.get("auth/token/lookup-self", Some(t)).await.0, 200);
+    }
+    let (st, _) = server
+        .post("auth/token/revoke-self", Some(&parent), &json!({}))
+        .await;
+    assert_eq!(st, 204);
+    for t in [&service_child, &batch_child] {
+        assert_eq!(
+            server.get("auth/token/lookup-self", Some(t)).await.0,
+            403,
+            "a child died with its parent"
+        );
+    }
+    assert_eq!(
+        server.get("auth/token/lookup-self", Some(&orphan)).await.0,
+        200
+    );
+}

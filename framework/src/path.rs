@@ -245,6 +245,13 @@ fn display_input(raw: &Value) -> String {
 
 /// Converts one raw JSON input to the canonical value of `kind`, or says why it cannot.
 pub fn convert(kind: FieldType, raw: &Value) -> std::result::Result<Value, String> {
+    let numeric = matches!(
+        kind,
+        FieldType::Int | FieldType::DurationSecond | FieldType::SignedDurationSecond
+    );
+    if numeric && raw.is_null() {
+        return Ok(Value::from(0)); // Vault reads null as the zero value
+    }
     match kind {
         FieldType::String => scalar_text(raw).map(Value::String),
         FieldType::LowerCaseString => scalar_text(raw).map(|s| Value::String(s.to_lowercase())),

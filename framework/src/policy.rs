@@ -196,14 +196,22 @@ fn path_blocks(text: &str) -> std::result::Result<Vec<(String, Vec<String>)>, St
                     }
                 }
                 ("capabilities", _) => return Err("capabilities must be a list of strings".into()),
+                // Vault's old syntax: one word standing for a set of capabilities.
+                ("policy", hcl::Expression::String(word)) => caps.extend(
+                    legacy_capabilities(word)
+                        .ok_or_else(|| {
+                            format!("invalid policy {word:?}: use deny, read, write or sudo")
+                        })?
+                        .iter()
+                        .map(|c| c.to_string()),
+                ),
                 // Vault's parameter constraints are not enforced by authmount.
                 (
                     "allowed_parameters"
                     | "denied_parameters"
                     | "required_parameters"
                     | "min_wrapping_ttl"
-                    | "max_wrapping_ttl"
-                    | "policy",
+                    | "max_wrapping_ttl",
                     _,
                 ) => {}
                 (other, _) => {
@@ -219,6 +227,17 @@ fn path_blocks(text: &str) -> std::result::Result<Vec<(String, Vec<String>)>, St
     Ok(out)
 }
 
+/// The capabilities of Vault's old `policy = "<word>"` syntax.
+fn legacy_capabilities(word: &str) -> Option<&'static [&'static str]> {
+    Some(match word {
+        "deny" => &["deny"],
+        "read" => &["read", "list"],
+        "write" => &["create", "read", "update", "delete", "list"],
+        "sudo" => &["create", "read", "update", "delete", "list", "sudo"],
+        _ => return None,
+    })
+}
+
 fn json_path_blocks(text: &str) -> std::result::Result<Vec<(String, Vec<String>)>, String> {
     let doc: Value =
         serde_json::from_str(text).map_err(|e| format!("failed to parse policy: {e}"))?;
@@ -229,17 +248,26 @@ fn json_path_blocks(text: &str) -> std::result::Result<Vec<(String, Vec<String>)
     paths
         .iter()
         .map(|(pattern, rule)| {
-            let caps = rule
-                .get("capabilities")
-                .and_then(Value::as_array)
-                .ok_or_else(|| format!("path {pattern:?} has no capabilities list"))?
-                .iter()
-                .map(|c| {
-                    c.as_str()
-                        .map(str::to_string)
-                        .ok_or("capabilities must be strings".to_string())
-                })
-                .collect::<std::result::Result<_, _>>()?;
+            let caps: Vec<String> = match (rule.get("capabilities"), rule.get("policy")) {
+                (Some(list), _) => list
+                    .as_array()
+                    .ok_or_else(|| format!("path {pattern:?}: capabilities must be a list"))?
+                    .iter()
+                    .map(|c| {
+                        c.as_str()
+                            .map(str::to_string)
+                            .ok_or("capabilities must be strings".to_string())
+                    })
+                    .collect::<std::result::Result<_, _>>()?,
+                (None, Some(Value::String(word))) => legacy_capabilities(word)
+                    .ok_or_else(|| {
+                        format!("invalid policy {word:?}: use deny, read, write or sudo")
+                    })?
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect(),
+                _ => return Err(format!("path {pattern:?} has no capabilities list")),
+            };
             Ok((pattern.clone(), caps))
         })
         .collect()
@@ -465,6 +493,9 @@ mod tests {
         assert!(Policy::parse("p", r#"path "a" { capabilities = ["read"] "#).is_err());
         assert!(Policy::parse("p", r#"secret "a" { capabilities = ["read"] }"#).is_err());
         assert!(Policy::parse("p", r#"path "a" { caps = ["read"] }"#).is_err());
+        let old = Policy::parse("p", "path \"a/*\" {\n  policy = \"read\"\n}\n").unwrap();
+        assert_eq!(old.rules["a/*"].names(), ["read", "list"]);
+        assert!(Policy::parse("p", "path \"a\" {\n  policy = \"reed\"\n}\n").is_err());
     }
 
     #[test]

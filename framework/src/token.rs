@@ -256,9 +256,19 @@ impl TokenStore {
         let keys = self.keys().await?;
         if token.starts_with("hvb.") {
             let now = now_unix();
-            return Ok(Self::open_batch(keys, token)
-                .filter(|e| !e.expired(now))
-                .map(|entry| StoredToken { key: None, entry }));
+            let Some(entry) = Self::open_batch(keys, token).filter(|e| !e.expired(now)) else {
+                return Ok(None);
+            };
+            // A batch token is not stored, so it dies with its parent by this check.
+            if !entry.parent_accessor.is_empty()
+                && self
+                    .lookup_accessor(&entry.parent_accessor)
+                    .await?
+                    .is_none()
+            {
+                return Ok(None);
+            }
+            return Ok(Some(StoredToken { key: None, entry }));
         }
         self.by_hash(&keys.hash(token)).await
     }

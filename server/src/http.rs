@@ -93,11 +93,14 @@ async fn handle(core: web::Data<Core>, http: HttpRequest, payload: web::Payload)
 }
 
 async fn to_request(http: &HttpRequest, payload: web::Payload) -> Result<Request, Reply> {
-    let path = http
+    let raw_path = http
         .path()
         .strip_prefix("/v1/")
-        .ok_or_else(|| Reply::error(&Error::unsupported_path(http.path())))?
-        .to_string();
+        .ok_or_else(|| Reply::error(&Error::unsupported_path(http.path())))?;
+    let path = percent_encoding::percent_decode_str(raw_path)
+        .decode_utf8()
+        .map_err(|_| Reply::error(&Error::invalid("the request path is not valid UTF-8")))?
+        .into_owned();
     let query = web::Query::<Map<String, Value>>::from_query(http.query_string())
         .map(web::Query::into_inner)
         .unwrap_or_default();
@@ -137,7 +140,22 @@ fn client_token(http: &HttpRequest) -> Option<String> {
         .map(|t| t.trim().to_string())
 }
 
-async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Reply> {
+/// How long a client may take to send its whole body (Vault's listener default is 30 s).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn read_body(payload: web::Payload) -> Result<Vec<u8>, Reply> {
+    match actix_web::rt::time::timeout(BODY_TIMEOUT, read_body_capped(payload)).await {
+        Ok(result) => result,
+        Err(_) => Err(Reply {
+            status: 408,
+            body: Some(serde_json::json!({
+                "errors": [format!("request body not received within {}s", BODY_TIMEOUT.as_secs())]
+            })),
+        }),
+    }
+}
+
+async fn read_body_capped(mut payload: web::Payload) -> Result<Vec<u8>, Reply> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
@@ -156,14 +174,15 @@ async fn read_body(mut payload: web::Payload) -> Result<Vec<u8>, Reply> {
     Ok(body)
 }
 
-/// An empty body is an empty object; anything else must be a JSON object (serde_json's
-/// nesting limit of 128 refuses deep nesting without overflowing the stack).
+/// An empty body (or JSON `null`) is an empty object; anything else must be a JSON object
+/// (serde_json's nesting limit of 128 refuses deep nesting without overflowing the stack).
 fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Reply> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) => Ok(Map::new()),
         Ok(_) => Err(Reply::error(&Error::invalid(
             "failed to parse JSON input: the body must be a JSON object",
         ))),

@@ -212,6 +212,9 @@ impl Core {
     async fn dispatch(&self, req: Request) -> Result<Reply> {
         let path = req.path.trim_start_matches('/').to_string();
         if path == "sys/health" {
+            if req.operation != Operation::Read {
+                return Err(Error::UnsupportedOperation);
+            }
             return Ok(self.health().await);
         }
         if path == "sys/init" {

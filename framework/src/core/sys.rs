@@ -135,11 +135,12 @@ impl Core {
 
     async fn enable(&self, raw_path: &str, data: &Map<String, Value>) -> Result<Reply> {
         let path = normalize_path(raw_path)?;
-        let kind = data
-            .get("type")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::invalid("missing type"))?;
+        let kind = match data.get("type") {
+            None | Some(Value::Null) => return Err(Error::invalid("missing type")),
+            Some(Value::String(t)) if !t.is_empty() => t.as_str(),
+            Some(Value::String(_)) => return Err(Error::invalid("missing type")),
+            Some(_) => return Err(Error::invalid("type must be a string")),
+        };
         self.registry.factory(kind)?;
         let description = match data.get("description") {
             None | Some(Value::Null) => String::new(),
@@ -210,8 +211,10 @@ impl Core {
             Operation::Update => {
                 let mut entry = mount.entry.clone();
                 entry.config = tune_config(&entry.config, &req.data, self.limits.max_lease_ttl)?;
-                if let Some(Value::String(d)) = req.data.get("description") {
-                    entry.description = d.clone();
+                match req.data.get("description") {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(d)) => entry.description = d.clone(),
+                    Some(_) => return Err(Error::invalid("description must be a string")),
                 }
                 self.mounts.update_entry(entry)?;
                 if let Err(e) = self.save_mounts().await {

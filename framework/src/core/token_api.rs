@@ -91,8 +91,9 @@ impl Core {
         Ok(Reply::no_content())
     }
 
-    /// `auth/token/create` (a child of the caller, revoked with it) and `create-orphan`.
-    /// A caller without root may only hand out a subset of its own policies.
+    /// `auth/token/create` (a child of the caller: revoked with it, never outliving it) and
+    /// `create-orphan` (or `no_parent`, for root). A caller without root may only hand out a
+    /// subset of its own policies; batch tokens cannot be root tokens.
     async fn create(&self, caller: &Caller, req: &Request, orphan: bool) -> Result<Reply> {
         let int = |name: &str, kind: FieldType| -> Result<i64> {
             Ok(body_field(req, name, kind)?
@@ -145,16 +146,37 @@ impl Core {
             if !parent_is_root {
                 return Err(Error::PermissionDenied);
             }
+            if token_type == TokenType::Batch {
+                return Err(Error::invalid(
+                    "batch tokens cannot be created with the root policy",
+                ));
+            }
             policies
         } else {
             token_policies(&params)?
         };
         let mut warnings = Vec::new();
-        let (ttl, max_ttl) = if is_root_token && params.ttl == 0 && params.period == 0 {
+        let (mut ttl, mut max_ttl) = if is_root_token && params.ttl == 0 && params.period == 0 {
             (0, 0)
         } else {
             token_ttl(&token_store_mount(&self.limits), &params, &mut warnings)
         };
+        let orphan = orphan || (parent_is_root && flag("no_parent")?.unwrap_or(false));
+        // A child never outlives its parent.
+        if let (false, Some(parent_expiry)) = (orphan, parent.expire_time) {
+            let left = parent_expiry.saturating_sub(now_unix()).max(1);
+            if ttl == 0 || ttl > left {
+                warnings.push(format!(
+                    "TTL of the new token is capped at its parent's remaining {left}s"
+                ));
+                ttl = left;
+            }
+            max_ttl = if max_ttl == 0 {
+                left
+            } else {
+                max_ttl.min(left)
+            };
+        }
         let display = body_field(req, "display_name", FieldType::String)?
             .and_then(|v| v.as_str().map(str::to_string))
             .filter(|d| !d.is_empty())
@@ -173,7 +195,7 @@ impl Core {
         if let Some(meta) = body_field(req, "meta", FieldType::KvPairs)? {
             entry.meta = serde_json::from_value(meta).unwrap_or_default();
         }
-        if !orphan && !parent.accessor.is_empty() && !caller.stored.is_batch() {
+        if !orphan && !parent.accessor.is_empty() {
             entry.parent_accessor = parent.accessor.clone();
         }
         let (token, entry) = self.tokens.create(entry).await?;
