@@ -1,7 +1,9 @@
 //! The mount table: which backend serves which path under `auth/`.
 //!
 //! Paths nest freely (`jwt/`, `team/a/jwt/`) but never overlap: a mount cannot sit inside
-//! another or contain one. A request path is routed to the longest mounted prefix.
+//! another or contain one (the core checks this when it changes the stored table). A
+//! request path is routed to the longest mounted prefix. The in-memory table is a copy of
+//! the stored one, replaced whole when storage changes.
 //! Source: Vault API `sys/auth`.
 
 use std::collections::BTreeMap;
@@ -129,40 +131,6 @@ fn poisoned<T>(_: T) -> Error {
 }
 
 impl MountTable {
-    /// Adds a mount. Errors: 400 `path is already in use at <path>` when it equals, contains
-    /// or sits inside an existing mount.
-    pub fn insert(&self, mount: Mount) -> Result<()> {
-        let mut mounts = self.mounts.write().map_err(poisoned)?;
-        let path = &mount.entry.path;
-        if let Some(existing) = mounts
-            .keys()
-            .find(|p| p.starts_with(path.as_str()) || path.starts_with(p.as_str()))
-        {
-            return Err(Error::invalid(format!(
-                "path is already in use at {existing}"
-            )));
-        }
-        mounts.insert(path.clone(), mount);
-        Ok(())
-    }
-
-    /// Replaces the entry of an existing mount (tuning), keeping its backend.
-    pub fn update_entry(&self, entry: MountEntry) -> Result<()> {
-        let mut mounts = self.mounts.write().map_err(poisoned)?;
-        match mounts.get_mut(&entry.path) {
-            Some(m) => {
-                m.entry = entry;
-                Ok(())
-            }
-            None => Err(Error::invalid(format!("no auth mount at {}", entry.path))),
-        }
-    }
-
-    /// Removes and returns the mount at `path`.
-    pub fn remove(&self, path: &str) -> Result<Option<Mount>> {
-        Ok(self.mounts.write().map_err(poisoned)?.remove(path))
-    }
-
     /// The mount at exactly `path`.
     pub fn get(&self, path: &str) -> Result<Option<Mount>> {
         Ok(self.mounts.read().map_err(poisoned)?.get(path).cloned())

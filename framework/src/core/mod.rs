@@ -102,7 +102,7 @@ impl Core {
 
     /// Brings the in-memory mount table in line with storage when another node (or a
     /// restart) changed it; unchanged mounts keep their backend instances and caches.
-    async fn sync_mounts(&self) -> Result<()> {
+    pub(super) async fn sync_mounts(&self) -> Result<()> {
         let bytes = self.core_view.get("mounts").await?.unwrap_or_default();
         if self.mounts_seen.lock().map_err(poisoned)?.as_deref() == Some(&bytes[..]) {
             return Ok(());

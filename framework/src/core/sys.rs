@@ -160,12 +160,17 @@ impl Core {
             .get("seal_wrap")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let mount = self.instantiate(entry)?;
-        self.mounts.insert(mount)?;
-        if let Err(e) = self.save_mounts().await {
-            let _ = self.mounts.remove(&path);
-            return Err(e);
-        }
+        self.change_mounts(|entries| {
+            if let Some(taken) = entries.iter().find(|e| overlaps(&e.path, &path)) {
+                return Err(Error::invalid(format!(
+                    "path is already in use at {}",
+                    taken.path
+                )));
+            }
+            entries.push(entry.clone());
+            Ok(())
+        })
+        .await?;
         tracing::info!(target: "authmount::core", path = %path, kind, "auth method enabled");
         Ok(Reply::no_content())
     }
@@ -173,15 +178,18 @@ impl Core {
     /// Disables a mount: its tokens are revoked, its aliases removed, its storage cleared.
     async fn disable(&self, raw_path: &str) -> Result<Reply> {
         let path = normalize_path(raw_path)?;
-        let Some(mount) = self.mounts.remove(&path)? else {
+        let removed = self
+            .change_mounts(|entries| {
+                let index = entries.iter().position(|e| e.path == path);
+                Ok(index.map(|i| entries.remove(i)))
+            })
+            .await?;
+        let Some(entry) = removed else {
             return Ok(Reply::no_content());
         };
-        self.save_mounts().await?;
-        self.tokens.revoke_mount(&mount.entry.accessor).await?;
-        self.identity
-            .remove_mount_aliases(&mount.entry.accessor)
-            .await?;
-        View::new(self.storage.clone(), format!("auth/{}/", mount.entry.uuid))
+        self.tokens.revoke_mount(&entry.accessor).await?;
+        self.identity.remove_mount_aliases(&entry.accessor).await?;
+        View::new(self.storage.clone(), format!("auth/{}/", entry.uuid))
             .clear()
             .await?;
         tracing::info!(target: "authmount::core", path = %path, "auth method disabled");
@@ -209,29 +217,64 @@ impl Core {
                 ))
             }
             Operation::Update => {
-                let mut entry = mount.entry.clone();
-                entry.config = tune_config(&entry.config, &req.data, self.limits.max_lease_ttl)?;
-                match req.data.get("description") {
-                    None | Some(Value::Null) => {}
-                    Some(Value::String(d)) => entry.description = d.clone(),
+                let description = match req.data.get("description") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(d)) => Some(d.clone()),
                     Some(_) => return Err(Error::invalid("description must be a string")),
-                }
-                self.mounts.update_entry(entry)?;
-                if let Err(e) = self.save_mounts().await {
-                    self.mounts.update_entry(mount.entry)?;
-                    return Err(e);
-                }
+                };
+                let max = self.limits.max_lease_ttl;
+                self.change_mounts(|entries| {
+                    let entry = entries
+                        .iter_mut()
+                        .find(|e| e.uuid == mount.entry.uuid)
+                        .ok_or_else(|| Error::invalid(format!("no mount at auth/{path}")))?;
+                    entry.config = tune_config(&entry.config, &req.data, max)?;
+                    if let Some(d) = &description {
+                        entry.description = d.clone();
+                    }
+                    Ok(())
+                })
+                .await?;
                 Ok(Reply::no_content())
             }
             _ => Err(Error::UnsupportedOperation),
         }
     }
 
-    async fn save_mounts(&self) -> Result<()> {
-        self.core_view
-            .put_json("mounts", &self.mounts.entries()?)
-            .await
+    /// Applies `change` to the stored mount table with compare-and-set (retried when another
+    /// node changed the table meanwhile, so no node's change is lost), then brings this
+    /// node's table in line. Errors: the change's own, or 503 after many lost races.
+    async fn change_mounts<R>(
+        &self,
+        change: impl Fn(&mut Vec<MountEntry>) -> Result<R>,
+    ) -> Result<R> {
+        for _ in 0..16 {
+            let current = self.core_view.get("mounts").await?;
+            let mut entries: Vec<MountEntry> = match &current {
+                Some(bytes) => serde_json::from_slice(bytes)
+                    .map_err(|e| Error::internal(format!("corrupt mount table: {e}")))?,
+                None => Vec::new(),
+            };
+            let result = change(&mut entries)?;
+            let next = serde_json::to_vec(&entries).map_err(Error::internal)?;
+            if self
+                .core_view
+                .compare_and_put("mounts", current.as_deref(), &next)
+                .await?
+            {
+                self.sync_mounts().await?;
+                return Ok(result);
+            }
+        }
+        Err(Error::Unavailable(
+            "the mount table kept changing under this request; try again".into(),
+        ))
     }
+}
+
+/// True when one mount path equals, contains or sits inside the other.
+fn overlaps(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
 }
 
 /// Applies tuning parameters to a mount config. Errors: 400 for bad durations, TTLs above

@@ -27,6 +27,15 @@ pub trait Storage: Send + Sync + 'static {
     /// Stores `value` at `key` only when `key` is absent, atomically (also across server
     /// nodes sharing the store); true when it stored.
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool>;
+    /// Stores `value` at `key` only when the stored value is still `expected` (`None`: the
+    /// key is absent), atomically; true when it stored. For read-modify-write of shared
+    /// documents (the mount table) by several server nodes.
+    async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool>;
     /// Stores several keys at once, all or none (one transaction where the store has them).
     /// The default stores them one by one.
     async fn put_batch(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
@@ -104,8 +113,17 @@ impl Storage for InMemory {
     }
 
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
+        self.compare_and_put(key, None, value).await
+    }
+
+    async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool> {
         let mut map = self.map.write().map_err(poisoned)?;
-        if map.contains_key(key) {
+        if map.get(key).map(Vec::as_slice) != expected {
             return Ok(false);
         }
         map.insert(key.to_string(), value.to_vec());
@@ -173,6 +191,18 @@ impl View {
     pub async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
         self.store
             .put_if_absent(&format!("{}{key}", self.prefix), value)
+            .await
+    }
+
+    /// Stores `value` at `key` only when the stored value is still `expected`.
+    pub async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool> {
+        self.store
+            .compare_and_put(&format!("{}{key}", self.prefix), expected, value)
             .await
     }
 

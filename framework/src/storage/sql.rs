@@ -211,6 +211,27 @@ impl Storage for SqlStore {
         Ok(!rows.is_empty())
     }
 
+    async fn compare_and_put(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool> {
+        let Some(expected) = expected else {
+            return self.put_if_absent(key, value).await;
+        };
+        self.migrate().await?;
+        let rows = fetch!(
+            self,
+            "UPDATE authmount_kv SET value = $3 WHERE path = $1 AND value = $2 RETURNING path",
+            key,
+            expected,
+            value
+        )
+        .map_err(storage_error)?;
+        Ok(!rows.is_empty())
+    }
+
     async fn delete(&self, key: &str) -> Result<()> {
         self.migrate().await?;
         fetch!(self, "DELETE FROM authmount_kv WHERE path = $1", key).map_err(storage_error)?;
@@ -275,6 +296,16 @@ mod tests {
         assert!(view.put_if_absent("once", b"x").await.unwrap());
         assert!(!view.put_if_absent("once", b"y").await.unwrap());
         assert_eq!(view.get("once").await.unwrap().as_deref(), Some(&b"x"[..]));
+        assert!(!view
+            .compare_and_put("once", Some(b"stale"), b"z")
+            .await
+            .unwrap());
+        assert!(view
+            .compare_and_put("once", Some(b"x"), b"z")
+            .await
+            .unwrap());
+        assert!(!view.compare_and_put("once", None, b"w").await.unwrap());
+        assert_eq!(view.get("once").await.unwrap().as_deref(), Some(&b"z"[..]));
         view.clear().await.unwrap();
         assert!(view.list("").await.unwrap().is_empty());
         assert!(view.get("role/a").await.unwrap().is_none());
