@@ -219,6 +219,14 @@ struct Membership {
     internal: Vec<String>,
 }
 
+/// The policies of these groups, sorted and deduplicated.
+pub fn group_policies(groups: &[Group]) -> Vec<String> {
+    let mut policies: Vec<String> = groups.iter().flat_map(|g| g.policies.clone()).collect();
+    policies.sort();
+    policies.dedup();
+    policies
+}
+
 fn membership_key(entity_id: &str) -> String {
     format!("membership/{entity_id}")
 }
@@ -305,7 +313,7 @@ impl IdentityStore {
         &self,
         entity_id: &str,
         change: impl FnOnce(&mut Membership),
-    ) -> Result<()> {
+    ) -> Result<Membership> {
         let current = self.membership(entity_id).await?;
         let mut next = current.clone();
         change(&mut next);
@@ -314,7 +322,7 @@ impl IdentityStore {
                 .put_json(&membership_key(entity_id), &next)
                 .await?;
         }
-        Ok(())
+        Ok(next)
     }
 
     /// Deletes a group and its alias.
@@ -404,13 +412,13 @@ impl IdentityStore {
 
     /// At login: makes `entity_id` a member of exactly the external groups whose alias on
     /// `mount_accessor` is one of `names` (Vault: group aliases only attach to existing
-    /// groups; none are created).
+    /// groups; none are created), and returns every group the entity is now in.
     pub async fn sync_external_groups(
         &self,
         entity_id: &str,
         mount_accessor: &str,
         names: &[String],
-    ) -> Result<()> {
+    ) -> Result<Vec<Group>> {
         let mut ids = Vec::new();
         for name in names {
             if let Some(alias_id) = self
@@ -428,20 +436,26 @@ impl IdentityStore {
         }
         ids.sort();
         ids.dedup();
-        self.update_membership(entity_id, |m| {
-            if ids.is_empty() {
-                m.external.remove(mount_accessor);
-            } else {
-                m.external.insert(mount_accessor.to_string(), ids);
-            }
-        })
-        .await
+        let membership = self
+            .update_membership(entity_id, |m| {
+                if ids.is_empty() {
+                    m.external.remove(mount_accessor);
+                } else {
+                    m.external.insert(mount_accessor.to_string(), ids);
+                }
+            })
+            .await?;
+        self.groups_in(&membership).await
     }
 
     /// The groups `entity_id` belongs to now: external ones through its logins, internal
     /// ones by membership.
     pub async fn groups_of(&self, entity_id: &str) -> Result<Vec<Group>> {
         let membership = self.membership(entity_id).await?;
+        self.groups_in(&membership).await
+    }
+
+    async fn groups_in(&self, membership: &Membership) -> Result<Vec<Group>> {
         let mut ids: Vec<&String> = membership
             .external
             .values()
@@ -464,15 +478,7 @@ impl IdentityStore {
         if entity_id.is_empty() {
             return Ok(vec![]);
         }
-        let mut policies: Vec<String> = self
-            .groups_of(entity_id)
-            .await?
-            .into_iter()
-            .flat_map(|g| g.policies)
-            .collect();
-        policies.sort();
-        policies.dedup();
-        Ok(policies)
+        Ok(group_policies(&self.groups_of(entity_id).await?))
     }
 
     /// Ids of every entity, sorted.

@@ -6,10 +6,13 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+mod clock;
+pub use clock::{now, random_hex};
+
 pub mod idp;
 
 use std::net::TcpListener;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use josekit::jwk::KeyPair;
 use josekit::jws::{self, JwsHeader, JwsSigner};
@@ -159,27 +162,6 @@ pub fn error_message(body: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or_else(|| panic!("no error message in {body}"))
         .to_string()
-}
-
-/// Unix time in whole seconds.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
-/// 16 random hex digits (std's randomly seeded SipHash; enough for test ids).
-pub fn random_hex() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    format!("{:016x}", h.finish())
 }
 
 /// The kinds of signing key the JWT method accepts.

@@ -429,10 +429,11 @@ impl Core {
         if entity.disabled {
             return Err(Error::PermissionDenied);
         }
-        self.identity
+        let groups = self
+            .identity
             .sync_external_groups(&entity.id, &info.accessor, &auth.group_aliases)
             .await?;
-        let identity_policies = self.identity.identity_policies(&entity.id).await?;
+        let identity_policies = crate::identity::group_policies(&groups);
         if identity_policies.iter().any(|p| p == "root") {
             return Err(Error::invalid("auth methods cannot create root tokens"));
         }

@@ -6,11 +6,15 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+#[path = "../../../tests/support/clock.rs"]
+mod clock;
+pub use clock::{now, random_hex};
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use josekit::jws::{self, JwsHeader};
 use serde_json::{json, Value};
@@ -288,27 +292,6 @@ pub fn seed_claims(user: &str) -> Value {
         "https://vault/user": user,
         "https://vault/groups": ["engineering"],
     })
-}
-
-/// Unix time in whole seconds.
-pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
-
-/// 16 random hex digits (std's randomly seeded SipHash; enough for test ids).
-pub fn random_hex() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    format!("{:016x}", h.finish())
 }
 
 /// An address where nothing listens: a port bound then released.
