@@ -242,8 +242,8 @@ pub fn validate_subject(reg: &Registered, bound_subject: &str) -> Result<(), Cla
 ///
 /// With bound audiences, one token audience must equal one of them, else
 /// [`ClaimError::AudienceMismatch`] (a token without `aud` fails). Without bound audiences, a
-/// token audience that is a non-empty string or a non-empty array → [`ClaimError::AudienceNotBound`]
-/// (the strict rule, kept on purpose); `aud: ""`, `aud: []` and no `aud` pass.
+/// token audience that is a string (even `""`, as OpenBao 2.7.2 answers) or a non-empty array →
+/// [`ClaimError::AudienceNotBound`] (the strict rule, kept on purpose); `aud: []` and no `aud` pass.
 pub fn validate_audience(reg: &Registered, bound_audiences: &[String]) -> Result<(), ClaimError> {
     if bound_audiences.is_empty() {
         return match reg.aud.is_empty() {
@@ -488,7 +488,6 @@ fn audience_claim(claims: &Map<String, Value>) -> Result<Vec<String>, ClaimError
     };
     match claims.get("aud") {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(s)) if s.is_empty() => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
         Some(Value::Array(items)) => items
             .iter()
@@ -683,8 +682,8 @@ mod tests {
         assert_eq!(reg(r#"{"aud":"x"}"#).map(|r| r.aud), Ok(strings(&["x"])));
         assert_eq!(
             reg(r#"{"aud":""}"#).map(|r| r.aud),
-            Ok(vec![]),
-            "aud \"\" is no audience"
+            Ok(strings(&[""])),
+            "aud \"\" is an audience (OpenBao 2.7.2)"
         );
         assert_eq!(reg(r#"{"aud":[""]}"#).map(|r| r.aud), Ok(strings(&[""])));
     }
@@ -817,7 +816,8 @@ mod tests {
             Err(AudienceNotBound)
         );
         assert_eq!(check(r#"{"aud":[""]}"#, &[]), Err(AudienceNotBound));
-        for tolerated in ["{}", r#"{"aud":[]}"#, r#"{"aud":""}"#, r#"{"aud":null}"#] {
+        assert_eq!(check(r#"{"aud":""}"#, &[]), Err(AudienceNotBound));
+        for tolerated in ["{}", r#"{"aud":[]}"#, r#"{"aud":null}"#] {
             assert_eq!(check(tolerated, &[]), OK, "{tolerated}");
         }
     }

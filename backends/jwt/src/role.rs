@@ -532,20 +532,24 @@ fn apply_legacy(r: &mut Role, f: &FieldData) -> Result<()> {
     Ok(())
 }
 
+/// Glob-mode `bound_claims` values must be strings or lists of strings (Vault API: role
+/// `bound_claims_type`). As in OpenBao 2.7.2, a lone number or bool counts as a one-element
+/// list, so it is refused as `claim is not a string: <value>`; objects and `null` are
+/// `claim is not a string or list`.
 fn check_glob_values(bound: Option<&Map<String, Value>>) -> Result<()> {
     for value in bound.into_iter().flat_map(|m| m.values()) {
-        match value {
-            Value::String(_) => {}
-            Value::Array(items) => {
-                if let Some(bad) = items.iter().find(|i| !i.is_string()) {
-                    return Err(Error::invalid(format!("claim is not a string: {bad}")));
-                }
-            }
+        let items = match value {
+            Value::String(_) => continue,
+            Value::Array(items) => items.as_slice(),
+            scalar @ (Value::Number(_) | Value::Bool(_)) => std::slice::from_ref(scalar),
             other => {
                 return Err(Error::invalid(format!(
                     "claim is not a string or list: {other}"
                 )))
             }
+        };
+        if let Some(bad) = items.iter().find(|i| !i.is_string()) {
+            return Err(Error::invalid(format!("claim is not a string: {bad}")));
         }
     }
     Ok(())
@@ -566,4 +570,32 @@ fn check_mappings(mappings: Option<&BTreeMap<String, String>>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glob(bound: &str) -> std::result::Result<(), String> {
+        let map: Map<String, Value> = serde_json::from_str(bound).unwrap();
+        check_glob_values(Some(&map)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn glob_bound_claims_take_strings_and_lists_of_strings_only() {
+        assert_eq!(glob(r#"{"a":"x*","b":["y","z?"]}"#), Ok(()));
+        // Answers checked against OpenBao 2.7.2.
+        let refused = [
+            (r#"{"foo":25}"#, "claim is not a string: 25"),
+            (r#"{"foo":2.5}"#, "claim is not a string: 2.5"),
+            (r#"{"foo":true}"#, "claim is not a string: true"),
+            (r#"{"foo":["baz",10]}"#, "claim is not a string: 10"),
+            (r#"{"foo":{"a":1}}"#, "claim is not a string or list"),
+            (r#"{"foo":null}"#, "claim is not a string or list"),
+        ];
+        for (bound, want) in refused {
+            let got = glob(bound).unwrap_err();
+            assert!(got.contains(want), "{bound}: {got}");
+        }
+    }
 }
