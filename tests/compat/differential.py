@@ -790,6 +790,21 @@ def scenario(r: Run, keys):
     r.req("identity.lookup-entity-none", "POST", "identity/lookup/entity",
           body={"alias_name": "nobody", "alias_mount_accessor": "${accessor}"})
     r.req("identity.lookup-entity-no-criteria", "POST", "identity/lookup/entity", body={})
+    r.req("identity.entity-create", "POST", "identity/entity",
+          body={"name": "bob", "policies": ["webapps"], "metadata": {"team": "a"}},
+          capture={"bob_id": "data.id"})
+    r.req("identity.entity-read-name", "GET", "identity/entity/name/bob")
+    r.req("identity.entity-list-name", "LIST", "identity/entity/name")
+    r.req("identity.entity-alias-create", "POST", "identity/entity-alias",
+          body={"name": "bob@example.com", "canonical_id": "${bob_id}", "mount_accessor": "${accessor}"},
+          capture={"bob_alias_id": "data.id"})
+    r.req("identity.entity-alias-read-created", "GET", "identity/entity-alias/id/${bob_alias_id}")
+    r.req("identity.entity-delete", "DELETE", "identity/entity/id/${bob_id}")
+    r.req("identity.entity-read-deleted", "GET", "identity/entity/id/${bob_id}")
+    r.req("identity.group-delete", "DELETE", "identity/group/id/${group_id}")
+    r.req("identity.group-read-deleted", "GET", "identity/group/id/${group_id}")
+    r.req("identity.group-delete-by-name", "DELETE", "identity/group/name/dev-ext")
+    r.req("identity.group-list-after-delete", "LIST", "identity/group/id")
 
     # --- tokens
     r.req("token.lookup-self-root", "GET", "auth/token/lookup-self")
