@@ -29,6 +29,7 @@ use std::time::Instant;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use authmount_framework::{Core, Error, Operation, Reply, Request};
+use serde_json::{Map, Value};
 
 pub use body::{BODY_TIMEOUT, MAX_BODY_BYTES};
 
@@ -136,13 +137,6 @@ async fn to_request(
     // Vault answers help for any non-empty `help`, whatever the verb.
     let help = !body::query_first(raw_query, "help").is_empty() || method == "HELP";
     let path = target::check(http.path(), raw_query, help, method).map_err(|r| *r)?;
-    let fail = |reply: Reply| to_response(reply);
-    let status_only = |status: StatusCode| {
-        HttpResponse::build(status)
-            .insert_header(("Cache-Control", "no-store"))
-            .content_type("application/json")
-            .body(r#"{"errors":[]}"#)
-    };
 
     if let Some((_, verbs)) = NON_LOGICAL
         .iter()
@@ -150,114 +144,121 @@ async fn to_request(
         .filter(|_| !help)
     {
         if !verbs.contains(&method) {
-            return Err(status_only(StatusCode::METHOD_NOT_ALLOWED));
+            return Err(empty_errors(StatusCode::METHOD_NOT_ALLOWED));
         }
         let (operation, data) = match *http.method() {
             Method::GET | Method::HEAD => (Operation::Read, body::query_data(raw_query)),
             _ => (
                 Operation::Update,
-                body::parse_json(&body::read(payload).await.map_err(fail)?).map_err(fail)?,
+                body::parse_json(&body::read(payload).await.map_err(to_response)?)
+                    .map_err(to_response)?,
             ),
         };
         return Ok((core_request(http, operation, path, data), false));
     }
 
-    let mut legacy_copies = legacy::applies(http.path().trim_start_matches("/v1/"));
-    let mut early: Option<Reply> = None;
-    let (operation, data) = match method {
-        _ if help => (Operation::Read, Default::default()),
-        "GET" => {
-            let list = go_bool(body::query_first(raw_query, "list"));
-            let scan = go_bool(body::query_first(raw_query, "scan"));
-            match (list, scan) {
-                (Some(list), Some(scan)) if !(list && scan) => {
-                    let mut data = body::query_data(raw_query);
-                    if list {
-                        data.remove("list");
-                    }
-                    if scan {
-                        early = Some(Reply::error(&Error::UnsupportedOperation));
-                    }
-                    (
-                        if list {
-                            Operation::List
-                        } else {
-                            Operation::Read
-                        },
-                        data,
-                    )
-                }
-                _ => return Err(status_only(StatusCode::BAD_REQUEST)),
-            }
-        }
-        "POST" | "PUT" => {
-            let raw = body::read(payload).await.map_err(fail)?;
-            let content_type = http.headers().get("content-type").map(|v| v.as_bytes());
-            (
-                Operation::Update,
-                body::parse(&raw, content_type, raw_query).map_err(fail)?,
-            )
-        }
-        "DELETE" => (Operation::Delete, body::query_data(raw_query)),
-        "LIST" => (Operation::List, body::query_data(raw_query)),
-        "SCAN" | "HEAD" => {
-            early = Some(Reply::error(&Error::UnsupportedOperation));
-            (Operation::Read, Default::default())
-        }
-        "PATCH" => {
-            let content_type = http
-                .headers()
-                .get("content-type")
-                .map(|v| v.as_bytes())
-                .unwrap_or_default();
-            let media_type = body::media_type(&String::from_utf8_lossy(content_type))
-                .map_err(|e| fail(Reply::error(&Error::invalid(e))))?;
-            if media_type != "application/merge-patch+json" {
-                return Err(fail(Reply {
-                    status: 415,
-                    body: Some(serde_json::json!({"errors": [format!(
-                        "PATCH requires Content-Type of application/merge-patch+json, provided {media_type}"
-                    )]})),
-                }));
-            }
-            body::parse_json(&body::read(payload).await.map_err(fail)?).map_err(fail)?;
-            early = Some(Reply::error(&Error::UnsupportedOperation));
-            (Operation::Update, Default::default())
-        }
-        "OPTIONS" => {
-            early = Some(Reply::error(&Error::invalid(
-                "cannot handle internal-only request operation",
-            )));
-            (Operation::Read, Default::default())
-        }
-        _ => return Err(status_only(StatusCode::METHOD_NOT_ALLOWED)),
+    let (operation, data, refusal) = if help {
+        (Operation::Read, Map::new(), None)
+    } else {
+        logical_operation(http, raw_query, payload).await?
     };
     let wrap_ttl = match http.headers().get("x-vault-wrap-ttl") {
         Some(value) => wrap_ttl::parse(value.as_bytes())
-            .map_err(|message| fail(Reply::error(&Error::invalid(message))))?,
+            .map_err(|message| to_response(Reply::error(&Error::invalid(message))))?,
         None => None,
     };
     if target::is_relative(&path) {
-        return Err(fail(Reply::error(&Error::invalid(
+        return Err(to_response(Reply::error(&Error::invalid(
             "relative paths not supported",
         ))));
     }
-    if let Some(reply) = early {
-        // HEAD, PATCH and SCAN name no operation a backend serves; OPTIONS none at all.
-        return Err(fail(reply));
+    if let Some(reply) = refusal {
+        return Err(to_response(reply));
     }
-    legacy_copies &= !help;
+    let legacy_copies = !help && legacy::applies(http.path().trim_start_matches("/v1/"));
     let mut req = core_request(http, operation, path, data);
     req.help = help;
     req.wrap_ttl = wrap_ttl;
     Ok((req, legacy_copies))
 }
 
+/// The operation and data of a request to Vault's logical router, by verb, and the refusal
+/// due once the wrap TTL and the path have been checked: `HEAD`, `PATCH` and `SCAN` name no
+/// operation a backend serves (405), `OPTIONS` none at all (400).
+async fn logical_operation(
+    http: &HttpRequest,
+    raw_query: &str,
+    payload: web::Payload,
+) -> Result<(Operation, Map<String, Value>, Option<Reply>), HttpResponse> {
+    let unsupported = || Some(Reply::error(&Error::UnsupportedOperation));
+    let content_type = http.headers().get("content-type").map(|v| v.as_bytes());
+    Ok(match http.method().as_str() {
+        "GET" => {
+            let list = go_bool(body::query_first(raw_query, "list"));
+            let scan = go_bool(body::query_first(raw_query, "scan"));
+            let (Some(list), Some(scan)) = (list, scan) else {
+                return Err(empty_errors(StatusCode::BAD_REQUEST));
+            };
+            if list && scan {
+                return Err(empty_errors(StatusCode::BAD_REQUEST));
+            }
+            let mut data = body::query_data(raw_query);
+            if list {
+                data.remove("list");
+                (Operation::List, data, None)
+            } else {
+                (Operation::Read, data, scan.then(unsupported).flatten())
+            }
+        }
+        "POST" | "PUT" => {
+            let raw = body::read(payload).await.map_err(to_response)?;
+            let data = body::parse(&raw, content_type, raw_query).map_err(to_response)?;
+            (Operation::Update, data, None)
+        }
+        "DELETE" => (Operation::Delete, body::query_data(raw_query), None),
+        "LIST" => (Operation::List, body::query_data(raw_query), None),
+        "HEAD" | "SCAN" => (Operation::Read, Map::new(), unsupported()),
+        "PATCH" => {
+            let content_type = String::from_utf8_lossy(content_type.unwrap_or_default());
+            let media_type = body::media_type(&content_type)
+                .map_err(|e| to_response(Reply::error(&Error::invalid(e))))?;
+            if media_type != "application/merge-patch+json" {
+                return Err(to_response(Reply {
+                    status: 415,
+                    body: Some(serde_json::json!({"errors": [format!(
+                        "PATCH requires Content-Type of application/merge-patch+json, provided {media_type}"
+                    )]})),
+                }));
+            }
+            let raw = body::read(payload).await.map_err(to_response)?;
+            body::parse_json(&raw).map_err(to_response)?;
+            (Operation::Update, Map::new(), unsupported())
+        }
+        "OPTIONS" => (
+            Operation::Read,
+            Map::new(),
+            Some(Reply::error(&Error::invalid(
+                "cannot handle internal-only request operation",
+            ))),
+        ),
+        _ => return Err(empty_errors(StatusCode::METHOD_NOT_ALLOWED)),
+    })
+}
+
+/// A status with Vault's empty error list, as its HTTP layer answers verbs and queries it
+/// refuses before routing.
+fn empty_errors(status: StatusCode) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .content_type("application/json")
+        .body(r#"{"errors":[]}"#)
+}
+
 fn core_request(
     http: &HttpRequest,
     operation: Operation,
     path: String,
-    data: serde_json::Map<String, serde_json::Value>,
+    data: Map<String, Value>,
 ) -> Request {
     let mut req = Request::new(operation, path);
     req.data = data;
