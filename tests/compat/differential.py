@@ -475,7 +475,7 @@ class Run:
         (sa, ha, ba), (sb, hb, bb) = answers["openbao"], answers["authmount"]
         diffs = []
         if sa != sb:
-            diffs.append(("status", sa, sb, f"status (openbao body {short(ba)}; authmount body {short(bb)})"))
+            diffs.append(("status", sa, sb, "different status"))
         else:
             for h in ("location", "content-type"):
                 va, vb = ha.get(h), hb.get(h)
@@ -491,6 +491,8 @@ class Run:
         for field, va, vb, what in diffs:
             entry = {"case": case_id, "request": f"{method} {path}", "field": field,
                      "openbao": va, "authmount": vb, "what": what}
+            if field == "status":
+                entry["openbao_body"], entry["authmount_body"] = ba, bb
             row = next((r for r in self.rows if r.matches(case_id, field)), None)
             gap = None if row else next((g for g in self.gaps if g.matches(case_id, field)), None)
             if row:
@@ -1012,8 +1014,12 @@ def main():
             print(f"explained  {d['case']}  {d['request']}  {d['field']}: openbao {short(d['openbao'])} "
                   f"| authmount {short(d['authmount'])}  ({why[:80]})")
     for d in run.unexplained:
+        a, b = short(d["openbao"], 400), short(d["authmount"], 400)
+        if d["field"] == "status":
+            a += "  " + short(d["openbao_body"], 300)
+            b += "  " + short(d["authmount_body"], 300)
         print(f"DIFFERENT  {d['case']}  {d['request']}\n    {d['field']} ({d['what']})\n"
-              f"    openbao:   {short(d['openbao'], 400)}\n    authmount: {short(d['authmount'], 400)}")
+              f"    openbao:   {a}\n    authmount: {b}")
     fixed = []
     if not args.only:
         for r in rows:
