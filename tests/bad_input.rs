@@ -294,8 +294,10 @@ async fn deeply_nested_json_is_a_400() {
     assert_alive(&server).await;
 }
 
+/// Vault takes `PATCH` only as a JSON merge patch (else 415), and the JWT method patches
+/// nothing (405); either way the role is untouched.
 #[tokio::test]
-async fn patch_on_a_role_is_a_405() {
+async fn patch_on_a_role_changes_nothing() {
     let (server, _) = seeded().await;
     let got = server
         .send(
@@ -306,7 +308,21 @@ async fn patch_on_a_role_is_a_405() {
             Some(br#"{"bound_subject":"x"}"#.to_vec()),
         )
         .await;
-    let message = assert_error("PATCH role", got, 405);
+    let message = assert_error("PATCH role as JSON", got, 415);
+    assert_eq!(
+        message,
+        "PATCH requires Content-Type of application/merge-patch+json, provided application/json"
+    );
+    let got = server
+        .send(
+            Method::PATCH,
+            "auth/jwt/role/demo",
+            Some(&server.root),
+            &[("Content-Type", "application/merge-patch+json")],
+            None,
+        )
+        .await;
+    let message = assert_error("PATCH role as a merge patch", got, 405);
     assert!(message.contains("unsupported operation"), "{message}");
     let (_, role) = server.get("auth/jwt/role/demo", Some(&server.root)).await;
     assert_eq!(

@@ -27,9 +27,6 @@ pub struct Response {
     pub(crate) raw: Option<Reply>,
     /// The `auth` block of a token the token store issued itself (`auth/token/create`).
     pub(crate) issued: Option<Value>,
-    /// Legacy shape: the members of `data` also at the top level of the body (Vault does
-    /// this for `sys/auth`, `sys/policy` and tuning reads; old clients read them there).
-    pub(crate) top_level_copy: bool,
 }
 
 impl Response {
@@ -80,12 +77,6 @@ impl Response {
             Value::Object(map) => Response::data(map),
             _ => Response::default(),
         }
-    }
-
-    /// The same response with the legacy top-level copy of `data`.
-    pub(crate) fn with_top_level_copy(mut self) -> Self {
-        self.top_level_copy = true;
-        self
     }
 }
 

@@ -421,20 +421,12 @@ impl CoreInner {
         if response.data.is_none() && auth.is_none() && response.warnings.is_empty() {
             return Ok(Reply::no_content());
         }
-        let mut body = envelope(
-            response.data.clone(),
+        Ok(Reply::ok(envelope(
+            response.data,
             auth,
             &response.warnings,
             &route.mount.kind,
-        );
-        if response.top_level_copy {
-            if let (Value::Object(top), Some(data)) = (&mut body, response.data) {
-                for (k, v) in data {
-                    top.entry(k).or_insert(v);
-                }
-            }
-        }
-        Ok(Reply::ok(body))
+        )))
     }
 
     /// The capability a request needs: its operation's, except that a write to a path with
@@ -543,7 +535,7 @@ fn capability_of(operation: Operation) -> Capability {
 fn clean_path(raw: &str) -> Result<String> {
     let segments: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
     if segments.iter().any(|s| *s == "." || *s == "..") {
-        return Err(Error::invalid("invalid request path"));
+        return Err(Error::invalid("relative paths not supported"));
     }
     let mut path = segments.join("/");
     if raw.ends_with('/') && !path.is_empty() {

@@ -67,7 +67,7 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
             .help("Enable (write), read or disable (delete) an auth method at a path.")
             .fields([
                 Field::new("path", String, "The mount path, e.g. team/a/jwt."),
-                Field::new("type", String, "The auth method type, e.g. jwt.").required(),
+                Field::new("type", String, "The auth method type, e.g. jwt."),
                 Field::new("description", String, "Free text."),
                 Field::new("config", Map, "Tuning: default_lease_ttl, max_lease_ttl, token_type, listing_visibility, passthrough_request_headers, allowed_response_headers, audit_non_hmac_request_keys, audit_non_hmac_response_keys."),
                 Field::new("local", Bool, "Vault's local flag (kept; there is no replication)."),
@@ -103,7 +103,7 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
             .help("Read, write or delete an ACL policy.")
             .fields([
                 Field::new("name", LowerCaseString, "The policy name."),
-                Field::new("policy", String, "The policy text (HCL or JSON).").required(),
+                Field::new("policy", String, "The policy text (HCL or JSON)."),
             ])
             .existence_check(core, CoreInner::policy_exists)
             .read(core, CoreInner::read_policy)
@@ -163,7 +163,7 @@ impl CoreInner {
             .into_iter()
             .map(|e| (e.path.clone(), mount_json(&e)))
             .collect();
-        Ok(Response::data(data).with_top_level_copy())
+        Ok(Response::data(data))
     }
 
     /// The mount at `raw`; a missing one is a 400 whose text `missing` builds from the
@@ -183,7 +183,7 @@ impl CoreInner {
         let mount = self.mount_at(req.fields.str("path").unwrap_or_default(), |p| {
             format!("No auth engine at {p}")
         })?;
-        Ok(Response::json(mount_json(&mount.entry)).with_top_level_copy())
+        Ok(Response::json(mount_json(&mount.entry)))
     }
 
     async fn enable(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
@@ -192,7 +192,7 @@ impl CoreInner {
         let kind = f
             .str("type")
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| Error::invalid("missing type"))?;
+            .ok_or_else(|| Error::invalid("backend type must be specified as a string"))?;
         self.registry.factory(kind)?;
         let config = match f.get("config").and_then(Value::as_object) {
             Some(c) => tune_config(&MountConfig::default(), c, self.limits.max_lease_ttl)?,
@@ -254,7 +254,7 @@ impl CoreInner {
             format!("cannot fetch sysview for path \"auth/{p}\"")
         })?;
         let info = mount.entry.info(&self.limits);
-        Ok(Response::json(tune_json(&mount.entry, &info)).with_top_level_copy())
+        Ok(Response::json(tune_json(&mount.entry, &info)))
     }
 
     async fn write_tune(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
@@ -325,7 +325,7 @@ impl CoreInner {
 
     async fn list_policies_legacy(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
         let names = self.policies.names().await?;
-        Ok(Response::json(json!({ "keys": names, "policies": names })).with_top_level_copy())
+        Ok(Response::json(json!({ "keys": names, "policies": names })))
     }
 
     async fn list_policies(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
@@ -344,8 +344,7 @@ impl CoreInner {
         let name = req.fields.str("name").unwrap_or_default();
         let policy = self.policies.get(name).await?.ok_or(Error::NotFound)?;
         Ok(match req.path.starts_with("policy/") {
-            true => Response::json(json!({ "name": policy.name, "rules": policy.text }))
-                .with_top_level_copy(),
+            true => Response::json(json!({ "name": policy.name, "rules": policy.text })),
             false => Response::json(json!({ "name": policy.name, "policy": policy.text })),
         })
     }

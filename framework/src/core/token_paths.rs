@@ -255,7 +255,9 @@ impl CoreInner {
                 "restricted use token cannot generate child tokens",
             ));
         }
-        if f.has("role_name") || f.has("entity_alias") {
+        // The CLI sends both as empty strings on every create.
+        let named = |name| f.str(name).is_some_and(|v| !v.is_empty());
+        if named("role_name") || named("entity_alias") {
             return Err(Error::invalid("token roles are not supported"));
         }
         let canonical = format!("auth/token/{}", req.path);
