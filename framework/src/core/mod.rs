@@ -10,6 +10,7 @@
 mod docs;
 mod identity_api;
 mod reply;
+mod seal_api;
 mod sys;
 mod token_api;
 
@@ -26,10 +27,11 @@ use crate::path::{FieldData, FieldType};
 use crate::policy::{Acl, Capability, PolicyStore};
 use crate::request::{Operation, Request};
 use crate::response::{Auth, Reply, TokenParams, TokenType};
+use crate::seal::{Seal, SealKind};
 use crate::storage::{Storage, View};
 use crate::token::{now_unix, StoredToken, TokenEntry, TokenStore};
 
-use reply::{auth_block, envelope, health};
+use reply::{auth_block, envelope};
 
 /// The server's logic, independent of HTTP: hand it a [`Request`], get a [`Reply`].
 ///
@@ -47,6 +49,7 @@ pub struct Core {
     core_view: View,
     limits: LeaseLimits,
     initialized: std::sync::atomic::AtomicBool,
+    seal: Seal,
 }
 
 /// The system-wide lease TTLs (seconds) that untuned mounts and the token store use.
@@ -77,14 +80,30 @@ struct Caller {
 
 impl Core {
     /// A core over `storage` with the default lease limits, mounting backends from
-    /// `registry`. Nothing is read yet: the stored mount table is loaded at the first request,
-    /// so a core can start while its database is down.
+    /// `registry`, with NO seal: values reach `storage` as written. For in-memory storage
+    /// (tests, examples); a durable store wants [`Core::with_seal`]. Nothing is read yet:
+    /// the stored mount table is loaded at the first request, so a core can start while its
+    /// database is down.
     pub fn new(storage: Arc<dyn Storage>, registry: Registry) -> Self {
         Core::with_limits(storage, registry, LeaseLimits::default())
     }
 
-    /// [`Core::new`] with system lease TTLs from the server config.
+    /// [`Core::new`] with system lease TTLs from the server config (no seal either).
     pub fn with_limits(storage: Arc<dyn Storage>, registry: Registry, limits: LeaseLimits) -> Self {
+        Core::with_seal(storage, registry, limits, SealKind::Plain)
+    }
+
+    /// A core whose every stored value goes through the seal's barrier (encrypted under a
+    /// keyring that the root key of `seal` unlocks; see [`crate::seal`]). It starts sealed:
+    /// call [`Core::start`] (a static seal unseals itself), then initialize or unseal.
+    pub fn with_seal(
+        physical: Arc<dyn Storage>,
+        registry: Registry,
+        limits: LeaseLimits,
+        seal: SealKind,
+    ) -> Self {
+        let seal = Seal::new(physical, seal);
+        let storage = seal.storage();
         let core_view = View::new(storage.clone(), "core/");
         Core {
             tokens: TokenStore::open(core_view.sub("token/")),
@@ -97,6 +116,7 @@ impl Core {
             core_view,
             limits,
             initialized: std::sync::atomic::AtomicBool::new(false),
+            seal,
         }
     }
 
@@ -126,39 +146,6 @@ impl Core {
         Ok(())
     }
 
-    /// True once `sys/init` (or dev mode) has created the first root token.
-    pub async fn is_initialized(&self) -> Result<bool> {
-        use std::sync::atomic::Ordering;
-        if self.initialized.load(Ordering::Acquire) {
-            return Ok(true);
-        }
-        let done = self.core_view.get("init").await?.is_some();
-        self.initialized.store(done, Ordering::Release);
-        Ok(done)
-    }
-
-    /// Initialises the store once: creates the first root token and returns it (stored only
-    /// as a hash). `None` when the store was already initialised, by this node or another.
-    pub async fn initialize(&self) -> Result<Option<String>> {
-        if self.is_initialized().await? {
-            return Ok(None);
-        }
-        let token = format!("hvs.{}", random_id(24));
-        self.create_root_token(&token).await?;
-        let marker = serde_json::to_vec(&serde_json::json!({ "time": now_unix() }))
-            .map_err(Error::internal)?;
-        if !self.core_view.put_if_absent("init", &marker).await? {
-            // Another node won the race: its root token stands, ours goes.
-            if let Some(found) = self.tokens.lookup(&token).await? {
-                self.tokens.revoke(&found).await?;
-            }
-            return Ok(None);
-        }
-        self.initialized
-            .store(true, std::sync::atomic::Ordering::Release);
-        Ok(Some(token))
-    }
-
     /// Removes expired tokens from storage (run periodically by the server); returns how
     /// many.
     pub async fn sweep_expired_tokens(&self) -> Result<usize> {
@@ -172,16 +159,6 @@ impl Core {
             backend: factory(view),
             entry,
         })
-    }
-
-    /// Creates a root token with the given id (dev mode), replacing any with that id, and
-    /// marks the store initialised.
-    pub async fn dev_root_token(&self, id: &str) -> Result<()> {
-        self.create_root_token(id).await?;
-        self.core_view.put_if_absent("init", b"{}").await?;
-        self.initialized
-            .store(true, std::sync::atomic::Ordering::Release);
-        Ok(())
     }
 
     async fn create_root_token(&self, id: &str) -> Result<()> {
@@ -211,14 +188,8 @@ impl Core {
 
     async fn dispatch(&self, req: Request) -> Result<Reply> {
         let path = req.path.trim_start_matches('/').to_string();
-        if path == "sys/health" {
-            if req.operation != Operation::Read {
-                return Err(Error::UnsupportedOperation);
-            }
-            return Ok(self.health().await);
-        }
-        if path == "sys/init" {
-            return self.init_endpoint(&req).await;
+        if let Some(answer) = self.seal_endpoint(&path, &req).await {
+            return answer; // core/seal_api.rs: sys/init, seal-status, unseal, seal, health
         }
         if !self.is_initialized().await? {
             return Err(Error::Unavailable(
@@ -226,6 +197,7 @@ impl Core {
                     .into(),
             ));
         }
+        self.require_unsealed().await?;
         self.sync_mounts().await?;
         if req.help {
             return self.help(&path, &req).await; // core/docs.rs
@@ -296,49 +268,6 @@ impl Core {
             }
         }
         Ok(Acl::new(policies.iter().map(|p| p.as_ref())))
-    }
-
-    /// `sys/health`: 200 when initialised and the storage answers, 501 when not initialised,
-    /// 503 when the storage does not answer (Vault's codes).
-    async fn health(&self) -> Reply {
-        let storage = self.storage.ping().await;
-        let initialized = match &storage {
-            Ok(()) => self.is_initialized().await.unwrap_or(false),
-            Err(_) => self.initialized.load(std::sync::atomic::Ordering::Acquire),
-        };
-        let mut body = health();
-        body["initialized"] = serde_json::json!(initialized);
-        let status = match &storage {
-            Err(e) => {
-                body["storage_error"] = serde_json::json!(e.to_string());
-                503
-            }
-            Ok(()) if !initialized => 501,
-            Ok(()) => 200,
-        };
-        Reply {
-            status,
-            body: Some(body),
-        }
-    }
-
-    /// `GET sys/init` → `{"initialized": bool}`; `PUT sys/init` → `{"root_token": ...}` once,
-    /// then 400. Unauthenticated, as in Vault.
-    async fn init_endpoint(&self, req: &Request) -> Result<Reply> {
-        match req.operation {
-            Operation::Read => Ok(Reply::ok(
-                serde_json::json!({ "initialized": self.is_initialized().await? }),
-            )),
-            Operation::Update => match self.initialize().await? {
-                Some(root_token) => Ok(Reply::ok(serde_json::json!({
-                    "root_token": root_token,
-                    "keys": [],
-                    "keys_base64": [],
-                }))),
-                None => Err(Error::invalid("authmount is already initialized")),
-            },
-            _ => Err(Error::UnsupportedOperation),
-        }
     }
 
     // ---------------------------------------------------------------- auth/<mount>/...
