@@ -86,6 +86,17 @@ impl Core {
     /// open the storage, or storage initialized with another kind of seal (fix the config);
     /// 503 when storage does not answer (the seal retries on the next request).
     pub async fn start(&self) -> Result<usize> {
+        if self.seal.is_plain() {
+            return Ok(0);
+        }
+        if let Err(e) = self.storage.ping().await {
+            tracing::warn!(
+                target: "authmount::seal",
+                error = %e,
+                "storage does not answer: the seal opens at the first request after it is back"
+            );
+            return Ok(0);
+        }
         match self.seal.kind() {
             SealKind::Plain => Ok(0),
             SealKind::Static { .. } => {
