@@ -434,6 +434,21 @@ seal "static" {
     }
 
     #[test]
+    fn the_readme_config_block_parses() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```hcl\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("an hcl block in the README");
+        let config = ServerConfig::parse(block).unwrap();
+        assert!(
+            matches!(config.seal, SealConfig::Static { .. }),
+            "{config:?}"
+        );
+    }
+
+    #[test]
     fn refuses_bad_configs_with_a_reason() {
         for (text, want) in [
             ("", "storage block is required"),
