@@ -202,12 +202,16 @@ pub fn default_data_dir() -> PathBuf {
 /// How often expired tokens are swept from storage.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Sweeps expired tokens every [`SWEEP_INTERVAL`], for as long as the runtime lives.
+/// Sweeps expired tokens every [`SWEEP_INTERVAL`] (skipped while sealed), for as long as
+/// the runtime lives.
 pub fn spawn_token_sweep(core: Arc<Core>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(SWEEP_INTERVAL);
         loop {
             tick.tick().await;
+            if core.is_sealed() {
+                continue; // nothing can be read until an operator unseals
+            }
             match core.sweep_expired_tokens().await {
                 Ok(0) => {}
                 Ok(n) => {
