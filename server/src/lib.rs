@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authmount_framework::seal::{random_key, SealKind, StaticKey, CONFIG_KEY};
-use authmount_framework::{Core, InMemory, LeaseLimits, Registry, SqlStore, Storage};
+use authmount_framework::{Clock, Core, InMemory, LeaseLimits, Registry, SqlStore, Storage};
 
 use crate::config::{KeySource, SealConfig, ServerConfig, StorageConfig, EMBEDDED_KEY_ID};
 
@@ -52,13 +52,14 @@ pub async fn dev_core_and_key(
     registry: Registry,
     root_token: &str,
 ) -> authmount_framework::Result<(Arc<Core>, String)> {
-    let core = Core::with_seal(
+    let core = Core::build(
         Arc::new(InMemory::new()),
         registry,
         LeaseLimits::default(),
+        Clock::system(),
         SealKind::Shamir,
     );
-    let key = core.dev_initialize(root_token).await?.unwrap_or_default();
+    let key = core.dev_init(root_token).await?.unwrap_or_default();
     Ok((Arc::new(core), key))
 }
 
@@ -84,10 +85,11 @@ pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
         }
     };
     let seal = seal_kind(&config.seal, &storage).await?;
-    Ok(Arc::new(Core::with_seal(
+    Ok(Arc::new(Core::build(
         storage,
         default_registry(),
         config.limits,
+        Clock::system(),
         seal,
     )))
 }

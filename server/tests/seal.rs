@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use authmount_framework::seal::{Seal, SealKind, StaticKey};
-use authmount_framework::{Core, LeaseLimits, Operation, Request, SqlStore, Storage};
+use authmount_framework::{Clock, Core, LeaseLimits, Operation, Request, SqlStore, Storage};
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -905,6 +905,7 @@ async fn a_copy_of_the_database_yields_no_token_no_key_and_no_secret() {
             current: StaticKey::parse("embedded", key_hex.as_bytes()).unwrap(),
             previous: None,
         },
+        Clock::system(),
     );
     assert!(owner.auto_unseal().await.unwrap());
     let keyring: Value = serde_json::from_slice(

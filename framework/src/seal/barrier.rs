@@ -153,22 +153,23 @@ impl std::fmt::Display for OpenError {
 }
 
 impl Keyring {
-    /// A new keyring with one random key, term 1.
-    pub fn generate() -> Keyring {
+    /// A new keyring with one random key, term 1, created at `now` (Unix seconds).
+    pub fn generate(now: i64) -> Keyring {
         let mut keys = BTreeMap::new();
-        keys.insert(1, DataKey::new(random_key(), crate::token::now_unix()));
+        keys.insert(1, DataKey::new(random_key(), now));
         Keyring { active: 1, keys }
     }
 
-    /// This keyring plus a new random key that becomes the active one.
-    pub fn rotated(&self) -> Keyring {
+    /// This keyring plus a new random key, created at `now` (Unix seconds), that becomes
+    /// the active one.
+    pub fn rotated(&self, now: i64) -> Keyring {
         let mut keys: BTreeMap<u32, DataKey> = self
             .keys
             .iter()
             .map(|(t, k)| (*t, DataKey::new(k.key.clone(), k.created)))
             .collect();
         let term = self.active.saturating_add(1);
-        keys.insert(term, DataKey::new(random_key(), crate::token::now_unix()));
+        keys.insert(term, DataKey::new(random_key(), now));
         Keyring { active: term, keys }
     }
 
@@ -484,7 +485,7 @@ mod tests {
         let barrier = Barrier::new(physical.clone());
         barrier
             .install(Unsealed {
-                keyring: Keyring::generate(),
+                keyring: Keyring::generate(0),
                 root_key: random_key(),
             })
             .unwrap();
@@ -601,11 +602,11 @@ mod tests {
 
     #[test]
     fn keyring_round_trips_and_rotates() {
-        let ring = Keyring::generate();
+        let ring = Keyring::generate(0);
         let sealed = ring.encrypt("a", b"x").unwrap();
         let again = Keyring::from_json(&ring.to_json().unwrap()).unwrap();
         assert_eq!(again.decrypt("a", &sealed).unwrap(), b"x");
-        let rotated = again.rotated();
+        let rotated = again.rotated(0);
         assert_eq!(rotated.active_term(), 2);
         assert_eq!(rotated.decrypt("a", &sealed).unwrap(), b"x");
         let newer = rotated.encrypt("a", b"y").unwrap();

@@ -31,6 +31,7 @@ use zeroize::Zeroizing;
 
 pub use barrier::{random_key, Barrier, KeyBytes, Keyring, SEALED, SEAL_PREFIX};
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 use barrier::{aead_open, aead_seal, Unsealed};
@@ -247,6 +248,7 @@ pub struct Seal {
     may_auto_unseal: AtomicBool,
     unseal_lock: tokio::sync::Mutex<()>,
     initialized: AtomicBool,
+    clock: Clock,
 }
 
 fn poisoned<T>(_: T) -> Error {
@@ -254,8 +256,8 @@ fn poisoned<T>(_: T) -> Error {
 }
 
 impl Seal {
-    /// A sealed seal of `kind` over `physical`.
-    pub fn new(physical: Arc<dyn Storage>, kind: SealKind) -> Seal {
+    /// A sealed seal of `kind` over `physical`, dating what it creates by `clock`.
+    pub fn new(physical: Arc<dyn Storage>, kind: SealKind, clock: Clock) -> Seal {
         Seal {
             kind,
             barrier: Arc::new(Barrier::new(physical)),
@@ -263,6 +265,7 @@ impl Seal {
             may_auto_unseal: AtomicBool::new(true),
             unseal_lock: tokio::sync::Mutex::new(()),
             initialized: AtomicBool::new(false),
+            clock,
         }
     }
 
@@ -357,7 +360,7 @@ impl Seal {
                 (0, 0, current.key.clone(), current.id.clone())
             }
         };
-        let keyring = Keyring::generate();
+        let keyring = Keyring::generate(self.clock.unix());
         let kind = self.kind.name();
         let doc = SealDoc {
             version: 1,
@@ -367,7 +370,7 @@ impl Seal {
             root_key_id: root_key_id.clone(),
             keyring: SealDoc::wrap(kind, &root_key_id, &root, &keyring)?,
             cluster_id: uuid::Uuid::new_v4().to_string(),
-            created: crate::token::now_unix(),
+            created: self.clock.unix(),
         };
         let entries = self.encrypt_in_place_entries(&keyring).await?;
         let doc_bytes = serde_json::to_vec(&doc).map_err(Error::internal)?;
@@ -608,7 +611,7 @@ impl Seal {
             let keyring = doc
                 .open_keyring(&root)?
                 .ok_or_else(|| Error::internal("the root key no longer opens the stored keyring"))?
-                .rotated();
+                .rotated(self.clock.unix());
             let mut next = doc.clone();
             next.keyring = SealDoc::wrap(&doc.kind, &doc.root_key_id, &root, &keyring)?;
             let next_bytes = serde_json::to_vec(&next).map_err(Error::internal)?;

@@ -2,7 +2,7 @@ use super::*;
 use crate::storage::InMemory;
 
 fn shamir(physical: &Arc<InMemory>) -> Seal {
-    Seal::new(physical.clone(), SealKind::Shamir)
+    Seal::new(physical.clone(), SealKind::Shamir, Clock::manual())
 }
 
 fn static_seal(
@@ -16,6 +16,7 @@ fn static_seal(
             current: current.clone(),
             previous: previous.cloned(),
         },
+        Clock::manual(),
     )
 }
 
