@@ -88,11 +88,11 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
 }
 
 /// What `sys/init` made: the first root token and, for a Shamir seal, the unseal keys.
-pub struct InitAnswer {
+struct InitAnswer {
     /// The root token (shown once; stored only as a hash).
-    pub root_token: String,
+    root_token: String,
     /// The unseal keys (raw bytes; empty unless the seal is Shamir).
-    pub keys: Vec<Zeroizing<Vec<u8>>>,
+    keys: Vec<Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for InitAnswer {
@@ -217,23 +217,26 @@ impl CoreInner {
     }
 
     /// What every request but those on the status paths passes: 503 until initialised,
-    /// 503 `Vault is sealed` while sealed. `PUT sys/seal` on a server that is sealed (or not
-    /// initialised) answers 204 here, as in Vault: there is nothing to seal, and no token
-    /// can be checked while sealed.
+    /// 503 `Vault is sealed` while sealed. `sys/seal` on a sealed (or not initialised)
+    /// server answers here, as in OpenBao: 204 for a write (there is nothing to seal, and no
+    /// token can be checked while sealed), 405 for another verb.
     pub(super) async fn gate(&self, req: &Request, path: &str) -> Result<Option<Reply>> {
-        let sealing = path == "sys/seal" && req.operation == Operation::Update && !req.help;
-        if !self.is_initialized().await? {
-            if sealing && !self.seal.is_plain() {
-                return Ok(Some(Reply::no_content()));
-            }
-            return Err(Error::Unavailable(
+        let ready = match self.is_initialized().await? {
+            true => self.require_unsealed().await,
+            false => Err(Error::Unavailable(
                 "authmount is not initialized: PUT /v1/sys/init (or `authmount operator init`) first"
                     .into(),
-            ));
-        }
-        match self.require_unsealed().await {
-            Err(_) if sealing && self.seal.is_sealed() => Ok(Some(Reply::no_content())),
-            sealed => sealed.map(|()| None),
+            )),
+        };
+        match ready {
+            Ok(()) => Ok(None),
+            Err(_) if path == "sys/seal" && !req.help && self.seal.is_sealed() => {
+                match req.operation {
+                    Operation::Update => Ok(Some(Reply::no_content())),
+                    _ => Err(Error::MethodNotAllowed),
+                }
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -313,10 +316,8 @@ impl CoreInner {
     /// initialized; 503 when sealed or the storage does not answer (Vault's codes).
     async fn read_health(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
         let storage = self.storage.ping().await;
-        let initialized = match &storage {
-            Ok(()) => self.is_initialized().await.unwrap_or(false),
-            Err(_) => false,
-        };
+        // Known from before when the storage does not answer now.
+        let initialized = self.is_initialized().await.unwrap_or(false);
         let sealed = self.seal.is_sealed()
             && !(initialized
                 && self.seal.may_auto_unseal()
