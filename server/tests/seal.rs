@@ -130,6 +130,24 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
     want.sort();
     assert_eq!(fields, want, "{s}");
     assert_eq!(node.call("GET", "sys/health", None, None).await.0, 501);
+    // Not initialized is sealed, as in OpenBao; unseal checks its key before that.
+    let (status, body) = node.call("GET", "sys/auth", Some("x"), None).await;
+    assert_eq!(
+        (status, errors(&body)),
+        (503, r#"["Vault is sealed"]"#.into())
+    );
+    let (status, body) = node.call("PUT", "sys/unseal", None, Some(json!({}))).await;
+    assert_eq!(
+        (status, errors(&body)),
+        (
+            400,
+            r#"["'key' must be specified in request body as JSON, or 'reset' set to true"]"#.into()
+        )
+    );
+    let (status, body) = node
+        .call("PUT", "sys/unseal", None, Some(json!({"reset": true})))
+        .await;
+    assert_eq!((status, &body["progress"]), (200, &json!(0)), "{body}");
     let (status, body) = node.call("PUT", "sys/init", None, Some(json!({}))).await;
     assert_eq!(status, 400);
     assert!(
@@ -215,6 +233,7 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
         ("POST", "sys/leader"),
         ("POST", "sys/health"),
         ("DELETE", "sys/init"),
+        ("LIST", "sys/leader"),
     ] {
         assert_eq!(
             node.call(method, path, None, None).await,

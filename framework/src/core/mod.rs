@@ -342,7 +342,7 @@ impl CoreInner {
         }
         let spec = matched.path;
         let Some(handler) = spec.handler(req.operation).cloned() else {
-            if seal_paths::is_http_endpoint(&canonical) {
+            if seal_paths::is_http_endpoint(canonical.trim_end_matches('/')) {
                 return Err(Error::MethodNotAllowed);
             }
             if !spec.unauthenticated {

@@ -216,13 +216,15 @@ impl CoreInner {
         Ok(done)
     }
 
-    /// What every request but those on the status paths passes: 503 until initialised,
-    /// 503 `Vault is sealed` while sealed. `sys/seal` on a sealed (or not initialised)
+    /// What every request but those on the status paths passes: 503 `Vault is sealed`
+    /// while sealed or not initialised (a core without a seal names `sys/init` instead). `sys/seal` on a sealed (or not initialised)
     /// server answers here, as in OpenBao: 204 for a write (there is nothing to seal, and no
     /// token can be checked while sealed), 405 for another verb.
     pub(super) async fn gate(&self, req: &Request, path: &str) -> Result<Option<Reply>> {
         let ready = match self.is_initialized().await? {
             true => self.require_unsealed().await,
+            // With a seal, a server not initialised yet is sealed (OpenBao's answer).
+            false if !self.seal.is_plain() => Err(Error::Unavailable(SEALED.into())),
             false => Err(Error::Unavailable(
                 "authmount is not initialized: PUT /v1/sys/init (or `authmount operator init`) first"
                     .into(),

@@ -444,16 +444,11 @@ impl Seal {
                 "this server has no seal: it is never sealed",
             ));
         }
-        let Some(doc) = read_doc(self.physical()).await? else {
-            return Err(Error::invalid("Vault is not initialized"));
-        };
-        if !self.is_sealed() {
-            if reset {
+        // OpenBao's order: `reset`, then a missing key, then initialization.
+        if reset {
+            if !self.is_sealed() {
                 return Err(Error::invalid("vault is unsealed"));
             }
-            return self.status().await;
-        }
-        if reset {
             *self.progress.lock().map_err(poisoned)? = Progress::default();
             return self.status().await;
         }
@@ -465,6 +460,12 @@ impl Seal {
                     "'key' must be specified in request body as JSON, or 'reset' set to true",
                 )
             })?;
+        let Some(doc) = read_doc(self.physical()).await? else {
+            return Err(Error::invalid("Vault is not initialized"));
+        };
+        if !self.is_sealed() {
+            return self.status().await;
+        }
         if doc.kind != self.kind.name() {
             return Err(mismatch(&self.kind, &doc));
         }
