@@ -2,9 +2,11 @@
 //! turning of a backend's login into a token.
 //!
 //! Request flow (see ARCHITECTURE.md):
-//! 1. the path is cleaned (no leading `/`, no doubled slashes) and routed through ONE set of
-//!    path tables: the core's own (`sys/`, `auth/token/`, `identity/`) and each mount's
-//!    (longest mounted prefix under `auth/`);
+//! 1. the path is cleaned (no leading `/`, no doubled slashes); unless it is a status path
+//!    (`sys/health`, `sys/init`, `sys/seal-status`, `sys/unseal`, `sys/leader`), it passes
+//!    the gate: 503 `Vault is sealed` while sealed or not initialised (`seal_paths.rs`);
+//!    then it is routed through ONE set of path tables: the core's own (`sys/`,
+//!    `auth/token/`, `identity/`) and each mount's (longest mounted prefix under `auth/`);
 //! 2. the matched path gives the **canonical path**: the spelling the handler will act on
 //!    (captures lower-cased where their field says so, no trailing `/`); everything after
 //!    this judges that spelling only (DECISIONS D15);
