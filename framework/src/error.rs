@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 /// | `NotFound` | 404 | `{"errors":[]}` (a read or list that found nothing) |
 /// | `UnsupportedPath` | 404 | `{"errors":["<message>"]}`, the message contains `unsupported path` |
 /// | `UnsupportedOperation` | 405 | `{"errors":["1 error occurred:\n\t* unsupported operation\n\n"]}` |
+/// | `MethodNotAllowed` | 405 | `{"errors":[]}` |
 /// | `Internal` | 500 | `{"errors":["<message>"]}` |
 /// | `Unavailable` | 503 | `{"errors":["<message>"]}` |
 ///
@@ -41,6 +42,11 @@ pub enum Error {
     /// A verb the path does not support: 405.
     #[error("unsupported operation")]
     UnsupportedOperation,
+    /// A verb that an endpoint Vault serves in its HTTP layer (`sys/health`, `sys/init`,
+    /// `sys/seal-status`, `sys/unseal`, `sys/seal`, `sys/leader`) does not take: 405 with an
+    /// empty error list, answered before any token is looked at.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// A fault of the server (storage, a broken invariant): 500.
     #[error("{0}")]
     Internal(String),
@@ -74,7 +80,7 @@ impl Error {
             Error::InvalidRequest(_) => 400,
             Error::PermissionDenied | Error::Forbidden(_) => 403,
             Error::NotFound | Error::UnsupportedPath(_) => 404,
-            Error::UnsupportedOperation => 405,
+            Error::UnsupportedOperation | Error::MethodNotAllowed => 405,
             Error::Internal(_) => 500,
             Error::Unavailable(_) => 503,
         }
@@ -83,7 +89,7 @@ impl Error {
     /// Vault's error body: `{"errors":[...]}`.
     pub fn body(&self) -> Value {
         let errors: Vec<String> = match self {
-            Error::NotFound => vec![],
+            Error::NotFound | Error::MethodNotAllowed => vec![],
             Error::UnsupportedOperation => {
                 vec!["1 error occurred:\n\t* unsupported operation\n\n".to_string()]
             }

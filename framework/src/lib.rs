@@ -24,6 +24,7 @@ pub mod path;
 pub mod policy;
 pub mod request;
 pub mod response;
+pub mod seal;
 pub mod storage;
 pub mod token;
 pub mod tokenutil;

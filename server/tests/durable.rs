@@ -156,11 +156,29 @@ async fn set_up_jwt(node: &Node, root: &str, signer: &Signer) {
     .await;
 }
 
+/// A `seal "static"` block with a fresh key file in `dir` (made once per directory), so
+/// these tests' servers unseal themselves at every start.
+fn static_seal(dir: &TempDir) -> String {
+    let key = dir.path().join("seal-test.key");
+    if !key.exists() {
+        let hex: String = (0..4).map(|_| support::random_hex()).collect();
+        std::fs::write(&key, hex).expect("key file");
+    }
+    format!(
+        "seal \"static\" {{\n  current_key_id = \"test\"\n  current_key = \"file://{}\"\n}}\n",
+        key.display()
+    )
+}
+
 fn sqlite_config(dir: &TempDir) -> std::path::PathBuf {
     let db = dir.path().join("data/authmount.db");
     dir.file(
         "server.hcl",
-        &format!("storage \"sqlite\" {{ path = \"{}\" }}\n", db.display()),
+        &format!(
+            "storage \"sqlite\" {{ path = \"{}\" }}\n{}",
+            db.display(),
+            static_seal(dir)
+        ),
     )
 }
 
@@ -278,7 +296,10 @@ impl TestDatabase {
     fn config(&self, dir: &TempDir, url: &str) -> String {
         let file = dir.file(
             &format!("pg-{}.hcl", support::random_hex()),
-            &format!("storage \"postgresql\" {{ connection_url = \"{url}\" }}\n"),
+            &format!(
+                "storage \"postgresql\" {{ connection_url = \"{url}\" }}\n{}",
+                static_seal(dir)
+            ),
         );
         format!("-config={}", file.display())
     }

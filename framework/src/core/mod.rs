@@ -2,9 +2,11 @@
 //! turning of a backend's login into a token.
 //!
 //! Request flow (see ARCHITECTURE.md):
-//! 1. the path is cleaned (no leading `/`, no doubled slashes) and routed through ONE set of
-//!    path tables: the core's own (`sys/`, `auth/token/`, `identity/`) and each mount's
-//!    (longest mounted prefix under `auth/`);
+//! 1. the path is cleaned (no leading `/`, no doubled slashes); unless it is a status path
+//!    (`sys/health`, `sys/init`, `sys/seal-status`, `sys/unseal`, `sys/leader`), it passes
+//!    the gate: 503 `Vault is sealed` while sealed or not initialised (`seal_paths.rs`);
+//!    then it is routed through ONE set of path tables: the core's own (`sys/`,
+//!    `auth/token/`, `identity/`) and each mount's (longest mounted prefix under `auth/`);
 //! 2. the matched path gives the **canonical path**: the spelling the handler will act on
 //!    (captures lower-cased where their field says so, no trailing `/`); everything after
 //!    this judges that spelling only (DECISIONS D15);
@@ -20,10 +22,11 @@ mod docs;
 mod identity_paths;
 mod login;
 mod reply;
+mod seal_paths;
 mod sys_paths;
 mod token_paths;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 
 use serde_json::Value;
@@ -38,6 +41,7 @@ use crate::path::{FieldData, Matched, Router};
 use crate::policy::{Acl, Capability, PolicyStore};
 use crate::request::{Operation, Request};
 use crate::response::{Reply, TokenParams};
+use crate::seal::{Seal, SealKind};
 use crate::storage::{Storage, View};
 use crate::token::{StoredToken, TokenEntry, TokenStore};
 
@@ -65,7 +69,9 @@ pub(crate) struct CoreInner {
     registry: Registry,
     limits: LeaseLimits,
     clock: Clock,
+    /// Whether a core without a seal is initialised (a sealed core asks its seal).
     initialized: AtomicBool,
+    seal: Seal,
     tables: CoreTables,
 }
 
@@ -132,25 +138,33 @@ struct Route {
 
 impl Core {
     /// A core over `storage` with the default lease limits and the system clock, mounting
-    /// backends from `registry`. Nothing is read yet: the stored mount table is loaded at
-    /// the first request, so a core can start while its database is down.
+    /// backends from `registry`, with NO seal: values reach `storage` as written (for
+    /// in-memory storage: tests, examples; a durable store wants a seal, see
+    /// [`Core::build`]). Nothing is read yet: the stored mount table is loaded at the first
+    /// request, so a core can start while its database is down.
     pub fn new(storage: Arc<dyn Storage>, registry: Registry) -> Self {
         Core::with_limits(storage, registry, LeaseLimits::default())
     }
 
-    /// [`Core::new`] with system lease TTLs from the server config.
+    /// [`Core::new`] with system lease TTLs from the server config (no seal either).
     pub fn with_limits(storage: Arc<dyn Storage>, registry: Registry, limits: LeaseLimits) -> Self {
-        Core::build(storage, registry, limits, Clock::system())
+        Core::build(storage, registry, limits, Clock::system(), SealKind::Plain)
     }
 
-    /// [`Core::with_limits`] reading time from `clock` (tests move a manual clock instead of
-    /// sleeping).
+    /// A core reading time from `clock` (tests move a manual clock instead of sleeping)
+    /// whose every stored value goes through the barrier of `seal` (encrypted under a
+    /// keyring that the seal's root key unlocks; see [`crate::seal`]). With a seal it starts
+    /// sealed: call [`Core::start`] (a static seal unseals itself), then initialise or
+    /// unseal.
     pub fn build(
-        storage: Arc<dyn Storage>,
+        physical: Arc<dyn Storage>,
         registry: Registry,
         limits: LeaseLimits,
         clock: Clock,
+        seal: SealKind,
     ) -> Self {
+        let seal = Seal::new(physical, seal, clock.clone());
+        let storage = seal.storage();
         let core_view = View::new(storage.clone(), "core/");
         let inner = Arc::new_cyclic(|weak: &Weak<CoreInner>| CoreInner {
             tokens: TokenStore::open(core_view.sub("token/"), clock.clone()),
@@ -159,7 +173,9 @@ impl Core {
             mounts: MountTable::default(),
             mount_table: Cached::new(),
             tables: CoreTables {
-                sys: Arc::new(Router::new(sys_paths::paths(weak))),
+                sys: Arc::new(Router::new(
+                    [seal_paths::paths(weak), sys_paths::paths(weak)].concat(),
+                )),
                 token: Arc::new(Router::new(token_paths::paths(weak))),
                 identity: Arc::new(Router::new(identity_paths::paths(weak))),
             },
@@ -169,6 +185,7 @@ impl Core {
             limits,
             clock,
             initialized: AtomicBool::new(false),
+            seal,
         });
         Core { inner }
     }
@@ -176,26 +193,6 @@ impl Core {
     /// The clock this core reads.
     pub fn clock(&self) -> &Clock {
         &self.inner.clock
-    }
-
-    /// True once `sys/init` (or dev mode) has created the first root token.
-    pub async fn is_initialized(&self) -> Result<bool> {
-        self.inner.is_initialized().await
-    }
-
-    /// Initialises the store once: creates the first root token and returns it (stored only
-    /// as a hash). `None` when the store was already initialised, by this node or another.
-    pub async fn initialize(&self) -> Result<Option<String>> {
-        self.inner.initialize().await
-    }
-
-    /// Dev mode: creates a root token with the given id (replacing any with that id) and
-    /// marks the store initialised.
-    pub async fn dev_init(&self, root_token: &str) -> Result<()> {
-        self.inner.create_root_token(root_token).await?;
-        self.inner.core_view.put_if_absent("init", b"{}").await?;
-        self.inner.initialized.store(true, Ordering::Release);
-        Ok(())
     }
 
     /// Removes expired tokens from storage (run periodically by the server); returns how
@@ -220,34 +217,6 @@ impl Core {
 }
 
 impl CoreInner {
-    async fn is_initialized(&self) -> Result<bool> {
-        if self.initialized.load(Ordering::Acquire) {
-            return Ok(true);
-        }
-        let done = self.core_view.get("init").await?.is_some();
-        self.initialized.store(done, Ordering::Release);
-        Ok(done)
-    }
-
-    async fn initialize(&self) -> Result<Option<String>> {
-        if self.is_initialized().await? {
-            return Ok(None);
-        }
-        let token = format!("hvs.{}", random_id(24));
-        self.create_root_token(&token).await?;
-        let marker = serde_json::to_vec(&serde_json::json!({ "time": self.clock.unix() }))
-            .map_err(Error::internal)?;
-        if !self.core_view.put_if_absent("init", &marker).await? {
-            // Another node won the race: its root token stands, ours goes.
-            if let Some(found) = self.tokens.lookup(&token).await? {
-                self.tokens.revoke(&found).await?;
-            }
-            return Ok(None);
-        }
-        self.initialized.store(true, Ordering::Release);
-        Ok(Some(token))
-    }
-
     async fn create_root_token(&self, id: &str) -> Result<()> {
         let entry = login::new_entry(
             &self.clock,
@@ -344,13 +313,11 @@ impl CoreInner {
 
     async fn dispatch(self: Arc<Self>, req: Request) -> Result<Reply> {
         let path = clean_path(&req.path)?;
-        let status_path = sys_paths::is_status_path(&path);
-        if !status_path {
-            if !self.is_initialized().await? {
-                return Err(Error::Unavailable(
-                    "authmount is not initialized: PUT /v1/sys/init (or `authmount operator init`) first"
-                        .into(),
-                ));
+        // The status paths answer before initialisation and while sealed; help on them does
+        // not (OpenBao answers it `Vault is sealed` too).
+        if req.help || !seal_paths::is_status_path(&path) {
+            if let Some(done) = self.gate(&req, &path).await? {
+                return Ok(done); // `PUT sys/seal` on a sealed server
             }
             self.sync_mounts().await?;
         }
@@ -377,6 +344,9 @@ impl CoreInner {
         }
         let spec = matched.path;
         let Some(handler) = spec.handler(req.operation).cloned() else {
+            if seal_paths::is_http_endpoint(canonical.trim_end_matches('/')) {
+                return Err(Error::MethodNotAllowed);
+            }
             if !spec.unauthenticated {
                 self.authenticate_for(&req, &canonical, capability_of(req.operation), false)
                     .await?;

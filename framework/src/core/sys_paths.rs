@@ -1,27 +1,24 @@
-//! `sys/`: status (`health`, `init`), mounts (`sys/auth`, tuning), ACL policies
-//! (`sys/policy`, `sys/policies/acl`) and the OpenAPI document, as one path table.
-//! Enabling, reading, disabling and tuning auth methods is root-protected (needs `sudo`).
+//! `sys/`: mounts (`sys/auth`, tuning), ACL policies (`sys/policy`, `sys/policies/acl`) and
+//! the OpenAPI document. Enabling, reading, disabling and tuning auth methods is
+//! root-protected (needs `sudo`). The status and seal endpoints of the same table
+//! (`sys/health`, `sys/init`, `sys/seal-status`, `sys/unseal`, `sys/seal`, `sys/leader`) are
+//! in `seal_paths.rs`.
 //!
-//! Source: Vault API `sys/health`, `sys/init`, `sys/auth`, `sys/mounts/auth/.../tune`,
-//! `sys/policy`, `sys/policies/acl`, `sys/internal/specs/openapi`.
+//! Source: Vault API `sys/auth`, `sys/mounts/auth/.../tune`, `sys/policy`,
+//! `sys/policies/acl`, `sys/internal/specs/openapi`.
 
 use std::sync::{Arc, Weak};
 
 use serde_json::{json, Map, Value};
 
-use super::reply::{health, mount_json, tune_json};
+use super::reply::{mount_json, tune_json};
 use super::CoreInner;
 use crate::backend::BackendRequest;
 use crate::error::{Error, Result};
 use crate::mount::{normalize_path, ListingVisibility, MountConfig, MountEntry, MountTokenType};
 use crate::path::{convert, Field, FieldType, Path};
-use crate::response::{Reply, Response};
+use crate::response::Response;
 use crate::storage::View;
-
-/// Paths answered before initialisation and while sealed.
-pub(super) fn is_status_path(path: &str) -> bool {
-    matches!(path, "sys/health" | "sys/init")
-}
 
 fn tune_fields() -> Vec<Field> {
     use FieldType::*;
@@ -44,15 +41,6 @@ fn tune_fields() -> Vec<Field> {
 pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
     use FieldType::*;
     vec![
-        Path::new("health")
-            .help("Health of the server: 200 when initialised and the storage answers, 501 before initialisation, 503 when the storage does not answer.")
-            .unauthenticated()
-            .read(core, CoreInner::read_health),
-        Path::new("init")
-            .help("Whether the server is initialised; a write initialises it once and answers the first root token.")
-            .unauthenticated()
-            .read(core, CoreInner::read_init)
-            .update(core, CoreInner::write_init),
         Path::new("auth")
             .help("List the enabled auth methods.")
             .read(core, CoreInner::list_mounts),
@@ -116,46 +104,6 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
 }
 
 impl CoreInner {
-    async fn read_health(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
-        let storage = self.storage.ping().await;
-        let initialized = match &storage {
-            Ok(()) => self.is_initialized().await.unwrap_or(false),
-            Err(_) => self.initialized.load(std::sync::atomic::Ordering::Acquire),
-        };
-        let mut body = health(&self.clock);
-        body["initialized"] = json!(initialized);
-        let status = match &storage {
-            Err(e) => {
-                body["storage_error"] = json!(e.to_string());
-                503
-            }
-            Ok(()) if !initialized => 501,
-            Ok(()) => 200,
-        };
-        Ok(Response::raw(Reply {
-            status,
-            body: Some(body),
-        }))
-    }
-
-    async fn read_init(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
-        let initialized = self.is_initialized().await?;
-        Ok(Response::raw(Reply::ok(
-            json!({ "initialized": initialized }),
-        )))
-    }
-
-    async fn write_init(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
-        match self.initialize().await? {
-            Some(root_token) => Ok(Response::raw(Reply::ok(json!({
-                "root_token": root_token,
-                "keys": [],
-                "keys_base64": [],
-            })))),
-            None => Err(Error::invalid("authmount is already initialized")),
-        }
-    }
-
     async fn list_mounts(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
         let data: Map<String, Value> = self
             .mounts

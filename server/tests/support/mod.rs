@@ -8,6 +8,7 @@
 
 #[path = "../../../tests/support/clock.rs"]
 mod clock;
+pub mod node;
 pub use clock::{now, random_hex};
 
 use std::io::{Read, Write};
