@@ -19,6 +19,9 @@ pub mod jwks;
 pub mod keys;
 pub mod login;
 pub mod oidc;
+pub mod oidc_flow;
+pub mod oidc_state;
+pub mod oidc_token;
 pub mod role;
 
 use std::sync::{Arc, RwLock};

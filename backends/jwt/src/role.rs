@@ -50,6 +50,13 @@ pub struct Role {
     pub max_age: i64,
     /// `verbose_oidc_logging`.
     pub verbose_oidc_logging: bool,
+    /// `callback_mode` (OpenBao's browser-login modes): `client` (the default, also when
+    /// empty), `direct` or `device`.
+    pub callback_mode: String,
+    /// `poll_interval` in seconds for the `direct` and `device` modes; 0 = the default.
+    pub poll_interval: i64,
+    /// `oidc_disable_confirmation`: in `direct` mode, skip the confirmation page.
+    pub oidc_disable_confirmation: bool,
     /// The `token_*` fields (Vault `tokenutil`, reference §3.2), as the core takes them.
     pub token: TokenParams,
     /// Values set through the deprecated names (`policies`, `ttl`, ...), echoed on read.
@@ -143,6 +150,21 @@ pub fn fields() -> Vec<Field> {
             "verbose_oidc_logging",
             Bool,
             "Log OIDC details (warned about).",
+        ),
+        Field::new(
+            "callback_mode",
+            String,
+            "OIDC callback mode: 'client' (default), 'direct' or 'device'.",
+        ),
+        Field::new(
+            "poll_interval",
+            Int,
+            "Seconds between polls in the 'direct' and 'device' modes.",
+        ),
+        Field::new(
+            "oidc_disable_confirmation",
+            Bool,
+            "In 'direct' mode, skip the confirmation page.",
         ),
         Field::new(
             "token_policies",
@@ -269,6 +291,23 @@ impl Role {
         if let Some(v) = f.bool("verbose_oidc_logging") {
             r.verbose_oidc_logging = v;
         }
+        // OpenBao's callback modes; like bound_claims_type (DECISIONS D2) the stored mode is
+        // kept when a write omits it.
+        if let Some(v) = f.str("callback_mode").filter(|v| !v.is_empty()) {
+            if !["client", "direct", "device"].contains(&v) {
+                return Err(Error::invalid(format!("invalid 'callback_mode': {v}")));
+            }
+            r.callback_mode = v.to_string();
+        }
+        if let Some(v) = f.int("poll_interval") {
+            if v < 0 {
+                return Err(Error::invalid("'poll_interval' cannot be negative"));
+            }
+            r.poll_interval = v;
+        }
+        if let Some(v) = f.bool("oidc_disable_confirmation") {
+            r.oidc_disable_confirmation = v;
+        }
 
         // 3. token fields, 4. legacy aliases, 5. period against the mount max.
         apply_token_fields(&mut r.token, f)?;
@@ -332,6 +371,14 @@ impl Role {
         Ok(RoleWrite { role: r, warnings })
     }
 
+    /// The effective `callback_mode`: `client` when none is stored.
+    pub fn callback_mode(&self) -> &str {
+        match self.callback_mode.as_str() {
+            "" => "client",
+            mode => mode,
+        }
+    }
+
     fn has_bound_constraint(&self) -> bool {
         self.bound_audiences.as_ref().is_some_and(|v| !v.is_empty())
             || !self.token.bound_cidrs.is_empty()
@@ -359,6 +406,8 @@ impl Role {
             "oidc_scopes": self.oidc_scopes,
             "max_age": self.max_age,
             "verbose_oidc_logging": self.verbose_oidc_logging,
+            "callback_mode": self.callback_mode(),
+            "oidc_disable_confirmation": self.oidc_disable_confirmation,
             "token_policies": t.policies,
             "token_ttl": t.ttl,
             "token_max_ttl": t.max_ttl,
@@ -372,6 +421,9 @@ impl Role {
         });
         let l = &self.legacy;
         let map = v.as_object_mut().expect("a JSON object literal");
+        if self.poll_interval > 0 {
+            map.insert("poll_interval".into(), json!(self.poll_interval));
+        }
         if !l.policies.is_empty() {
             map.insert("policies".into(), json!(l.policies));
         }
