@@ -4,8 +4,9 @@
 //
 //   node provider.mjs genkeys FILE [rsa|ec]          writes a private JWKS with one new key
 //   node provider.mjs genkeys FILE rsa --keep OLD    the same, the keys of OLD after the new one
-//   node provider.mjs serve PORT KEYFILE [--redirect-uri URI]...
+//   node provider.mjs serve PORT KEYFILE [--redirect-uri URI]... [--exit-with-stdin]
 //                                                    serves issuer http://127.0.0.1:PORT
+//                                                    (until stdin closes, with --exit-with-stdin)
 //
 // Only configuration and a few Koa middlewares are ours: one counts requests to the JWKS,
 // discovery, token and userinfo paths (`GET /__stats`), one injects faults into token
@@ -71,7 +72,7 @@ const DEFAULT_REDIRECTS = [
 function usage() {
   process.stderr.write(
     'usage: node provider.mjs genkeys FILE [rsa|ec] [--keep OLDFILE]\n'
-    + '       node provider.mjs serve PORT KEYFILE [--redirect-uri URI]...\n',
+    + '       node provider.mjs serve PORT KEYFILE [--redirect-uri URI]... [--exit-with-stdin]\n',
   );
   process.exit(2);
 }
@@ -265,9 +266,18 @@ if (cmd === 'genkeys' && args.length >= 1) {
   await genkeys(rest[0], rest[1], keep);
 } else if (cmd === 'serve' && args.length >= 2) {
   const redirects = [];
-  for (let i = 2; i < args.length; i += 2) {
-    if (args[i] !== '--redirect-uri' || !args[i + 1]) usage();
-    redirects.push(args[i + 1]);
+  for (let i = 2; i < args.length; i += 1) {
+    if (args[i] === '--exit-with-stdin') {
+      // The parent (a test process) holds our stdin: when it dies, so do we.
+      process.stdin.on('end', () => process.exit(0));
+      process.stdin.on('error', () => process.exit(0));
+      process.stdin.resume();
+    } else if (args[i] === '--redirect-uri' && args[i + 1]) {
+      redirects.push(args[i + 1]);
+      i += 1;
+    } else {
+      usage();
+    }
   }
   await serve(args[0], args[1], redirects);
 } else {
