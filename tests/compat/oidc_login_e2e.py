@@ -625,15 +625,18 @@ def device_cases(env: Env):
     check("device poll after the user confirmed: the login", s == 200 and pb.get("auth"), (s, pb))
 
 
-def cli_cases(env: Env, workdir):
-    """`bao login -method=oidc`: the CLI's listener receives the provider's redirect."""
+def cli_cases(env: Env, workdir, cli="bao"):
+    """`<cli> login -method=oidc`: the CLI's listener receives the provider's redirect. `cli` is
+    `bao` (against either server) or the authmount binary (its own CLI, same grammar; it must
+    print the URL on stderr as bao does)."""
     t = env.t
-    for mount, label in [(MOUNT, "query"), ("team/fp", "form_post id_token")]:
+    name = os.path.basename(cli)
+    for mount, label in [(MOUNT, f"{name} query"), ("team/fp", f"{name} form_post id_token")]:
         home = tempfile.mkdtemp(dir=workdir, prefix="home-")
         port = free_port()
         env_vars = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
         env_vars.update(HOME=home, BAO_ADDR=t.addr, VAULT_ADDR=t.addr)
-        cmd = ["bao", "login", "-method=oidc", f"-path={mount}", "role=r1", "skip_browser=true",
+        cmd = [cli, "login", "-method=oidc", f"-path={mount}", "role=r1", "skip_browser=true",
                f"port={port}"]
         p = subprocess.Popen(cmd, env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         lines = []
@@ -648,7 +651,7 @@ def cli_cases(env: Env, workdir):
             if m:
                 url = m.group(1)
                 break
-        if not check(f"bao login ({label}) prints the auth URL", url, "".join(lines)):
+        if not check(f"login ({label}) prints the auth URL", url, "".join(lines)):
             p.kill()
             continue
         time.sleep(0.3)  # the listener starts right after the URL is printed
@@ -660,14 +663,14 @@ def cli_cases(env: Env, workdir):
         except subprocess.TimeoutExpired:
             p.kill()
             out, err = p.communicate()
-        answers.append({"case": f"bao login {label}", "status": p.returncode, "body": out[-800:] + err[-400:]})
-        check(f"bao login ({label}): the listener answers the browser 200", status == 200, (status, page[:300]))
-        check(f"bao login ({label}) exits 0 and prints the token", p.returncode == 0 and "token " in out, (p.returncode, out[-500:], err[-500:]))
+        answers.append({"case": f"login {label}", "status": p.returncode, "body": out[-800:] + err[-400:]})
+        check(f"login ({label}): the listener answers the browser 200", status == 200, (status, page[:300]))
+        check(f"login ({label}) exits 0 and prints the token", p.returncode == 0 and "token " in out, (p.returncode, out[-500:], err[-500:]))
         token_file = os.path.join(home, ".vault-token")
         stored = open(token_file).read().strip() if os.path.exists(token_file) else None
-        if check(f"bao login ({label}) stores the token in ~/.vault-token", stored, os.listdir(home)):
+        if check(f"login ({label}) stores the token in ~/.vault-token", stored, os.listdir(home)):
             r = t.req("GET", "auth/token/lookup-self", token=stored)
-            check(f"bao login ({label}): the stored token works, path auth/{mount}/oidc/callback",
+            check(f"login ({label}): the stored token works, path auth/{mount}/oidc/callback",
                   r.status_code == 200 and r.json()["data"]["path"] == f"auth/{mount}/oidc/callback", r.text[:300])
 
 
@@ -698,7 +701,7 @@ def run(args, workdir):
     env = Env(t, prov)
     try:
         setup(env)
-        groups = args.only.split(",") if args.only else ["auth_url", "code", "faults", "form_post", "cli", "direct", "device"]
+        groups = args.only.split(",") if args.only else ["auth_url", "code", "faults", "form_post", "cli", "own_cli", "direct", "device"]
         if "auth_url" in groups:
             auth_url_cases(env)
         if "code" in groups:
@@ -707,6 +710,8 @@ def run(args, workdir):
             form_post_cases(env)
         if "cli" in groups:
             cli_cases(env, workdir)
+        if "own_cli" in groups and not t.bao:
+            cli_cases(env, workdir, t.bin)
         if "direct" in groups and (t.bao or args.openbao_modes):
             direct_cases(env)
         if "device" in groups and (t.bao or args.openbao_modes):
@@ -724,7 +729,7 @@ def main():
     ap.add_argument("--target", choices=["openbao", "authmount"], required=True)
     ap.add_argument("--bin", help="the server binary (authmount; default for openbao: bao on PATH)")
     ap.add_argument("--record", help="write every observed answer to this JSON file")
-    ap.add_argument("--only", help="comma-separated case groups: auth_url,code,faults,form_post,cli,direct,device")
+    ap.add_argument("--only", help="comma-separated case groups: auth_url,code,faults,form_post,cli,own_cli,direct,device")
     ap.add_argument("--openbao-modes", action="store_true",
                     help="also run the direct and device callback modes against authmount")
     args = ap.parse_args()
