@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 /// |---|---|---|
 /// | `InvalidRequest` | 400 | `{"errors":["<message>"]}` |
 /// | `PermissionDenied` | 403 | `{"errors":["permission denied"]}` |
+/// | `Forbidden` | 403 | `{"errors":["<message>"]}` |
 /// | `NotFound` | 404 | `{"errors":[]}` (a read or list that found nothing) |
 /// | `UnsupportedPath` | 404 | `{"errors":["<message>"]}`, the message contains `unsupported path` |
 /// | `UnsupportedOperation` | 405 | `{"errors":["1 error occurred:\n\t* unsupported operation\n\n"]}` |
@@ -28,6 +29,9 @@ pub enum Error {
     /// No token, an unknown or dead token, a CIDR mismatch, or a token without the right: 403.
     #[error("permission denied")]
     PermissionDenied,
+    /// A refusal with its own message, answered with 403 (e.g. `bad token` on a lookup).
+    #[error("{0}")]
+    Forbidden(String),
     /// A read or list that found nothing: 404 with an empty error list.
     #[error("not found")]
     NotFound,
@@ -68,7 +72,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::InvalidRequest(_) => 400,
-            Error::PermissionDenied => 403,
+            Error::PermissionDenied | Error::Forbidden(_) => 403,
             Error::NotFound | Error::UnsupportedPath(_) => 404,
             Error::UnsupportedOperation => 405,
             Error::Internal(_) => 500,

@@ -9,9 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clock;
 use crate::error::Result;
 use crate::storage::View;
-use crate::token::now_unix;
 
 /// An identity entity.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +50,7 @@ pub struct EntityAlias {
 /// The identity store, over the core's storage view.
 pub struct IdentityStore {
     storage: View,
+    clock: Clock,
     create_lock: tokio::sync::Mutex<()>,
 }
 
@@ -59,9 +60,10 @@ fn alias_key(mount_accessor: &str, name: &str) -> String {
 
 impl IdentityStore {
     /// The store in `storage`.
-    pub fn new(storage: View) -> Self {
+    pub fn new(storage: View, clock: Clock) -> Self {
         IdentityStore {
             storage,
+            clock,
             create_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -83,7 +85,7 @@ impl IdentityStore {
         if let Some(found) = self.existing(&key, metadata).await? {
             return Ok(found);
         }
-        let now = now_unix();
+        let now = self.clock.unix();
         let entity_id = uuid::Uuid::new_v4().to_string();
         let alias = EntityAlias {
             id: uuid::Uuid::new_v4().to_string(),
@@ -128,7 +130,7 @@ impl IdentityStore {
         };
         if &alias.metadata != metadata {
             alias.metadata = metadata.clone();
-            alias.last_update_time = now_unix();
+            alias.last_update_time = self.clock.unix();
             self.storage
                 .put_json(&format!("alias/{}", alias.id), &alias)
                 .await?;
@@ -231,6 +233,11 @@ fn membership_key(entity_id: &str) -> String {
     format!("membership/{entity_id}")
 }
 
+/// The index key of a group name: names are case-insensitive, as in Vault.
+fn group_name_key(name: &str) -> String {
+    format!("group-by-name/{}", hex::encode(name.to_lowercase()))
+}
+
 fn group_alias_key(mount_accessor: &str, name: &str) -> String {
     format!("group-alias-by-name/{mount_accessor}/{}", hex::encode(name))
 }
@@ -243,11 +250,7 @@ impl IdentityStore {
 
     /// The group with this name.
     pub async fn group_by_name(&self, name: &str) -> Result<Option<Group>> {
-        match self
-            .storage
-            .get(&format!("group-by-name/{}", hex::encode(name)))
-            .await?
-        {
+        match self.storage.get(&group_name_key(name)).await? {
             Some(id) => self.group(&String::from_utf8_lossy(&id)).await,
             None => Ok(None),
         }
@@ -268,16 +271,11 @@ impl IdentityStore {
         self.storage
             .put_json(&format!("group/{}", group.id), group)
             .await?;
-        if let Some(old) = previous_name.filter(|n| *n != group.name) {
-            self.storage
-                .delete(&format!("group-by-name/{}", hex::encode(old)))
-                .await?;
+        if let Some(old) = previous_name.filter(|n| n.to_lowercase() != group.name.to_lowercase()) {
+            self.storage.delete(&group_name_key(old)).await?;
         }
         self.storage
-            .put(
-                &format!("group-by-name/{}", hex::encode(&group.name)),
-                group.id.as_bytes(),
-            )
+            .put(&group_name_key(&group.name), group.id.as_bytes())
             .await?;
         let old_members = previous
             .map(|p| p.member_entity_ids.as_slice())
@@ -336,9 +334,7 @@ impl IdentityStore {
             self.update_membership(member, |m| m.internal.retain(|g| g != &group.id))
                 .await?;
         }
-        self.storage
-            .delete(&format!("group-by-name/{}", hex::encode(&group.name)))
-            .await?;
+        self.storage.delete(&group_name_key(&group.name)).await?;
         self.storage.delete(&format!("group/{}", group.id)).await
     }
 
@@ -495,7 +491,10 @@ mod tests {
 
     #[tokio::test]
     async fn external_groups_follow_the_group_aliases_of_the_last_login() {
-        let ids = IdentityStore::new(View::new(Arc::new(InMemory::new()), "core/identity/"));
+        let ids = IdentityStore::new(
+            View::new(Arc::new(InMemory::new()), "core/identity/"),
+            Clock::system(),
+        );
         let group = |name: &str, kind: &str, policies: &[&str]| Group {
             id: uuid::Uuid::new_v4().to_string(),
             name: name.into(),
@@ -581,7 +580,10 @@ mod tests {
 
     #[tokio::test]
     async fn one_entity_per_alias_and_metadata_follows_the_last_login() {
-        let ids = IdentityStore::new(View::new(Arc::new(InMemory::new()), "core/identity/"));
+        let ids = IdentityStore::new(
+            View::new(Arc::new(InMemory::new()), "core/identity/"),
+            Clock::system(),
+        );
         let mut meta = BTreeMap::from([("role".to_string(), "r".to_string())]);
         let (a1, e1) = ids
             .upsert_alias("auth_jwt_1", "alice", &meta)

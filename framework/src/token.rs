@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::response::TokenType;
 use crate::storage::View;
@@ -111,6 +112,7 @@ struct Keyring {
 /// The token store, over the core's storage view.
 pub struct TokenStore {
     storage: View,
+    clock: Clock,
     keys: tokio::sync::OnceCell<Keys>,
     uses_lock: tokio::sync::Mutex<()>,
 }
@@ -130,14 +132,6 @@ impl Keys {
     }
 }
 
-/// The current Unix time in seconds.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     OsRng.fill_bytes(&mut key);
@@ -155,9 +149,10 @@ impl TokenStore {
     /// The store in `storage`. Its keyring is read (or created, once, even with several
     /// server nodes starting together) at first use, so a store whose database is down can
     /// be opened.
-    pub fn open(storage: View) -> Self {
+    pub fn open(storage: View, clock: Clock) -> Self {
         TokenStore {
             storage,
+            clock,
             keys: tokio::sync::OnceCell::new(),
             uses_lock: tokio::sync::Mutex::new(()),
         }
@@ -255,7 +250,7 @@ impl TokenStore {
     pub async fn lookup(&self, token: &str) -> Result<Option<StoredToken>> {
         let keys = self.keys().await?;
         if token.starts_with("hvb.") {
-            let now = now_unix();
+            let now = self.clock.unix();
             let Some(entry) = Self::open_batch(keys, token).filter(|e| !e.expired(now)) else {
                 return Ok(None);
             };
@@ -296,7 +291,7 @@ impl TokenStore {
             key: Some(hash.to_string()),
             entry,
         };
-        if found.entry.expired(now_unix()) {
+        if found.entry.expired(self.clock.unix()) {
             Box::pin(self.revoke(&found)).await?;
             return Ok(None);
         }
@@ -365,7 +360,7 @@ impl TokenStore {
 
     /// Removes every expired stored token (the background sweep); returns how many.
     pub async fn sweep_expired(&self) -> Result<usize> {
-        let now = now_unix();
+        let now = self.clock.unix();
         let mut removed = 0;
         for hash in self.storage.list("id/").await? {
             let Some(entry) = self
@@ -385,6 +380,39 @@ impl TokenStore {
             }
         }
         Ok(removed)
+    }
+
+    /// Revokes a stored token but not its children, which become orphans (Vault
+    /// `auth/token/revoke-orphan`).
+    pub async fn revoke_orphan(&self, token: &StoredToken) -> Result<()> {
+        let Some(hash) = &token.key else {
+            return Err(Error::invalid("batch tokens cannot be revoked"));
+        };
+        let accessor = &token.entry.accessor;
+        for child in self.storage.list(&format!("parent/{accessor}/")).await? {
+            if let Some(mut found) = self.lookup_accessor(&child).await? {
+                found.entry.parent_accessor.clear();
+                self.save(&found).await?;
+            }
+            self.storage
+                .delete(&format!("parent/{accessor}/{child}"))
+                .await?;
+        }
+        if !token.entry.parent_accessor.is_empty() {
+            self.storage
+                .delete(&format!(
+                    "parent/{}/{accessor}",
+                    token.entry.parent_accessor
+                ))
+                .await?;
+        }
+        self.storage.delete(&format!("id/{hash}")).await?;
+        self.storage.delete(&format!("accessor/{accessor}")).await
+    }
+
+    /// The accessors of every stored token, sorted (Vault `LIST auth/token/accessors`).
+    pub async fn accessors(&self) -> Result<Vec<String>> {
+        self.storage.list("accessor/").await
     }
 
     /// Revokes every stored token issued by the mount with this accessor.
@@ -425,7 +453,7 @@ mod tests {
     use std::sync::Arc;
 
     fn entry(kind: TokenType, ttl: i64, uses: i64) -> TokenEntry {
-        let now = now_unix();
+        let now = Clock::system().unix();
         TokenEntry {
             accessor: String::new(),
             policies: vec!["default".into()],
@@ -455,7 +483,7 @@ mod tests {
 
     async fn store() -> (View, TokenStore) {
         let view = View::new(Arc::new(InMemory::new()), "core/token/");
-        (view.clone(), TokenStore::open(view))
+        (view.clone(), TokenStore::open(view, Clock::system()))
     }
 
     #[tokio::test]

@@ -39,7 +39,7 @@ pub async fn dev_core_with(
     root_token: &str,
 ) -> authmount_framework::Result<Arc<Core>> {
     let core = Core::new(Arc::new(InMemory::new()), registry);
-    core.dev_root_token(root_token).await?;
+    core.dev_init(root_token).await?;
     Ok(Arc::new(core))
 }
 

@@ -25,10 +25,9 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use authmount_framework::{Auth, Error, Result, View};
+use authmount_framework::{Auth, Clock, Error, Result, View};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::distributions::Alphanumeric;
@@ -174,6 +173,8 @@ pub struct Flow<'a> {
     pub mount: &'a str,
     /// The client's address (CIDR checks, the confirmation page).
     pub remote_addr: Option<IpAddr>,
+    /// The clock of every time rule: state expiry, ID token times, `max_age`.
+    pub clock: &'a Clock,
 }
 
 /// The OIDC-flow parts of a config: discovery source and client credentials.
@@ -228,18 +229,6 @@ impl<'a> Provider<'a> {
             ))
         })
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn now_f64() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn login_failed(reason: impl std::fmt::Display) -> Error {
@@ -347,6 +336,11 @@ fn bare_state(state: &str) -> &str {
 }
 
 impl Flow<'_> {
+    /// Unix seconds by the mount's clock.
+    fn now(&self) -> u64 {
+        self.clock.unix().max(0) as u64
+    }
+
     fn provider(&self) -> Result<Provider<'_>> {
         let config = self
             .config
@@ -380,16 +374,12 @@ impl Flow<'_> {
             .role(&role_name)
             .await?
             .ok_or_else(|| Error::from(LoginError::RoleNotFound(role_name.clone())))?;
-        let mode = match role.callback_mode() {
-            "direct" => Mode::Direct,
-            "device" => Mode::Device,
-            _ => Mode::Client,
-        };
+        let mode = role.callback_mode;
         if req.client_nonce.is_empty() && mode != Mode::Client {
             return Err(Error::invalid("missing client_nonce"));
         }
         let poll_interval = (role.poll_interval > 0).then_some(role.poll_interval);
-        let now = now();
+        let now = self.now();
         let mut login = PendingLogin {
             role: role_name.clone(),
             client_nonce_hash: if req.client_nonce.is_empty() {
@@ -526,7 +516,7 @@ impl Flow<'_> {
             .config
             .ok_or_else(|| login_failed("Could not load configuration"))?;
         let state = bare_state(&req.state);
-        let now = now();
+        let now = self.now();
         let states = self.states();
         let Some((pending, _)) = states.get(state, now).await? else {
             return Err(expired_state());
@@ -609,7 +599,7 @@ impl Flow<'_> {
                 provider.config.keys.as_ref(),
                 &pending.id_token,
                 &r.rules(),
-                now_f64(),
+                self.clock.unix_f64(),
             )
             .await
             .map_err(|e| Error::invalid(format!("{TOKEN_VERIFICATION_FAILED} {e}")))?;
@@ -639,7 +629,7 @@ impl Flow<'_> {
                 provider.config.keys.as_ref(),
                 &tokens.id_token,
                 &r.rules(),
-                now_f64(),
+                self.clock.unix_f64(),
             )
             .await
             .map_err(|e| exchange_failed(&format!("id_token failed verification: {e}")))?;
@@ -711,7 +701,7 @@ impl Flow<'_> {
         let state = bare_state(&req.state);
         let states = self.states();
         for _ in 0..3 {
-            let Some((mut pending, seen)) = states.get(state, now()).await? else {
+            let Some((mut pending, seen)) = states.get(state, self.now()).await? else {
                 break;
             };
             if pending.auth.is_some() || pending.mode == Mode::Device {
@@ -737,7 +727,7 @@ impl Flow<'_> {
     /// `authorization failed: <error>` (device), the callback's errors for the ID token.
     pub async fn poll(&self, state: &str, client_nonce: &str) -> Result<Auth> {
         let state = bare_state(state);
-        let now = now();
+        let now = self.now();
         let states = self.states();
         let Some((pending, _)) = states.get(state, now).await? else {
             return Err(expired_state());
@@ -796,7 +786,10 @@ impl Flow<'_> {
         };
         // Anything but "pending" ends this login.
         let states = self.states();
-        let taken = states.take(state, now()).await?.ok_or_else(expired_state)?;
+        let taken = states
+            .take(state, self.now())
+            .await?
+            .ok_or_else(expired_state)?;
         forget(&states, &taken).await;
         let tokens = tokens.map_err(|e| match e {
             TokenError::OAuth { error, .. } => {
@@ -813,7 +806,7 @@ impl Flow<'_> {
             provider.config.keys.as_ref(),
             &tokens.id_token,
             &owned.rules(),
-            now_f64(),
+            self.clock.unix_f64(),
         )
         .await
         .map_err(|e| Error::invalid(format!("{TOKEN_VERIFICATION_FAILED} {e}")))?;
@@ -881,11 +874,7 @@ impl<'a> RulesOwned<'a> {
             nonce: (!pending.nonce.is_empty()).then_some(pending.nonce.as_str()),
             max_age: pending.max_age,
             requested_at: pending.created as f64,
-            leeways: Leeways {
-                expiration: role.expiration_leeway,
-                not_before: role.not_before_leeway,
-                clock_skew: role.clock_skew_leeway,
-            },
+            leeways: role.leeways(),
             access_token,
             code,
         }

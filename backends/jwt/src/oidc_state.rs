@@ -21,18 +21,8 @@ pub const STATE_TTL: u64 = 600;
 const STATE_PREFIX: &str = "oidc/state/";
 const EXPIRY_PREFIX: &str = "oidc/expiry/";
 
-/// How the login started by `auth_url` finishes (role `callback_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// The client (CLI or UI) receives the redirect and calls the callback.
-    #[default]
-    Client,
-    /// The provider redirects to the server's callback; the client polls (OpenBao).
-    Direct,
-    /// RFC 8628 device authorization; the client polls (OpenBao).
-    Device,
-}
+/// How the login started by `auth_url` finishes: the role's `callback_mode` when it started.
+pub use crate::role::CallbackMode as Mode;
 
 /// One pending login. Durations and times in Unix seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -383,7 +383,7 @@ pub async fn verify_id_token(
             .get("auth_time")
             .and_then(Value::as_f64)
             .ok_or("missing auth_time claim when max age was requested")?;
-        let skew = effective_skew(rules.leeways.clock_skew);
+        let skew = rules.leeways.clock_skew.seconds(60);
         if auth_time + skew < rules.requested_at - rules.max_age as f64 {
             return Err(format!("auth_time is beyond max age ({})", rules.max_age));
         }
@@ -395,14 +395,6 @@ pub async fn verify_id_token(
         check_half_hash(hash, code, jws.alg, "c_hash")?;
     }
     Ok(claims)
-}
-
-fn effective_skew(clock_skew: i64) -> f64 {
-    match clock_skew {
-        0 => 60.0,
-        s if s < 0 => 0.0,
-        s => s as f64,
-    }
 }
 
 /// `aud` and `azp` (OpenID Connect Core §3.1.3.7 items 3–5; Vault's rule that the role's

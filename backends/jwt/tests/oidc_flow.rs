@@ -15,12 +15,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use authmount_framework::{Auth, InMemory, Result, View};
+use authmount_framework::{Auth, Clock, InMemory, Result, View};
 use authmount_jwt::config::{JwtConfig, ParsedConfig};
 use authmount_jwt::oidc_flow::{
     AuthUrl, AuthUrlRequest, CallbackOutcome, CallbackRequest, Flow, Roles,
 };
-use authmount_jwt::role::Role;
+use authmount_jwt::role::{CallbackMode, Role, RoleType};
 use serde_json::Value;
 
 const CLIENT: (&str, &str) = ("authmount-interactive", "interactive-secret");
@@ -193,17 +193,16 @@ impl Roles for TestRoles {
 
 fn role(extra: impl FnOnce(&mut Role)) -> Role {
     let mut r = Role {
-        role_type: "oidc".into(),
+        role_type: RoleType::Oidc,
         user_claim: "sub".into(),
         groups_claim: "groups".into(),
-        bound_claims_type: "string".into(),
         oidc_scopes: Some(vec!["groups".into(), "email".into()]),
         claim_mappings: Some([("email".to_string(), "email".to_string())].into()),
         allowed_redirect_uris: Some(vec![CLI_REDIRECT.into(), SERVER_REDIRECT.into()]),
         ..Role::default()
     };
-    r.token.ttl = 3600;
-    r.token.policies = vec!["p1".into()];
+    r.tokens.token.ttl = 3600;
+    r.tokens.token.policies = vec!["p1".into()];
     extra(&mut r);
     r
 }
@@ -214,12 +213,12 @@ fn roles() -> TestRoles {
     m.insert("maxage".to_string(), Arc::new(role(|r| r.max_age = 120)));
     m.insert(
         "direct".to_string(),
-        Arc::new(role(|r| r.callback_mode = "direct".into())),
+        Arc::new(role(|r| r.callback_mode = CallbackMode::Direct)),
     );
     m.insert(
         "device".to_string(),
         Arc::new(role(|r| {
-            r.callback_mode = "device".into();
+            r.callback_mode = CallbackMode::Device;
             r.poll_interval = 1;
         })),
     );
@@ -241,7 +240,7 @@ fn roles() -> TestRoles {
     m.insert(
         "cidr".to_string(),
         Arc::new(role(|r| {
-            r.token.bound_cidrs = vec!["10.0.0.0/8".parse().unwrap()]
+            r.tokens.token.bound_cidrs = vec!["10.0.0.0/8".parse().unwrap()]
         })),
     );
     TestRoles(m)
@@ -278,6 +277,7 @@ struct Mount {
     storage: View,
     config: ParsedConfig,
     roles: TestRoles,
+    clock: Clock,
 }
 
 impl Mount {
@@ -286,6 +286,7 @@ impl Mount {
             storage: storage(),
             config: config(idp, |_| {}).await,
             roles: roles(),
+            clock: Clock::system(),
         }
     }
 
@@ -300,6 +301,7 @@ impl Mount {
             roles: &self.roles,
             mount: MOUNT,
             remote_addr: addr,
+            clock: &self.clock,
         }
     }
 
@@ -630,6 +632,7 @@ async fn form_post_with_id_token_and_with_code() {
             })
             .await,
             roles: roles(),
+            clock: Clock::system(),
         };
         let url = m.start("r", SERVER_REDIRECT, "").await.auth_url;
         let q = query(&url);
@@ -690,11 +693,13 @@ async fn a_login_started_on_one_node_ends_on_another() {
         storage: shared.clone(),
         config: config(idp, |_| {}).await,
         roles: roles(),
+        clock: Clock::system(),
     };
     let b = Mount {
         storage: shared,
         config: config(idp, |_| {}).await,
         roles: roles(),
+        clock: Clock::system(),
     };
     let params = a.redirect("r", "alice", "cn").await;
     assert!(b.callback(&params, "cn").await.is_ok());
@@ -757,6 +762,7 @@ async fn device_mode_polls_the_provider() {
         })
         .await,
         roles: roles(),
+        clock: Clock::system(),
     };
     let started = m
         .flow()
@@ -865,4 +871,27 @@ async fn bad_token_endpoint_answers_fail_cleanly() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let e = m.callback(&params, "cn").await.unwrap_err();
     assert!(e.starts_with("Vault login failed. Error exchanging oidc code: \"unable to exchange auth code with provider: request failed"), "{e}");
+}
+
+/// A pending login lives 10 minutes by the mount's clock (a manual clock here: no sleeping).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_login_expires_after_ten_minutes_by_the_clock() {
+    let Some(idp) = shared_idp() else { return };
+    let mut m = Mount::new(idp).await;
+    m.clock = Clock::manual();
+    let params = m.redirect("r", "alice", "cn").await;
+    m.clock.advance(Duration::from_secs(600));
+    assert_eq!(
+        m.callback(&params, "cn").await.unwrap_err(),
+        "Vault login failed. Expired or missing OAuth state."
+    );
+    let params = m.redirect("r", "alice", "cn").await;
+    m.clock.advance(Duration::from_secs(590));
+    let auth = m.callback(&params, "cn").await.expect("still live");
+    assert_eq!(auth.alias.name, "alice");
+    // expired logins are swept by the next auth_url
+    let _ = m.redirect("r", "alice", "cn").await;
+    m.clock.advance(Duration::from_secs(3600));
+    let _ = m.start("r", CLI_REDIRECT, "cn").await;
+    assert_eq!(m.pending_states().await, 1, "only the new one is left");
 }
