@@ -1,7 +1,8 @@
 //! Vault's HTTP API on actix-web: `/v1/<path>` with `X-Vault-Token` (or
 //! `Authorization: Bearer`), verbs mapped to operations (`LIST` and `GET ?list=true` are
-//! list), `?help=1` on any path a help request, JSON bodies capped in size, answers as
-//! `application/json`.
+//! list), `?help=1` on any path a help request, JSON bodies capped in size, the query string
+//! of a `GET`, `DELETE` or `LIST` as data, answers as `application/json` (except raw replies,
+//! [`Reply::raw`], such as the OIDC method's pages for a browser).
 //!
 //! Source: Vault API conventions (reference §1.1).
 
@@ -118,13 +119,42 @@ async fn to_request(http: &HttpRequest, payload: web::Payload) -> Result<Request
         _ => return Err(Reply::error(&Error::UnsupportedOperation)),
     };
     let body = read_body(payload).await?;
-    let data = parse_body(&body)?;
+    let mut data = parse_body(&body)?;
+    if operation != Operation::Update {
+        // Vault reads the query string of a GET, DELETE or LIST as the request's data
+        // (`parseQuery`: one value a string, a repeated key a list, `help` and `list` left out),
+        // e.g. the `state` and `code` of the OIDC provider's redirect to `oidc/callback`.
+        for (key, value) in query_data(http.query_string()) {
+            data.entry(key).or_insert(value);
+        }
+    }
     let mut req = Request::new(operation, path);
     req.data = data;
     req.client_token = client_token(http);
     req.remote_addr = http.peer_addr().map(|a| a.ip());
     req.help = help;
     Ok(req)
+}
+
+/// The query string as data (see [`to_request`]); pairs that do not decode are skipped.
+fn query_data(query: &str) -> Map<String, Value> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let mut data = Map::new();
+    for (key, value) in pairs {
+        if key == "help" || key == "list" {
+            continue;
+        }
+        match data.get_mut(&key) {
+            None => {
+                data.insert(key, Value::String(value));
+            }
+            Some(Value::Array(items)) => items.push(Value::String(value)),
+            Some(first) => *first = Value::Array(vec![first.take(), Value::String(value)]),
+        }
+    }
+    data
 }
 
 fn client_token(http: &HttpRequest) -> Option<String> {
@@ -196,6 +226,12 @@ fn to_response(reply: Reply) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
     builder.insert_header(("Cache-Control", "no-store"));
+    if let Some((content_type, body)) = reply.raw() {
+        return builder
+            .content_type(content_type)
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .body(body.to_string());
+    }
     match reply.body {
         Some(body) => builder
             .content_type("application/json")
