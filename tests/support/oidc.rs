@@ -21,8 +21,13 @@ pub const CLIENT: (&str, &str) = ("authmount-interactive", "interactive-secret")
 /// The provider's device-flow client (RFC 8628).
 pub const DEVICE_CLIENT: (&str, &str) = ("authmount-device", "device-secret");
 
+/// The workspace root (this file is shared by the root crate's and the server crate's tests).
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    while !dir.join("tests/oidc_provider").is_dir() {
+        assert!(dir.pop(), "tests/oidc_provider not found above the crate");
+    }
+    dir
 }
 
 /// True when node and python3 are there; otherwise says so loudly, or fails when CI requires
