@@ -89,7 +89,8 @@ pub fn fields() -> Vec<Field> {
             "oidc_client_secret",
             String,
             "The OAuth client secret; never returned.",
-        ),
+        )
+        .sensitive(),
         Field::new("oidc_response_mode", String, "'query' or 'form_post'."),
         Field::new(
             "oidc_response_types",
