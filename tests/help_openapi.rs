@@ -144,7 +144,18 @@ async fn help_on_a_mount_lists_every_route_of_its_backend() {
         .keys()
         .collect();
     paths.sort();
-    assert_eq!(paths, vec!["/config", "/login", "/role/", "/role/{name}"]);
+    assert_eq!(
+        paths,
+        vec![
+            "/config",
+            "/login",
+            "/oidc/auth_url",
+            "/oidc/callback",
+            "/oidc/poll",
+            "/role/",
+            "/role/{name}"
+        ]
+    );
 
     // The same without the trailing slash, and with the `HELP` verb.
     let help_verb = Method::from_bytes(b"HELP").unwrap();
@@ -223,12 +234,17 @@ async fn help_needs_a_token_and_a_routed_path() {
 /// path parameters, and every other field of its table as a typed, described body property.
 fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
     let specs = jwt_paths();
-    assert_eq!(specs.len(), 4, "config, role list, role, login");
-    let template = |pattern: &str| match pattern {
+    assert_eq!(
+        specs.len(),
+        7,
+        "config, role list, role, login, oidc/auth_url, oidc/callback, oidc/poll"
+    );
+    let template = |pattern: &'static str| match pattern {
         "config" => "config",
         "role/?" => "role/",
         p if p.starts_with("role/(?P<name>") => "role/{name}",
         "login" => "login",
+        p @ ("oidc/auth_url" | "oidc/callback" | "oidc/poll") => p,
         other => panic!("a jwt path this test does not know: {other}"),
     };
     for spec in &specs {
@@ -368,7 +384,7 @@ async fn the_openapi_document_lists_every_mounted_path_and_validates() {
     let mounted = paths
         .keys()
         .filter(|p| p.starts_with("/auth/") && !p.starts_with("/auth/token/"));
-    assert_eq!(mounted.count(), 4 + 4 + 3, "{paths:?}");
+    assert_eq!(mounted.count(), 7 + 7 + 3, "{paths:?}");
 
     validate_with_openapi_spec_validator(&doc);
 

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 ///
 /// An empty response (no data, no auth, no warnings) becomes 204 No Content; anything else
 /// becomes 200 with Vault's envelope. Build it with [`Response::data`], [`Response::login`],
-/// [`Response::warnings`] or `Response::default()` (204). Source: Vault API conventions.
+/// [`Response::warnings`] or `Response::default()` (204); a page for a browser, outside the
+/// envelope, with [`Response::raw_body`]. Source: Vault API conventions.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct Response {
@@ -52,6 +53,24 @@ impl Response {
             warnings,
             ..Response::default()
         }
+    }
+
+    /// A reply outside Vault's envelope: `body` sent as it is, with this HTTP status and
+    /// `Content-Type` (an HTML page for a browser, say: the OIDC method's form_post answer).
+    /// Nothing else of the response is used, no token is issued, and no warnings are added.
+    ///
+    /// Vault's equivalent is a response whose data holds `http_status_code`,
+    /// `http_content_type` and `http_raw_body`, which its HTTP layer sends raw; the core's
+    /// [`Reply`] carries exactly those three members (see [`Reply::raw_body`]), so an
+    /// embedder that serves [`Reply`]s itself sees the same convention.
+    ///
+    /// ```
+    /// # use authmount_framework::Response;
+    /// let page = Response::raw_body(200, "text/html; charset=utf-8", "<p>Signed in</p>");
+    /// assert!(!page.is_empty());
+    /// ```
+    pub fn raw_body(status: u16, content_type: &str, body: impl Into<String>) -> Self {
+        Response::raw(Reply::raw_body(status, content_type, body))
     }
 
     /// True when the response carries nothing (answered with 204).
@@ -155,7 +174,14 @@ pub struct TokenParams {
     pub token_type: TokenType,
 }
 
-/// The core's answer: an HTTP status and an optional JSON body (none for 204).
+/// Vault's names of a raw response's members (`logical.HTTPStatusCode`,
+/// `logical.HTTPContentType`, `logical.HTTPRawBody`).
+const RAW_STATUS: &str = "http_status_code";
+const RAW_CONTENT_TYPE: &str = "http_content_type";
+const RAW_BODY: &str = "http_raw_body";
+
+/// The core's answer: an HTTP status and an optional JSON body (none for 204), or a raw body
+/// ([`Reply::raw_body`]) for the few answers that are not JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     /// HTTP status code.
@@ -181,11 +207,60 @@ impl Reply {
         }
     }
 
+    /// A raw reply: `body` to be sent as it is with `content_type`. Its JSON form is Vault's
+    /// raw-response data, `{"http_status_code": <status>, "http_content_type": <type>,
+    /// "http_raw_body": <body>}` (text only); HTTP edges send it with
+    /// [`Reply::raw_body`]'s answer.
+    pub fn raw_body(status: u16, content_type: &str, body: impl Into<String>) -> Self {
+        Reply {
+            status,
+            body: Some(serde_json::json!({
+                RAW_STATUS: status,
+                RAW_CONTENT_TYPE: content_type,
+                RAW_BODY: body.into(),
+            })),
+        }
+    }
+
+    /// The `Content-Type` and body of a raw reply ([`Reply::raw_body`]); `None` for a JSON
+    /// reply. An edge sends these instead of the JSON body.
+    pub fn raw(&self) -> Option<(&str, &str)> {
+        let body = self.body.as_ref()?.as_object()?;
+        if body.len() != 3 || !body.contains_key(RAW_STATUS) {
+            return None;
+        }
+        Some((
+            body.get(RAW_CONTENT_TYPE)?.as_str()?,
+            body.get(RAW_BODY)?.as_str()?,
+        ))
+    }
+
     /// The reply for an error: its status and `{"errors":[...]}`.
     pub fn error(err: &crate::Error) -> Self {
         Reply {
             status: err.status(),
             body: Some(err.body()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_raw_reply_is_told_from_json_ones() {
+        let page = Reply::raw_body(400, "text/html; charset=utf-8", "<p>no</p>");
+        assert_eq!(page.status, 400);
+        assert_eq!(page.raw(), Some(("text/html; charset=utf-8", "<p>no</p>")));
+        assert_eq!(Reply::ok(serde_json::json!({"data": {}})).raw(), None);
+        assert_eq!(Reply::no_content().raw(), None);
+        let lookalike = serde_json::json!({"http_raw_body": "x", "http_content_type": "text/html"});
+        assert_eq!(
+            Reply::ok(lookalike).raw(),
+            None,
+            "all three members or none"
+        );
+        assert!(!Response::raw_body(200, "text/plain", "").is_empty());
     }
 }

@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Command;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use support::{
     seed_claims, Cli, Server, Signer, TempDir, SEED_AUDIENCE, SEED_ISSUER, SEED_SUBJECT,
 };
@@ -895,4 +895,164 @@ fn path_help_prints_the_servers_help() {
     assert!(json["openapi"]["paths"].is_object(), "{json}");
     cli.run(&["path-help", "auth/jwt/nope"])
         .remote_error(&["Error retrieving help", "unsupported path"]);
+}
+
+/// Runs `authmount login -method=oidc ...` (a child process with a private HOME), waits for the
+/// authorization URL on stderr, drives the real provider's forms with the browser stand-in,
+/// which then makes the browser's last hop to the command's listener; returns the command's
+/// exit status, stdout and stderr, and what the listener answered the browser.
+fn oidc_login(cli: &Cli, args: &[&str]) -> (i32, String, String, Value) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = cli.spawn(args);
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut seen = String::new();
+    let url = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).expect("stderr") == 0 {
+            let _ = child.kill();
+            panic!("no authorization URL on stderr:\n{seen}");
+        }
+        seen.push_str(&line);
+        if let Some(url) = line.trim().strip_prefix("http://127.0.0.1:") {
+            break format!("http://127.0.0.1:{url}");
+        }
+    };
+    let browser = support::oidc::driver(&[&url, "--login", "alice", "--deliver"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("login -method=oidc did not finish; browser: {browser}\n{seen}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("stdout");
+    let _ = stderr.read_to_string(&mut seen);
+    (status.code().unwrap_or(-1), out, seen, browser)
+}
+
+/// `login -method=oidc`: the command listens on loopback, prints the provider's URL
+/// (`skip_browser=true`), completes the callback (query, and form_post with an ID token),
+/// stores the token and prints the token table.
+#[test]
+fn oidc_login_listens_completes_the_callback_and_stores_the_token() {
+    let Some(idp) = support::oidc::shared_idp() else {
+        return;
+    };
+    let (client_id, secret) = support::oidc::CLIENT;
+    let server = Server::start();
+    let cli = Cli::new(&server);
+    cli.run(&["login", &server.root]).ok();
+    for (mount, extra) in [
+        ("team/oidc", vec![]),
+        (
+            "team/fp",
+            vec![
+                "oidc_response_mode=form_post",
+                "oidc_response_types=id_token",
+            ],
+        ),
+    ] {
+        cli.run(&["auth", "enable", &format!("-path={mount}"), "oidc"])
+            .ok();
+        let discovery = format!("oidc_discovery_url={}", idp.issuer);
+        let id = format!("oidc_client_id={client_id}");
+        let key = format!("oidc_client_secret={secret}");
+        let mut config = vec!["write", &format!("auth/{mount}/config")]
+            .into_iter()
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        config.extend([discovery, id, key, "default_role=r1".into()]);
+        config.extend(extra.iter().map(|s| s.to_string()));
+        cli.run(&strs(&config)).ok();
+        cli.run(&[
+            "write",
+            &format!("auth/{mount}/role/r1"),
+            "role_type=oidc",
+            "user_claim=sub",
+            "oidc_scopes=email",
+            "allowed_redirect_uris=http://localhost:8250/oidc/callback",
+            "token_policies=p1",
+        ])
+        .ok();
+    }
+    std::fs::remove_file(cli.token_file()).expect("forget the root token");
+
+    for mount in ["team/oidc", "team/fp"] {
+        let port = free_port();
+        let (code, out, err, browser) = oidc_login(
+            &cli,
+            &[
+                "login",
+                "-method=oidc",
+                &format!("-path={mount}"),
+                "role=r1",
+                "skip_browser=true",
+                &format!("port={port}"),
+            ],
+        );
+        assert_eq!(
+            code, 0,
+            "{mount}\nstdout: {out}\nstderr: {err}\nbrowser: {browser}"
+        );
+        assert!(
+            err.contains("Open the following link in your browser"),
+            "{err}"
+        );
+        assert_eq!(browser["delivered"]["status"], 200, "{browser}");
+        assert!(
+            browser["delivered"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Signed in"),
+            "{browser}"
+        );
+        assert!(
+            out.starts_with("Success! You are now authenticated."),
+            "{out}"
+        );
+        let token = std::fs::read_to_string(cli.token_file()).expect("the token is stored");
+        assert!(out.contains(&token), "{out}");
+        let lookup = cli.run(&["token", "lookup", "-format=json"]).json();
+        assert_eq!(
+            lookup["data"]["path"],
+            format!("auth/{mount}/oidc/callback"),
+            "{lookup}"
+        );
+        assert_eq!(lookup["data"]["meta"]["role"], "r1");
+        assert_eq!(lookup["data"]["policies"], json!(["default", "p1"]));
+        std::fs::remove_file(cli.token_file()).expect("remove the token");
+    }
+
+    // A refusal of auth_url ends the command at once: a remote error, nothing stored.
+    let port = free_port();
+    cli.run(&[
+        "login",
+        "-method=oidc",
+        "-path=team/oidc",
+        "role=nope",
+        "skip_browser=true",
+        &format!("port={port}"),
+    ])
+    .remote_error(&["Error authenticating", "role \"nope\" could not be found"]);
+    assert!(!cli.token_file().exists());
+    cli.run(&["login", "-method=oidc", "skip_browser=maybe"])
+        .local_error("skip_browser");
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }

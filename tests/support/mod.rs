@@ -10,6 +10,7 @@ mod clock;
 pub use clock::{now, random_hex};
 
 pub mod idp;
+pub mod oidc;
 
 use std::net::TcpListener;
 use std::time::Duration;

@@ -61,6 +61,9 @@ pub struct ParsedConfig {
     pub keys: Arc<dyn KeySource>,
     /// The allowed `alg` values (all ten when the config lists none).
     pub algs: Vec<Alg>,
+    /// The OIDC Discovery source (also in `keys`) when the config has `oidc_discovery_url`:
+    /// the browser login takes the provider's endpoints and HTTP client from it.
+    pub discovery: Option<Arc<DiscoverySource>>,
 }
 
 /// The fields of `config`.
@@ -86,7 +89,8 @@ pub fn fields() -> Vec<Field> {
             "oidc_client_secret",
             String,
             "The OAuth client secret; never returned.",
-        ),
+        )
+        .sensitive(),
         Field::new("oidc_response_mode", String, "'query' or 'form_post'."),
         Field::new(
             "oidc_response_types",
@@ -230,16 +234,18 @@ impl JwtConfig {
         let algs = parse_algs(&c.jwt_supported_algs)?;
         validate_oidc_response(c)?;
         validate_provider(&c.provider_config)?;
+        let mut discovery = None;
         let keys: Arc<dyn KeySource> = if let Some(keys) = static_keys {
             Arc::new(keys)
         } else if !c.oidc_discovery_url.is_empty() {
             let fetcher = Fetcher::new(&c.oidc_discovery_ca_pem)
                 .map_err(|e| Error::invalid(format!("error checking oidc discovery URL: {e}")))?;
-            let source = DiscoverySource::new(c.oidc_discovery_url.clone(), fetcher);
+            let source = Arc::new(DiscoverySource::new(c.oidc_discovery_url.clone(), fetcher));
             if check_remote {
                 source.check().await.map_err(Error::invalid)?;
             }
-            Arc::new(source)
+            discovery = Some(source.clone());
+            source
         } else {
             let urls = if c.jwks_url.is_empty() {
                 pairs
@@ -262,6 +268,7 @@ impl JwtConfig {
             stored: self,
             keys,
             algs,
+            discovery,
         })
     }
 

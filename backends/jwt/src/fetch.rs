@@ -1,8 +1,9 @@
-//! Outbound HTTP for remote keys: reqwest over rustls, with the configured CA bundle or the
-//! system roots, connect and total timeouts, a cap on response size and few redirects.
+//! Outbound HTTP to identity providers: reqwest over rustls, with the configured CA bundle or
+//! the system roots, connect and total timeouts, a cap on response size and few redirects.
 //!
-//! URLs come only from the config (`jwks_url`, `jwks_pairs`, `oidc_discovery_url` and the
-//! discovery document's `jwks_uri`); nothing named by a token (`jku`, `x5u`, distributed
+//! URLs come only from the config (`jwks_url`, `jwks_pairs`, `oidc_discovery_url`) and the
+//! discovery document it names (`jwks_uri`, and for the browser login the token, userinfo and
+//! device authorization endpoints); nothing named by a token (`jku`, `x5u`, distributed
 //! claims) is ever fetched.
 
 use std::time::Duration;
@@ -61,17 +62,52 @@ impl Fetcher {
     /// GETs `url`. Errors: transport failures, a status other than 200
     /// (`get keys failed: 500 Internal Server Error`), a body over the size cap.
     pub async fn get(&self, url: &str) -> Result<Document, String> {
-        let mut response = self
-            .client
-            .get(url)
+        let answer = self.send(self.client.get(url)).await?;
+        if answer.status != 200 {
+            return Err(format!(
+                "get keys failed: {}",
+                reqwest::StatusCode::from_u16(answer.status)
+                    .map_or_else(|_| answer.status.to_string(), |s| s.to_string())
+            ));
+        }
+        Ok(Document {
+            body: answer.body,
+            max_age: answer.max_age,
+        })
+    }
+
+    /// POSTs `form` as `application/x-www-form-urlencoded` to `url` (an OAuth 2.0 token or
+    /// device authorization endpoint, RFC 6749 §4.1.3, RFC 8628 §3.1), with HTTP Basic
+    /// client authentication when `basic` is given (RFC 6749 §2.3.1: both parts
+    /// form-urlencoded first). Any status is returned with its body (OAuth errors come as
+    /// 400 with JSON). Errors: transport failures and timeouts, a body over the size cap.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+    ) -> Result<Answer, String> {
+        let mut request = self.client.post(url).form(form);
+        if let Some((id, secret)) = basic {
+            let encode = |s: &str| form_urlencode(s);
+            request = request.basic_auth(encode(id), Some(encode(secret)));
+        }
+        self.send(request).await
+    }
+
+    /// GETs `url` with `Authorization: Bearer <token>` (RFC 6750 §2.1; the OpenID Connect
+    /// userinfo endpoint). Any status is returned with its body. Errors: as [`Fetcher::post_form`].
+    pub async fn get_bearer(&self, url: &str, token: &str) -> Result<Answer, String> {
+        self.send(self.client.get(url).bearer_auth(token)).await
+    }
+
+    /// Sends `request` (asking for JSON) and reads the answer under the size cap.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, String> {
+        let mut response = request
             .header("Accept", "application/json")
             .send()
             .await
             .map_err(|e| format!("request failed: {}", error_chain(&e)))?;
-        let status = response.status();
-        if status != reqwest::StatusCode::OK {
-            return Err(format!("get keys failed: {status}"));
-        }
         if response
             .content_length()
             .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
@@ -83,6 +119,7 @@ impl Fetcher {
             .get(reqwest::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
+        let status = response.status().as_u16();
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -94,8 +131,32 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Document { body, max_age })
+        Ok(Answer {
+            status,
+            body,
+            max_age,
+        })
     }
+}
+
+/// An HTTP answer of any status, its body read under [`MAX_DOCUMENT_BYTES`].
+#[derive(Debug)]
+pub struct Answer {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+    /// `Cache-Control: max-age`, when given.
+    pub max_age: Option<Duration>,
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value (WHATWG URL §5.2), as RFC 6749
+/// §2.3.1 wants for the client id and secret inside HTTP Basic credentials.
+fn form_urlencode(value: &str) -> String {
+    reqwest::Url::parse_with_params("http://x/", [("v", value)])
+        .ok()
+        .and_then(|u| u.query().map(|q| q.trim_start_matches("v=").to_string()))
+        .unwrap_or_default()
 }
 
 fn too_large() -> String {
@@ -137,6 +198,12 @@ mod tests {
         );
         assert_eq!(parse_max_age("no-cache"), None);
         assert_eq!(parse_max_age("max-age=x"), None);
+    }
+
+    #[test]
+    fn form_encodes_basic_credentials() {
+        assert_eq!(form_urlencode("plain-id_1.2~"), "plain-id_1.2%7E");
+        assert_eq!(form_urlencode("a b:c/d+e%"), "a+b%3Ac%2Fd%2Be%25");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! Vault's JWT auth method as an authmount backend: `config`, `role/<name>`, `role/`
 //! (list) and `login`, with Vault's fields, defaults, checks and error strings
-//! (`vault-jwt-reference.md` §2–§4, amended by DECISIONS.md).
+//! (`vault-jwt-reference.md` §2–§4, amended by DECISIONS.md); and the OIDC browser login
+//! (`oidc/auth_url`, `oidc/callback`, OpenBao's `oidc/poll`: [`oidc_flow`]).
 //!
 //! Mount it with [`register`] on a [`Registry`] (types `jwt` and `oidc`), then
 //! `POST /v1/sys/auth/<path> {"type":"jwt"}`.
@@ -19,6 +20,9 @@ pub mod jwks;
 pub mod keys;
 pub mod login;
 pub mod oidc;
+pub mod oidc_flow;
+pub mod oidc_state;
+pub mod oidc_token;
 pub mod role;
 
 use std::sync::Arc;
@@ -33,6 +37,7 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{JwtConfig, ParsedConfig};
 use crate::login::LoginError;
+use crate::oidc_flow::{AuthUrlRequest, CallbackOutcome, CallbackRequest, Flow, HtmlPage};
 use crate::role::{Role, RoleType};
 
 /// Registers the JWT backend under the types `jwt` and `oidc` (one plugin, two names, as
@@ -164,6 +169,91 @@ impl JwtBackend {
         let auth = login::verify(&config, &role_name, &role, token, now).await?;
         Ok(Response::login(auth))
     }
+
+    /// The browser login of this mount for one request (`config`: the mount's, if written).
+    fn flow<'a>(&'a self, config: Option<&'a ParsedConfig>, req: &'a BackendRequest) -> Flow<'a> {
+        Flow {
+            storage: &self.storage,
+            config,
+            roles: self,
+            mount: req.mount.path.trim_matches('/'),
+            remote_addr: req.remote_addr,
+            clock: &self.clock,
+        }
+    }
+
+    /// `POST oidc/auth_url`: starts a browser login ([`Flow::auth_url`]).
+    async fn oidc_auth_url(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let config = self.config().await?;
+        let field = |name: &str| req.fields.str(name).unwrap_or_default().to_string();
+        let started = self
+            .flow(config.as_deref(), &req)
+            .auth_url(&AuthUrlRequest {
+                role: field("role"),
+                redirect_uri: field("redirect_uri"),
+                client_nonce: field("client_nonce"),
+            })
+            .await?;
+        Ok(Response::data(started.data()))
+    }
+
+    /// The callback's parameters: the query of the provider's redirect (`GET`) or the form it
+    /// posts (`POST`, form_post), as the edge hands them over as fields.
+    fn callback_request(req: &BackendRequest) -> CallbackRequest {
+        let field = |name: &str| req.fields.str(name).unwrap_or_default().to_string();
+        CallbackRequest {
+            state: field("state"),
+            code: field("code"),
+            id_token: field("id_token"),
+            client_nonce: field("client_nonce"),
+            error: field("error"),
+            error_description: field("error_description"),
+            confirmation: field("confirmation"),
+        }
+    }
+
+    /// `GET oidc/callback`: finishes a browser login ([`Flow::callback`]): a login answered
+    /// as `login` answers it (the token's path is `auth/<mount>/oidc/callback`), or, in
+    /// direct mode, a page for the browser.
+    async fn oidc_callback(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let config = self.config().await?;
+        let outcome = self
+            .flow(config.as_deref(), &req)
+            .callback(&Self::callback_request(&req))
+            .await?;
+        Ok(match outcome {
+            CallbackOutcome::Login(auth) => Response::login(*auth),
+            CallbackOutcome::Page(page) => html(page),
+        })
+    }
+
+    /// `POST oidc/callback` (form_post mode): keeps what the provider posted and answers the
+    /// page that hands the state to the client ([`Flow::form_post`]).
+    async fn oidc_form_post(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let config = self.config().await?;
+        let page = self
+            .flow(config.as_deref(), &req)
+            .form_post(&Self::callback_request(&req))
+            .await?;
+        Ok(html(page))
+    }
+
+    /// `POST oidc/poll` (OpenBao's direct and device modes): the login once the user is done
+    /// ([`Flow::poll`]).
+    async fn oidc_poll(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let config = self.config().await?;
+        let field = |name: &str| req.fields.str(name).unwrap_or_default();
+        let auth = self
+            .flow(config.as_deref(), &req)
+            .poll(field("state"), field("client_nonce"))
+            .await?;
+        Ok(Response::login(auth))
+    }
+}
+
+/// A page of the browser login, sent as HTML outside Vault's envelope.
+fn html(page: HtmlPage) -> Response {
+    Response::raw_body(page.status, "text/html; charset=utf-8", page.body)
 }
 
 #[async_trait]
@@ -194,6 +284,38 @@ impl AuthBackend for JwtBackend {
                     Field::new("distributed_claim_access_token", FieldType::String, "Accepted for compatibility; unused.").sensitive(),
                 ])
                 .update(&self, Self::login),
+            Path::new("oidc/auth_url")
+                .help("Start an OIDC browser login: the provider's authorization URL for a role.")
+                .unauthenticated()
+                .fields([
+                    Field::new("role", FieldType::LowerCaseString, "The role to issue an OIDC authorization URL against; the default role when omitted."),
+                    Field::new("redirect_uri", FieldType::String, "The OAuth redirect_uri to use in the authorization URL. Not needed with device flow."),
+                    Field::new("client_nonce", FieldType::String, "Client-provided nonce that must match during callback, if present. Required only in the direct and device callback modes.").sensitive(),
+                ])
+                .update(&self, Self::oidc_auth_url),
+            Path::new("oidc/callback")
+                .help("Finish an OIDC browser login: the provider's redirect (GET, with query parameters) or, in form_post mode, its form (POST).")
+                .unauthenticated()
+                .fields([
+                    Field::new("state", FieldType::String, "The state of the login, as auth_url gave it to the provider."),
+                    Field::new("code", FieldType::String, "The authorization code ('no_code' after a form_post).").sensitive(),
+                    Field::new("id_token", FieldType::String, "The ID token (form_post with the id_token response type).").sensitive(),
+                    Field::new("client_nonce", FieldType::String, "The nonce given to auth_url, if one was.").sensitive(),
+                    Field::new("error", FieldType::String, "The provider's error code (RFC 6749 §4.1.2.1)."),
+                    Field::new("error_description", FieldType::String, "The provider's error description."),
+                    Field::new("error_uri", FieldType::String, "The provider's error page (ignored)."),
+                    Field::new("confirmation", FieldType::String, "Set by the confirmation page of the direct callback mode."),
+                ])
+                .read(&self, Self::oidc_callback)
+                .update(&self, Self::oidc_form_post),
+            Path::new("oidc/poll")
+                .help("Poll for the login of an OIDC browser login in the direct or device callback mode (OpenBao).")
+                .unauthenticated()
+                .fields([
+                    Field::new("state", FieldType::String, "The state auth_url answered."),
+                    Field::new("client_nonce", FieldType::String, "The nonce given to auth_url.").sensitive(),
+                ])
+                .update(&self, Self::oidc_poll),
         ]
     }
 

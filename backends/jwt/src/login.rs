@@ -121,8 +121,13 @@ pub async fn verify(
 }
 
 /// Identity of reference §4.6 then bound claims (§4.5): so a token missing both the user
-/// claim and a bound claim reports the user claim.
-fn identity(claims: &Map<String, Value>, role_name: &str, role: &Role) -> Result<Auth, LoginError> {
+/// claim and a bound claim reports the user claim. Shared by the JWT login and the browser
+/// login ([`crate::oidc_flow`]), whose claims come from the ID token and userinfo.
+pub(crate) fn identity(
+    claims: &Map<String, Value>,
+    role_name: &str,
+    role: &Role,
+) -> Result<Auth, LoginError> {
     let user = claims::user_name(claims, &role.user_claim, role.user_claim_json_pointer)
         .map_err(LoginError::Claims)?;
     let mut metadata = match &role.claim_mappings {

@@ -1,7 +1,8 @@
 //! OIDC Discovery (OpenID Connect Discovery 1.0 §4) as a key source: the provider metadata
 //! at `<oidc_discovery_url>/.well-known/openid-configuration` (parsed with the
 //! `openidconnect` crate), whose `issuer` must equal the configured URL exactly, and whose
-//! `jwks_uri` becomes a cached remote key set ([`crate::jwks`]).
+//! `jwks_uri` becomes a cached remote key set ([`crate::jwks`]). The browser login
+//! ([`crate::oidc_flow`]) also takes its endpoints from it ([`Endpoints`]).
 //!
 //! The document is read when the config is written (the write-time check) or, after a
 //! restart, at the first login; it is then kept until the config changes.
@@ -17,11 +18,33 @@ use crate::fetch::Fetcher;
 use crate::jwks::{JwksSource, RemoteKeys, COOL_DOWN};
 use crate::keys::{Jws, KeyError, KeySource};
 
-/// Keys found through OIDC Discovery.
+/// The provider endpoints the browser login uses, from the discovery document
+/// (OpenID Connect Discovery 1.0 §3; RFC 8628 §4 for the device endpoint).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoints {
+    /// `issuer`: equal to the configured `oidc_discovery_url`, byte for byte.
+    pub issuer: String,
+    /// `authorization_endpoint`.
+    pub authorization: String,
+    /// `token_endpoint` (absent for implicit-only providers).
+    pub token: Option<String>,
+    /// `userinfo_endpoint`.
+    pub userinfo: Option<String>,
+    /// `device_authorization_endpoint`.
+    pub device_authorization: Option<String>,
+}
+
+/// What discovery yields: the endpoints and the key set of `jwks_uri`.
+struct Discovered {
+    endpoints: Endpoints,
+    keys: JwksSource,
+}
+
+/// Keys (and endpoints) found through OIDC Discovery.
 pub struct DiscoverySource {
     issuer: String,
     fetcher: Fetcher,
-    keys: OnceCell<JwksSource>,
+    found: OnceCell<Discovered>,
     last_failure: Mutex<Option<(Instant, String)>>,
 }
 
@@ -31,25 +54,37 @@ impl DiscoverySource {
         DiscoverySource {
             issuer,
             fetcher,
-            keys: OnceCell::new(),
+            found: OnceCell::new(),
             last_failure: Mutex::new(None),
         }
+    }
+
+    /// The HTTP client of this provider (its CA bundle, timeouts and size cap), for the
+    /// token, userinfo and device endpoints.
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    /// The provider's endpoints, discovering them on first use (as [`Self::check`]).
+    /// Errors: the discovery failure.
+    pub async fn endpoints(&self) -> Result<&Endpoints, String> {
+        Ok(&self.discovered().await?.endpoints)
     }
 
     /// Reads the discovery document and fetches its key set now. Errors:
     /// `error checking oidc discovery URL: <cause>` (DECISIONS D13).
     pub async fn check(&self) -> Result<(), String> {
-        self.keys()
+        self.discovered()
             .await
             .map(|_| ())
             .map_err(|cause| format!("error checking oidc discovery URL: {cause}"))
     }
 
-    /// The key set, discovering it on first use. A failed discovery is not retried within
-    /// [`COOL_DOWN`]: logins meanwhile get the same error without a fetch.
-    async fn keys(&self) -> Result<&JwksSource, String> {
-        if let Some(keys) = self.keys.get() {
-            return Ok(keys);
+    /// The endpoints and key set, discovered on first use. A failed discovery is not retried
+    /// within [`COOL_DOWN`]: logins meanwhile get the same error without a fetch.
+    async fn discovered(&self) -> Result<&Discovered, String> {
+        if let Some(found) = self.found.get() {
+            return Ok(found);
         }
         if let Some((at, error)) = self
             .last_failure
@@ -61,15 +96,18 @@ impl DiscoverySource {
                 return Err(error);
             }
         }
-        let result: Result<&JwksSource, String> = self
-            .keys
+        let result: Result<&Discovered, String> = self
+            .found
             .get_or_try_init(|| async {
-                let jwks_uri = self.discover().await?;
+                let (endpoints, jwks_uri) = self.discover().await?;
                 let set = RemoteKeys::new(jwks_uri, self.fetcher.clone());
                 set.fetch_now()
                     .await
                     .map_err(|e| format!("fetching keys: {e}"))?;
-                Ok(JwksSource::new(vec![set]))
+                Ok(Discovered {
+                    endpoints,
+                    keys: JwksSource::new(vec![set]),
+                })
             })
             .await;
         if let Err(error) = &result {
@@ -79,8 +117,8 @@ impl DiscoverySource {
         result
     }
 
-    /// The `jwks_uri` of the provider, after checking its `issuer`.
-    async fn discover(&self) -> Result<String, String> {
+    /// The endpoints and `jwks_uri` of the provider, after checking its `issuer`.
+    async fn discover(&self) -> Result<(Endpoints, String), String> {
         let url = format!(
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
@@ -95,17 +133,32 @@ impl DiscoverySource {
                 self.issuer
             ));
         }
-        Ok(metadata.jwks_uri().as_str().to_string())
+        // The device endpoint is not part of OpenID Connect Discovery: read it by hand.
+        let device_authorization = serde_json::from_slice::<serde_json::Value>(&doc.body)
+            .ok()
+            .and_then(|v| {
+                v.get("device_authorization_endpoint")?
+                    .as_str()
+                    .map(str::to_string)
+            });
+        let endpoints = Endpoints {
+            issuer: issuer.to_string(),
+            authorization: metadata.authorization_endpoint().as_str().to_string(),
+            token: metadata.token_endpoint().map(|u| u.as_str().to_string()),
+            userinfo: metadata.userinfo_endpoint().map(|u| u.as_str().to_string()),
+            device_authorization,
+        };
+        Ok((endpoints, metadata.jwks_uri().as_str().to_string()))
     }
 }
 
 #[async_trait]
 impl KeySource for DiscoverySource {
     async fn verify(&self, jws: &Jws) -> Result<(), KeyError> {
-        let keys = self
-            .keys()
+        let found = self
+            .discovered()
             .await
             .map_err(|e| KeyError::Setup(format!("keyset configuration error: {e}")))?;
-        keys.verify(jws).await
+        found.keys.verify(jws).await
     }
 }

@@ -56,6 +56,43 @@ impl BoundClaimsType {
     }
 }
 
+/// `callback_mode`: how the browser login of an `oidc` role finishes (OpenBao's role field;
+/// HashiCorp Vault has only the first).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackMode {
+    /// The client (CLI listener or web UI) receives the provider's redirect and calls
+    /// `oidc/callback` itself.
+    #[default]
+    Client,
+    /// The provider redirects the browser to the server's own `oidc/callback`; the client
+    /// polls `oidc/poll`.
+    Direct,
+    /// RFC 8628 device authorization; the client polls `oidc/poll`.
+    Device,
+}
+
+impl CallbackMode {
+    /// OpenBao's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackMode::Client => "client",
+            CallbackMode::Direct => "direct",
+            CallbackMode::Device => "device",
+        }
+    }
+
+    /// The mode named `name`, if it is one.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "client" => Some(CallbackMode::Client),
+            "direct" => Some(CallbackMode::Direct),
+            "device" => Some(CallbackMode::Device),
+            _ => None,
+        }
+    }
+}
+
 /// A role as stored. Durations in seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -92,6 +129,12 @@ pub struct Role {
     pub max_age: i64,
     /// `verbose_oidc_logging`.
     pub verbose_oidc_logging: bool,
+    /// `callback_mode` (OpenBao's browser-login modes): `client` by default.
+    pub callback_mode: CallbackMode,
+    /// `poll_interval` in seconds for the `direct` and `device` modes; 0 = the default.
+    pub poll_interval: i64,
+    /// `oidc_disable_confirmation`: in `direct` mode, skip the confirmation page.
+    pub oidc_disable_confirmation: bool,
     /// The `token_*` fields and their deprecated names (framework `tokenutil`).
     #[serde(flatten)]
     pub tokens: TokenSettings,
@@ -177,6 +220,21 @@ pub fn fields() -> Vec<Field> {
             "verbose_oidc_logging",
             Bool,
             "Log OIDC details (warned about).",
+        ),
+        Field::new(
+            "callback_mode",
+            String,
+            "OIDC callback mode: 'client' (default), 'direct' or 'device'.",
+        ),
+        Field::new(
+            "poll_interval",
+            Int,
+            "Seconds between polls in the 'direct' and 'device' modes.",
+        ),
+        Field::new(
+            "oidc_disable_confirmation",
+            Bool,
+            "In 'direct' mode, skip the confirmation page.",
         ),
         Field::new(
             "alias_metadata",
@@ -267,6 +325,21 @@ impl Role {
         if let Some(v) = f.bool("verbose_oidc_logging") {
             r.verbose_oidc_logging = v;
         }
+        // OpenBao's callback modes; like bound_claims_type (DECISIONS D2) the stored mode is
+        // kept when a write omits it (OpenBao resets it to `client`).
+        if let Some(v) = f.str("callback_mode").filter(|v| !v.is_empty()) {
+            r.callback_mode = CallbackMode::parse(v)
+                .ok_or_else(|| Error::invalid(format!("invalid 'callback_mode': {v}")))?;
+        }
+        if let Some(v) = f.int("poll_interval") {
+            if v < 0 {
+                return Err(Error::invalid("'poll_interval' cannot be negative"));
+            }
+            r.poll_interval = v;
+        }
+        if let Some(v) = f.bool("oidc_disable_confirmation") {
+            r.oidc_disable_confirmation = v;
+        }
 
         // 3. token fields, 4. legacy aliases, 5. period against the mount max.
         r.tokens.apply_write(f, mount)?;
@@ -347,11 +420,16 @@ impl Role {
             "oidc_scopes": self.oidc_scopes,
             "max_age": self.max_age,
             "verbose_oidc_logging": self.verbose_oidc_logging,
+            "callback_mode": self.callback_mode.as_str(),
+            "oidc_disable_confirmation": self.oidc_disable_confirmation,
             "alias_metadata": {},
         });
         let Value::Object(mut map) = v else {
             unreachable!("a JSON object literal")
         };
+        if self.poll_interval > 0 {
+            map.insert("poll_interval".into(), json!(self.poll_interval));
+        }
         self.tokens.read_into(&mut map);
         map
     }

@@ -166,6 +166,16 @@ impl Client {
         self.send(Method::GET, path, &[], None).await
     }
 
+    /// `GET /v1/<path>?<query>`: a read with data (Vault's `ReadWithData`), the values
+    /// form-encoded.
+    pub async fn read_with(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Option<Value>, ApiError> {
+        self.send(Method::GET, path, query, None).await
+    }
+
     /// `GET /v1/<path>?list=true` (Vault's `LIST`).
     pub async fn list(&self, path: &str) -> Result<Option<Value>, ApiError> {
         self.send(Method::GET, path, &[("list", "true")], None)
@@ -203,7 +213,10 @@ impl Client {
     ) -> Result<Option<Value>, ApiError> {
         let mut url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
         if !query.is_empty() {
-            let q: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let q: Vec<String> = query
+                .iter()
+                .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+                .collect();
             url = format!("{url}?{}", q.join("&"));
         }
         let transport = |message: String| ApiError::Transport {
@@ -244,6 +257,18 @@ impl Client {
         })
     }
 }
+
+/// `application/x-www-form-urlencoded` encoding of one query key or value.
+fn form_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, FORM).to_string()
+}
+
+/// Everything but the unreserved characters of RFC 3986 is escaped.
+const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// A request that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -294,9 +294,15 @@ fn client_token(http: &HttpRequest) -> Option<String> {
 fn to_response(reply: Reply) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
-    builder
-        .insert_header(("Cache-Control", "no-store"))
-        .content_type("application/json");
+    builder.insert_header(("Cache-Control", "no-store"));
+    // A raw reply (e.g. the OIDC method's pages for a browser) goes out as it is.
+    if let Some((content_type, body)) = reply.raw() {
+        return builder
+            .content_type(content_type)
+            .insert_header(("X-Content-Type-Options", "nosniff"))
+            .body(body.to_string());
+    }
+    builder.content_type("application/json");
     match reply.body {
         Some(body) => builder.body(body.to_string()),
         None => builder.finish(),

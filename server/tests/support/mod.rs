@@ -11,6 +11,9 @@ mod clock;
 pub mod node;
 pub use clock::{now, random_hex};
 
+#[path = "../../../tests/support/oidc.rs"]
+pub mod oidc;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -146,6 +149,21 @@ impl Cli {
     /// Runs `authmount <args>` with `stdin` as its standard input.
     pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
         self.run_with_stdin(args, Some(stdin))
+    }
+
+    /// Starts `authmount <args>` with stdin empty and stdout and stderr piped, without
+    /// waiting (a command that waits for something the test then does).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .current_dir(self.home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn authmount")
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {

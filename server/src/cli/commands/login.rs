@@ -30,12 +30,17 @@ is NOT stored in the token helper (-no-store). Export it as VAULT_TOKEN to use i
 ///
 /// * `-method=token` (the default): `login TOKEN` or `login -` checks the token with
 ///   `auth/token/lookup-self` and stores it.
+/// * `-method=oidc`: the browser login ([`super::oidc`]): `role=`, `port=`,
+///   `listenaddress=`, `callbackhost=`, `skip_browser=`, ... as Vault's CLI takes them.
 /// * any other method: `POST auth/<path>/login` with the K=V pairs, without sending the
 ///   stored token (Vault's CLI drops it for logins too).
 pub async fn login(ctx: &Ctx, args: &LoginArgs) -> Result<(), Failure> {
     let method = args.method.trim().to_lowercase();
     let secret = if method == "token" {
         token_login(&ctx.client, &args.args).await?
+    } else if method == "oidc" {
+        let mount = with_trailing_slash(args.path.as_deref().unwrap_or(&method));
+        super::oidc::login(&ctx.client, &ctx.settings.address, &mount, &args.args).await?
     } else {
         let mount = with_trailing_slash(args.path.as_deref().unwrap_or(&method));
         let body = kv::parse(&args.args, &mut std::io::stdin().lock())

@@ -6,6 +6,7 @@
 //! | `auth.rs` | `auth enable`, `auth disable`, `auth list`, `auth tune` |
 //! | `data.rs` | `write`, `read`, `list`, `delete`, `path-help` |
 //! | `login.rs` | `login` |
+//! | `oidc.rs` | `login -method=oidc` (the browser login) |
 //! | `token.rs` | `token lookup`, `token renew`, `token revoke` |
 //! | `policy.rs` | `policy write`, `policy read`, `policy list`, `policy delete` |
 //! | `operator.rs` | `operator init`, `operator unseal`, `operator seal`, `status` |
@@ -13,6 +14,7 @@
 mod auth;
 mod data;
 mod login;
+mod oidc;
 mod operator;
 mod policy;
 mod token;
