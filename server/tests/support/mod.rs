@@ -10,6 +10,8 @@
 mod clock;
 pub use clock::{now, random_hex};
 
+pub mod node;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

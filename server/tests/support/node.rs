@@ -1,0 +1,239 @@
+//! Real `authmount server` processes for the durable-storage and multi-node tests, and a
+//! fresh PostgreSQL database per test.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::{
+    random_hex, seed_claims, Signer, TempDir, BIN, SEED_AUDIENCE, SEED_ISSUER, SEED_SUBJECT,
+};
+
+/// Says, past the test harness's output capture, that a test did not run and why.
+pub fn skipped(why: &str) {
+    let line = "*".repeat(78);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{line}\n*** SKIPPED: {why}: this PostgreSQL test did NOT run.\n\
+         *** Set AUTHMOUNT_TEST_POSTGRES_URL (see README: `.ci/postgres.sh`) to run it.\n{line}"
+    );
+}
+
+/// One `authmount server` process, killed when dropped.
+pub struct Node {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    log: std::path::PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+impl Node {
+    /// Starts `authmount server ARGS -listen-address=127.0.0.1:<free port>` and waits until
+    /// it answers `sys/health` (with any status).
+    pub async fn start(args: &[&str], dir: &Path) -> Node {
+        let port = free_port();
+        let log = dir.join(format!("server-{port}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(BIN)
+            .arg("server")
+            .args(args)
+            .arg(format!("-listen-address=127.0.0.1:{port}"))
+            .arg("-log-level=warn")
+            .env_remove("RUST_LOG")
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start authmount");
+        let node = Node {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if reqwest::get(format!("{}/v1/sys/health", node.base))
+                .await
+                .is_ok()
+            {
+                return node;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("server did not answer: {}", node.output());
+    }
+
+    pub fn output(&self) -> String {
+        let mut text = String::new();
+        let _ = std::fs::File::open(&self.log).and_then(|mut f| f.read_to_string(&mut text));
+        text
+    }
+
+    /// SIGKILL, no shutdown of any kind.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("reap");
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        call_at(&self.base, method, path, token, body).await
+    }
+
+    pub async fn ok(&self, method: &str, path: &str, token: &str, body: Value) -> Value {
+        let (status, resp) = self
+            .call(method, path, Some(token), Some(body.clone()))
+            .await;
+        assert!(
+            status == 200 || status == 204,
+            "{method} {path} {body}: {status} {resp}"
+        );
+        resp
+    }
+
+    pub async fn init(&self) -> String {
+        let (status, body) = self.call("PUT", "sys/init", None, Some(json!({}))).await;
+        assert_eq!(status, 200, "init: {body}");
+        body["root_token"].as_str().expect("root_token").to_string()
+    }
+
+    pub async fn login(&self, signer: &Signer, user: &str) -> (u16, Value) {
+        let jwt = signer.sign(&seed_claims(user));
+        self.call(
+            "POST",
+            "auth/jwt/login",
+            None,
+            Some(json!({"role": "demo", "jwt": jwt})),
+        )
+        .await
+    }
+}
+
+/// One request to the server at `base` (`http://127.0.0.1:<port>`), for tasks that do not
+/// borrow a [`Node`]: `(status, JSON body or null)`.
+pub async fn call_at(
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = client
+        .request(method, format!("{base}/v1/{path}"))
+        .timeout(Duration::from_secs(20));
+    if let Some(t) = token {
+        req = req.header("X-Vault-Token", t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("answered");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Enables jwt at `jwt`, configures the signer's key and writes the seed role `demo`.
+pub async fn set_up_jwt(node: &Node, root: &str, signer: &Signer) {
+    node.ok("POST", "sys/auth/jwt", root, json!({"type": "jwt"}))
+        .await;
+    node.ok(
+        "POST",
+        "auth/jwt/config",
+        root,
+        json!({"jwt_validation_pubkeys": [signer.public_pem], "bound_issuer": SEED_ISSUER}),
+    )
+    .await;
+    node.ok(
+        "POST",
+        "auth/jwt/role/demo",
+        root,
+        json!({"bound_subject": SEED_SUBJECT, "bound_audiences": SEED_AUDIENCE,
+               "user_claim": "https://vault/user", "policies": "webapps", "ttl": "1h"}),
+    )
+    .await;
+}
+
+/// A fresh database for one test, dropped at the end; `None` without PostgreSQL.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    /// The URL of the fresh database.
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Option<TestDatabase> {
+        let Ok(admin_url) = std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") else {
+            skipped("AUTHMOUNT_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        use sqlx::Connection;
+        let name = format!("authmount_t_{}", random_hex());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let mut url = reqwest::Url::parse(&admin_url).expect("URL");
+        url.set_path(&format!("/{name}"));
+        Some(TestDatabase {
+            admin_url,
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    pub fn config(&self, dir: &TempDir, url: &str) -> String {
+        let file = dir.file(
+            &format!("pg-{}.hcl", random_hex()),
+            &format!("storage \"postgresql\" {{ connection_url = \"{url}\" }}\n"),
+        );
+        format!("-config={}", file.display())
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
