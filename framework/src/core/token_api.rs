@@ -210,11 +210,11 @@ impl Core {
     /// Renewal (reference §1.4): a login token's backend re-checks (the JWT method re-reads
     /// its role) and its current TTLs apply; never past the token's max TTL from creation.
     /// `token` is echoed as `client_token` (empty when renewed by accessor).
-    async fn renew(&self, token: &str, mut found: StoredToken, req: &Request) -> Result<Reply> {
+    async fn renew(&self, token: &str, found: StoredToken, req: &Request) -> Result<Reply> {
         if found.is_batch() {
             return Err(Error::invalid("batch tokens cannot be renewed"));
         }
-        let entry = &mut found.entry;
+        let entry = &found.entry;
         if !entry.renewable {
             return Err(Error::invalid("lease is not renewable"));
         }
@@ -254,13 +254,18 @@ impl Core {
         if params.period == 0 && ttl > limit {
             ttl = limit.max(0);
         }
-        entry.expire_time = Some(now.saturating_add(ttl));
-        entry.last_renewal_time = Some(now);
-        entry.params = params;
-        self.tokens.save(&found).await?;
+        // Stored by compare-and-set: a use counted meanwhile stays counted.
+        let renewed = self
+            .tokens
+            .update(&found, |e| {
+                e.expire_time = Some(now.saturating_add(ttl));
+                e.last_renewal_time = Some(now);
+                e.params = params.clone();
+            })
+            .await?;
         Ok(Reply::ok(envelope(
             None,
-            Some(auth_block(token, &found.entry, ttl)),
+            Some(auth_block(token, &renewed.entry, ttl)),
             &warnings,
             "token",
         )))
