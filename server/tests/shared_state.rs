@@ -68,12 +68,12 @@ impl Cluster {
     ) -> Vec<(u16, Value)> {
         let mut set = JoinSet::new();
         for (i, (method, path, token, body)) in requests.into_iter().enumerate() {
-            let base = self.node(i).base.clone();
+            let (client, base) = (self.node(i).client.clone(), self.node(i).base.clone());
             let method = method.to_string();
             set.spawn(async move {
                 (
                     i,
-                    call_at(&base, &method, &path, token.as_deref(), body).await,
+                    call_at(&client, &base, &method, &path, token.as_deref(), body).await,
                 )
             });
         }

@@ -4,14 +4,12 @@
 //! Source: Vault API `identity/group`, `identity/group-alias`, `identity/entity`,
 //! `identity/entity-alias`.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
 use super::reply::{data_reply, list_reply};
 use super::{body_field, normalize_policies, required_str, Core};
 use crate::error::{Error, Result};
-use crate::identity::{Group, GroupAlias};
+use crate::identity::{Group, GroupAlias, GroupChanges, GroupTarget};
 use crate::path::FieldType;
 use crate::request::{Operation, Request};
 use crate::response::Reply;
@@ -118,62 +116,36 @@ impl Core {
     }
 
     /// Creates or updates a group from `name`, `type` (`internal`/`external`), `policies`,
-    /// `metadata`, `member_entity_ids`. Errors: 400 for a missing name, a bad type, a type
-    /// change, members on an external group.
+    /// `metadata`, `member_entity_ids` (applied by the identity store atomically, on the group
+    /// as stored). Errors: 400 for a missing name, a bad type, a type change, members on an
+    /// external group, a name another group has.
     async fn write_group(&self, existing: Option<Group>, req: &Request) -> Result<Reply> {
-        let name = body_field(req, "name", FieldType::String)?
-            .and_then(|v| v.as_str().map(str::to_string));
-        let existing = match (existing, &name) {
-            (Some(g), _) => Some(g),
-            (None, Some(n)) => self.identity.group_by_name(n).await?,
-            (None, None) => None,
+        let string = |name: &str| -> Result<Option<String>> {
+            Ok(body_field(req, name, FieldType::String)?
+                .and_then(|v| v.as_str().map(str::to_string)))
         };
-        let now = now_unix();
-        let mut group = existing.clone().unwrap_or_else(|| Group {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: String::new(),
-            kind: "internal".into(),
-            policies: vec![],
-            metadata: BTreeMap::new(),
-            member_entity_ids: vec![],
-            alias_id: String::new(),
-            creation_time: now,
-            last_update_time: now,
-        });
-        if let Some(n) = name {
-            group.name = n;
-        }
-        if group.name.is_empty() {
-            group.name = format!("group_{}", &group.id[..8]);
-        }
-        if let Some(kind) =
-            body_field(req, "type", FieldType::String)?.and_then(|v| v.as_str().map(str::to_string))
-        {
-            if kind != "internal" && kind != "external" {
-                return Err(Error::invalid(format!("invalid group type {kind:?}")));
-            }
-            if existing.as_ref().is_some_and(|g| g.kind != kind) {
-                return Err(Error::invalid("group type cannot be changed"));
-            }
-            group.kind = kind;
-        }
+        let name = string("name")?;
+        let mut changes = GroupChanges {
+            name: name.clone(),
+            kind: string("type")?,
+            ..Default::default()
+        };
         if let Some(v) = body_field(req, "policies", FieldType::CommaStringSlice)? {
             let list: Vec<String> = serde_json::from_value(v).unwrap_or_default();
-            group.policies = normalize_policies(&list);
+            changes.policies = Some(normalize_policies(&list));
         }
         if let Some(v) = body_field(req, "metadata", FieldType::KvPairs)? {
-            group.metadata = serde_json::from_value(v).unwrap_or_default();
+            changes.metadata = Some(serde_json::from_value(v).unwrap_or_default());
         }
         if let Some(v) = body_field(req, "member_entity_ids", FieldType::CommaStringSlice)? {
-            if group.kind == "external" {
-                return Err(Error::invalid(
-                    "member entities can't be set manually for external groups",
-                ));
-            }
-            group.member_entity_ids = serde_json::from_value(v).unwrap_or_default();
+            changes.member_entity_ids = Some(serde_json::from_value(v).unwrap_or_default());
         }
-        group.last_update_time = now;
-        self.identity.put_group(&group, existing.as_ref()).await?;
+        let target = match (existing, name) {
+            (Some(g), _) => GroupTarget::Id(g.id),
+            (None, Some(n)) => GroupTarget::Name(n),
+            (None, None) => GroupTarget::New,
+        };
+        let group = self.identity.write_group(target, &changes).await?;
         Ok(data_reply(
             json!({ "id": group.id, "name": group.name }),
             "identity",
@@ -217,7 +189,7 @@ impl Core {
             "type": g.kind,
             "policies": g.policies,
             "metadata": g.metadata,
-            "member_entity_ids": g.member_entity_ids,
+            "member_entity_ids": self.identity.member_entity_ids(g).await?,
             "alias": alias,
             "creation_time": g.creation_time,
             "last_update_time": g.last_update_time,

@@ -27,6 +27,9 @@ pub struct Node {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The HTTP client of the test that started it (one per node: building one loads the
+    /// system's root certificates; it belongs to the test's runtime).
+    pub client: reqwest::Client,
     log: std::path::PathBuf,
 }
 
@@ -56,11 +59,15 @@ impl Node {
         let node = Node {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if reqwest::get(format!("{}/v1/sys/health", node.base))
+            if node
+                .client
+                .get(format!("{}/v1/sys/health", node.base))
+                .send()
                 .await
                 .is_ok()
             {
@@ -90,7 +97,7 @@ impl Node {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        call_at(&self.base, method, path, token, body).await
+        call_at(&self.client, &self.base, method, path, token, body).await
     }
 
     pub async fn ok(&self, method: &str, path: &str, token: &str, body: Value) -> Value {
@@ -122,16 +129,16 @@ impl Node {
     }
 }
 
-/// One request to the server at `base` (`http://127.0.0.1:<port>`), for tasks that do not
-/// borrow a [`Node`]: `(status, JSON body or null)`.
+/// One request to the server at `base` (`http://127.0.0.1:<port>`) through `client`, for
+/// tasks that do not borrow a [`Node`]: `(status, JSON body or null)`.
 pub async fn call_at(
+    client: &reqwest::Client,
     base: &str,
     method: &str,
     path: &str,
     token: Option<&str>,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let client = reqwest::Client::new();
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut req = client
         .request(method, format!("{base}/v1/{path}"))
