@@ -138,6 +138,19 @@ async fn a_token_dies_after_its_last_use() {
     assert_eq!((st, body["data"]["num_uses"].clone()), (200, json!(1)));
     assert_eq!(server.get("auth/token/lookup-self", Some(&t)).await.0, 200);
     assert_eq!(server.get("auth/token/lookup-self", Some(&t)).await.0, 403);
+    // A renewal that takes the last use renews nothing and brings nothing back (Vault
+    // answers it 400 `token not found`).
+    let (_, body) = create(&server, &server.root, json!({"num_uses": 1, "ttl": "1h"})).await;
+    let t = client_token(&body);
+    let (st, body) = server
+        .post("auth/token/renew-self", Some(&t), &json!({}))
+        .await;
+    assert_eq!(
+        (st, error_message(&body)),
+        (400, "token not found".into()),
+        "{body}"
+    );
+    assert_eq!(server.get("auth/token/lookup-self", Some(&t)).await.0, 403);
 }
 
 #[tokio::test]
@@ -217,6 +230,16 @@ async fn external_group_policies_reach_the_token_through_the_groups_claim() {
         .await;
     assert_eq!(st, 200, "{entity}");
     assert_eq!(entity["data"]["group_ids"], json!([group_id]));
+    // The external group lists the entity that joined it through its group alias.
+    let (st, group) = server
+        .get(&format!("identity/group/id/{group_id}"), Some(&root))
+        .await;
+    assert_eq!(st, 200, "{group}");
+    assert_eq!(
+        group["data"]["member_entity_ids"],
+        json!([entity_id]),
+        "{group}"
+    );
     let alias = &entity["data"]["aliases"][0];
     assert_eq!(alias["name"], json!("alice"));
     assert_eq!(alias["mount_accessor"], json!(accessor));
@@ -257,6 +280,10 @@ async fn external_group_policies_reach_the_token_through_the_groups_claim() {
         .await;
     assert_eq!(st, 200, "{body}");
     assert!(body["auth"].get("identity_policies").is_none(), "{body}");
+    let (_, group) = server
+        .get(&format!("identity/group/id/{group_id}"), Some(&root))
+        .await;
+    assert_eq!(group["data"]["member_entity_ids"], json!([]), "{group}");
 }
 
 #[tokio::test]

@@ -161,6 +161,10 @@ fn random_key() -> [u8; 32] {
     key
 }
 
+fn not_found() -> Error {
+    Error::invalid("token not found")
+}
+
 fn id_key(hash: &str) -> String {
     format!("id/{hash}")
 }
@@ -376,7 +380,9 @@ impl TokenStore {
     /// Changes a stored token's entry (a renewal) with a compare-and-set: `change` is applied
     /// to the entry as stored now, so a use counted or a revocation started meanwhile (on any
     /// node) is kept, never undone. Returns the token as stored.
-    /// Errors: 403 when the token is gone, expired or being revoked; 400 for a batch token.
+    /// Errors: 400 `token not found` when the token is gone, expired or being revoked (also
+    /// when this very request took its last use: Vault answers a renew-self so); 400 for a
+    /// batch token.
     pub async fn update(
         &self,
         token: &StoredToken,
@@ -393,12 +399,12 @@ impl TokenStore {
                     change(&mut entry);
                     Ok(Some(entry))
                 }
-                _ => Err(Error::PermissionDenied),
+                _ => Err(not_found()),
             })
             .await?;
         Ok(StoredToken {
             key: token.key.clone(),
-            entry: after.ok_or(Error::PermissionDenied)?,
+            entry: after.ok_or_else(not_found)?,
         })
     }
 
@@ -718,7 +724,7 @@ mod tests {
         // Used up (and so revoked): the renewal is refused and brings nothing back.
         assert_eq!(
             tokens.update(&stale, |_| {}).await.unwrap_err(),
-            Error::PermissionDenied
+            Error::invalid("token not found")
         );
         assert!(tokens.lookup(&token).await.unwrap().is_none());
     }
