@@ -490,6 +490,24 @@ async fn write_legacy_store(view: &View) -> (Entity, EntityAlias, Group) {
     for (key, id) in legacy {
         view.put(&key, id.as_bytes()).await.unwrap();
     }
+    // An internal group listing the entity, and the membership document as that version
+    // wrote it (no `version`).
+    let ops = Group {
+        id: "g-2".into(),
+        name: "ops".into(),
+        kind: "internal".into(),
+        policies: vec!["ops".into()],
+        member_entity_ids: vec!["e-1".into()],
+        alias_id: String::new(),
+        ..group.clone()
+    };
+    view.put_json("group/g-2", &ops).await.unwrap();
+    view.put(&format!("group-by-name/{}", hex::encode("ops")), b"g-2")
+        .await
+        .unwrap();
+    view.put("membership/e-1", br#"{"external":{},"internal":["g-2"]}"#)
+        .await
+        .unwrap();
     (entity, alias, group)
 }
 
@@ -515,7 +533,17 @@ async fn a_store_with_hex_name_keys_is_migrated_by_the_first_node_to_use_it() {
         .sync_external_groups(&entity.id, "auth_jwt_1", &["engineering".to_string()])
         .await
         .unwrap();
-    assert_eq!(groups.len(), 1);
+    assert_eq!(groups.len(), 2);
+    assert_eq!(
+        nodes[0].identity_policies(&entity.id).await.unwrap(),
+        ["eng", "ops"]
+    );
+    // The old membership document takes changes.
+    let ops = nodes[0].group_by_name("ops").await.unwrap().unwrap();
+    nodes[1]
+        .write_group(GroupTarget::Id(ops.id), &members(&[]))
+        .await
+        .unwrap();
     assert_eq!(
         nodes[0].identity_policies(&entity.id).await.unwrap(),
         ["eng"]
