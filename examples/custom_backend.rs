@@ -19,9 +19,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use authmount::framework::tokenutil::{self, TokenSettings};
 use authmount::framework::{
-    Auth, AuthBackend, BackendRequest, Core, Error, Field, FieldType, InMemory, Operation,
-    PathSpec, Registry, RenewRequest, Request, Response, Result, Router, TokenParams, View,
+    Auth, AuthBackend, BackendContext, BackendRequest, Clock, Core, Error, Field, FieldType,
+    InMemory, Operation, Path, Registry, RenewRequest, Request, Response, Result, TokenParams,
+    View,
 };
 use rand::rngs::OsRng;
 use rand::RngCore;
@@ -39,63 +41,29 @@ pub fn register(registry: &mut Registry) -> &mut Registry {
 
 /// One mount of the API-key method.
 pub struct ApiKeys {
-    router: Router,
     storage: View,
+    clock: Clock,
 }
 
 /// A key as stored at `key/<name>`: settings and the SHA-256 of the key, never the key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct KeyEntry {
     /// Lower-case hex SHA-256 of the key.
     pub sha256: String,
-    /// Policies of the tokens it gives.
-    pub policies: Vec<String>,
-    /// TTL of the tokens it gives, seconds (0: the mount's default).
-    pub ttl: i64,
+    /// The standard token parameters (`token_policies`, `token_ttl`, ...; `policies` and
+    /// `ttl` work too, as Vault's deprecated names).
+    #[serde(flatten)]
+    pub tokens: TokenSettings,
     /// Unix seconds of the key's creation or last rotation.
     pub creation_time: i64,
 }
 
-fn paths() -> Vec<PathSpec> {
-    vec![
-        PathSpec {
-            name: "key_list",
-            pattern: "keys/?",
-            fields: vec![],
-            operations: vec![Operation::List],
-            unauthenticated: false,
-            help: "List the names of the API keys.",
-        },
-        PathSpec {
-            name: "key",
-            pattern: r"keys/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)",
-            fields: vec![
-                Field::new("name", FieldType::LowerCaseString, "Name of the key (also the alias name of who logs in with it)."),
-                Field::new("policies", FieldType::CommaStringSlice, "Policies of the tokens the key gives."),
-                Field::new("ttl", FieldType::DurationSecond, "TTL of the tokens the key gives (seconds or a duration such as \"1h\"); 0 means the mount's default."),
-                Field::new("rotate", FieldType::Bool, "Replace the key of an existing entry with a new one (shown once)."),
-            ],
-            operations: vec![Operation::Read, Operation::Update, Operation::Delete],
-            unauthenticated: false,
-            help: "Create, update, read or delete an API key. Creating (or rotating) answers the new key once; only its SHA-256 is stored.",
-        },
-        PathSpec {
-            name: "login",
-            pattern: "login",
-            fields: vec![Field::new("key", FieldType::String, "The API key.")],
-            operations: vec![Operation::Update],
-            unauthenticated: true,
-            help: "Log in with an API key and get a Vault token with the key's policies and TTL.",
-        },
-    ]
-}
-
 impl ApiKeys {
     /// A backend instance over the mount's storage (the `Factory` shape).
-    pub fn factory(storage: View) -> Arc<dyn AuthBackend> {
+    pub fn factory(ctx: BackendContext) -> Arc<dyn AuthBackend> {
         Arc::new(ApiKeys {
-            router: Router::new(paths()),
-            storage,
+            storage: ctx.storage,
+            clock: ctx.clock,
         })
     }
 
@@ -114,7 +82,7 @@ impl ApiKeys {
         OsRng.fill_bytes(&mut secret);
         let key = format!("ak_{}", hex::encode(secret));
         entry.sha256 = sha256_hex(&key);
-        entry.creation_time = now();
+        entry.creation_time = self.clock.unix();
         self.storage.put_json(&format!("key/{name}"), entry).await?;
         self.storage
             .put_json(&format!("sha256/{}", entry.sha256), &name)
@@ -125,20 +93,27 @@ impl ApiKeys {
         Ok(key)
     }
 
-    async fn write(&self, name: &str, req: &BackendRequest<'_>) -> Result<Response> {
+    async fn list_keys(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
+        let keys = self.storage.list("key/").await?;
+        if keys.is_empty() {
+            return Err(Error::NotFound);
+        }
+        let mut data = Map::new();
+        data.insert("keys".into(), json!(keys));
+        Ok(Response::data(data))
+    }
+
+    async fn read_key(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let name = req.fields.str("name").unwrap_or_default();
+        let entry = self.entry(name).await?.ok_or(Error::NotFound)?;
+        Ok(Response::data(read_data(name, &entry)))
+    }
+
+    async fn write_key(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let name = req.fields.str("name").unwrap_or_default();
         let stored = self.entry(name).await?;
-        let mut entry = stored.clone().unwrap_or(KeyEntry {
-            sha256: String::new(),
-            policies: vec![],
-            ttl: 0,
-            creation_time: 0,
-        });
-        if let Some(policies) = req.fields.strings("policies") {
-            entry.policies = policies;
-        }
-        if let Some(ttl) = req.fields.int("ttl") {
-            entry.ttl = ttl;
-        }
+        let mut entry = stored.clone().unwrap_or_default();
+        entry.tokens.apply_write(&req.fields, &req.mount)?;
         let rotate = req.fields.bool("rotate").unwrap_or(false);
         if let (Some(_), false) = (&stored, rotate) {
             self.storage
@@ -153,7 +128,8 @@ impl ApiKeys {
         Ok(Response::data(data))
     }
 
-    async fn delete(&self, name: &str) -> Result<Response> {
+    async fn delete_key(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let name = req.fields.str("name").unwrap_or_default();
         if let Some(entry) = self.entry(name).await? {
             self.storage
                 .delete(&format!("sha256/{}", entry.sha256))
@@ -163,7 +139,7 @@ impl ApiKeys {
         Ok(Response::default())
     }
 
-    async fn login(&self, req: &BackendRequest<'_>) -> Result<Response> {
+    async fn login(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let key = req.fields.str("key").unwrap_or_default();
         if key.is_empty() {
             return Err(Error::invalid("missing key"));
@@ -183,49 +159,38 @@ impl ApiKeys {
         auth.metadata.insert("key_name".into(), name.clone());
         auth.internal_data.insert("name".into(), json!(name));
         auth.internal_data.insert("sha256".into(), json!(sha256));
-        auth.token = TokenParams {
-            policies: entry.policies,
-            ttl: entry.ttl,
-            ..TokenParams::default()
-        };
-        Ok(Response {
-            auth: Some(auth),
-            ..Response::default()
-        })
+        auth.token = entry.tokens.token;
+        Ok(Response::login(auth))
     }
 }
 
 #[async_trait]
 impl AuthBackend for ApiKeys {
-    fn router(&self) -> &Router {
-        &self.router
+    fn paths(self: Arc<Self>) -> Vec<Path> {
+        vec![
+            Path::new("keys/?")
+                .help("List the names of the API keys.")
+                .list(&self, Self::list_keys),
+            Path::new(r"keys/(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)")
+                .help("Create, update, read or delete an API key. Creating (or rotating) answers the new key once; only its SHA-256 is stored.")
+                .fields([
+                    Field::new("name", FieldType::LowerCaseString, "Name of the key (also the alias name of who logs in with it)."),
+                    Field::new("rotate", FieldType::Bool, "Replace the key of an existing entry with a new one (shown once)."),
+                ])
+                .fields(tokenutil::fields())
+                .read(&self, Self::read_key)
+                .update(&self, Self::write_key)
+                .delete(&self, Self::delete_key),
+            Path::new("login")
+                .help("Log in with an API key and get a Vault token with the key's policies and TTL.")
+                .unauthenticated()
+                .field(Field::new("key", FieldType::String, "The API key.").sensitive())
+                .update(&self, Self::login),
+        ]
     }
 
     fn help(&self) -> &str {
         "API keys: an operator creates named keys with policies and a TTL; clients log in with a key. Only SHA-256 hashes of the keys are stored."
-    }
-
-    async fn handle(&self, req: BackendRequest<'_>) -> Result<Response> {
-        let name = req.fields.str("name").unwrap_or_default().to_string();
-        match (req.spec.name, req.operation) {
-            ("key_list", Operation::List) => {
-                let keys = self.storage.list("key/").await?;
-                if keys.is_empty() {
-                    return Err(Error::NotFound);
-                }
-                let mut data = Map::new();
-                data.insert("keys".into(), json!(keys));
-                Ok(Response::data(data))
-            }
-            ("key", Operation::Read) => {
-                let entry = self.entry(&name).await?.ok_or(Error::NotFound)?;
-                Ok(Response::data(read_data(&name, &entry)))
-            }
-            ("key", Operation::Update) => self.write(&name, &req).await,
-            ("key", Operation::Delete) => self.delete(&name).await,
-            ("login", Operation::Update) => self.login(&req).await,
-            _ => Err(Error::UnsupportedOperation),
-        }
     }
 
     /// A token renews only while the key it logged in with still exists unrotated; it
@@ -240,7 +205,7 @@ impl AuthBackend for ApiKeys {
         let name = field("name");
         match self.entry(name).await? {
             Some(entry) if entry.sha256 == field("sha256") => Ok(TokenParams {
-                ttl: entry.ttl,
+                ttl: entry.tokens.token.ttl,
                 ..req.token.clone()
             }),
             _ => Err(Error::invalid(format!(
@@ -253,22 +218,14 @@ impl AuthBackend for ApiKeys {
 fn read_data(name: &str, entry: &KeyEntry) -> Map<String, Value> {
     let mut data = Map::new();
     data.insert("name".into(), json!(name));
-    data.insert("policies".into(), json!(entry.policies));
-    data.insert("ttl".into(), json!(entry.ttl));
     data.insert("creation_time".into(), json!(entry.creation_time));
+    entry.tokens.read_into(&mut data);
     data
 }
 
 /// Lower-case hex SHA-256 of `key`.
 pub fn sha256_hex(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// Mounts the method at `keys` and `team/keys` next to `jwt`, creates a key at each and
@@ -279,7 +236,7 @@ async fn main() -> Result<()> {
     authmount::jwt::register(&mut registry);
     register(&mut registry);
     let core = Core::new(Arc::new(InMemory::new()), registry);
-    core.dev_root_token("root").await?;
+    core.dev_init("root").await?;
     let call = |op, path: &str, body: Value| {
         let req = Request::new(op, path).with_token("root").with_data(body);
         core.handle(req)

@@ -41,7 +41,7 @@ async fn run(serve: bool, listen: &str) -> std::io::Result<()> {
     let storage: Arc<dyn Storage> = Arc::new(InMemory::new());
     let core = Arc::new(Core::new(storage, registry));
     let root = format!("embed-root-{}", hex::encode(rand::random::<[u8; 12]>()));
-    core.dev_root_token(&root).await.map_err(io)?;
+    core.dev_init(&root).await.map_err(io)?;
 
     // 3. Without HTTP: mount, create a key and log in by calling the core.
     for (path, kind) in [("jwt", "jwt"), ("api-keys", custom_backend::TYPE)] {

@@ -136,7 +136,7 @@ async fn an_api_key_is_stored_only_as_its_sha256() {
     let storage = Arc::new(InMemory::new());
     let root = format!("root-{}", support::random_hex());
     let core = authmount::framework::Core::new(storage.clone(), registry());
-    core.dev_root_token(&root).await.expect("root token");
+    core.dev_init(&root).await.expect("root token");
     let server = TestServer::serve(Arc::new(core), root);
     enable_api_keys(&server, "keys").await;
     let key = create_key(&server, "keys", "ci", json!({"policies": "deploy"})).await;
@@ -264,7 +264,8 @@ async fn an_unknown_type_gets_400_naming_the_known_types() {
         "unknown auth method type \"api-keys\"; known types: api-key, jwt, oidc"
     );
     let (status, body) = server.get("sys/auth/x", root).await;
-    assert_eq!(status, 404, "nothing was mounted: {body}");
+    assert_eq!(status, 400, "nothing was mounted: {body}");
+    assert_eq!(error_message(&body), "No auth engine at x/");
 
     // The stock server does not know the example's type.
     let stock = TestServer::start().await;

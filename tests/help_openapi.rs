@@ -12,14 +12,18 @@ mod custom_backend;
 use std::process::Command;
 use std::sync::Arc;
 
-use authmount::framework::{AuthBackend, InMemory, Operation, PathSpec, View};
+use authmount::framework::{BackendContext, Clock, InMemory, Operation, Path, View};
 use reqwest::Method;
 use serde_json::{json, Value};
 use support::{error_message, seed_mount, Key, TestServer};
 
 /// The JWT method's path table, from the backend itself (the single source of truth).
-fn jwt_backend() -> Arc<dyn AuthBackend> {
-    authmount::jwt::JwtBackend::factory(View::new(Arc::new(InMemory::new()), "unused/"))
+fn jwt_paths() -> Vec<Path> {
+    let ctx = BackendContext {
+        storage: View::new(Arc::new(InMemory::new()), "unused/"),
+        clock: Clock::system(),
+    };
+    authmount::jwt::JwtBackend::factory(ctx).paths()
 }
 
 /// The `components/schemas` entry a `$ref` points to.
@@ -128,8 +132,7 @@ async fn help_on_a_mount_lists_every_route_of_its_backend() {
         help.starts_with("## DESCRIPTION\n\nThe JWT auth method"),
         "{help}"
     );
-    let backend = jwt_backend();
-    for spec in backend.router().specs() {
+    for spec in jwt_paths() {
         assert!(
             help.contains(&format!("    ^{}$\n        {}", spec.pattern, spec.help)),
             "{help}"
@@ -194,15 +197,21 @@ async fn help_needs_a_token_and_a_routed_path() {
     assert_eq!(status, 403, "help needs a token, even on login: {body}");
     let (status, body) = server.get("auth/jwt/login?help=1", Some("nope")).await;
     assert_eq!(status, 403, "{body}");
-    for path in [
-        "auth/jwt/nope",
-        "auth/nomount/login",
-        "auth/token/lookup-self",
-        "sys/auth",
-    ] {
+    for path in ["auth/jwt/nope", "auth/nomount/login", "nowhere/x"] {
         let (status, body) = server.get(&format!("{path}?help=1"), root).await;
         assert_eq!(status, 404, "{path}: {body}");
         assert!(error_message(&body).contains("unsupported path"), "{body}");
+    }
+    // The core's own endpoints are path tables too: help answers on every one.
+    for (path, route) in [
+        ("auth/token/lookup-self", "^lookup-self$"),
+        ("sys/auth", "^auth$"),
+        ("identity/group/name/Admins", "^group/name/(?P<name>[^/]+)$"),
+    ] {
+        let (status, body) = server.get(&format!("{path}?help=1"), root).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let help = body["help"].as_str().unwrap();
+        assert!(help.contains(&format!("Matching Route: {route}")), "{help}");
     }
     // `help=` (empty) is not a help request, as in Vault.
     let (status, body) = server.get("auth/jwt/config?help=", root).await;
@@ -213,18 +222,17 @@ async fn help_needs_a_token_and_a_routed_path() {
 /// Every JWT path of `mount` is in `doc`, with its operations as methods, its captures as
 /// path parameters, and every other field of its table as a typed, described body property.
 fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
-    let backend = jwt_backend();
-    let specs: Vec<&PathSpec> = backend.router().specs().collect();
+    let specs = jwt_paths();
     assert_eq!(specs.len(), 4, "config, role list, role, login");
-    let template = |name: &str| match name {
+    let template = |pattern: &str| match pattern {
         "config" => "config",
-        "role_list" => "role/",
-        "role" => "role/{name}",
+        "role/?" => "role/",
+        p if p.starts_with("role/(?P<name>") => "role/{name}",
         "login" => "login",
         other => panic!("a jwt path this test does not know: {other}"),
     };
-    for spec in specs {
-        let path = format!("/auth/{mount}/{}", template(spec.name));
+    for spec in &specs {
+        let path = format!("/auth/{mount}/{}", template(spec.pattern));
         let item = &doc["paths"][&path];
         assert!(item.is_object(), "{path} missing");
         assert_eq!(item["description"], spec.help, "{path}");
@@ -232,20 +240,20 @@ fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
             .as_array()
             .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
             .unwrap_or_default();
-        for op in &spec.operations {
+        for op in spec.operations() {
             let method = match op {
                 Operation::Read | Operation::List => "get",
                 Operation::Update => "post",
                 Operation::Delete => "delete",
             };
             assert!(item[method]["operationId"].is_string(), "{method} {path}");
-            if *op == Operation::List {
+            if op == Operation::List {
                 let list = &item["get"]["parameters"][0];
                 assert_eq!(list["name"], "list", "{path}");
                 assert_eq!(list["in"], "query", "{path}");
             }
         }
-        if !spec.operations.contains(&Operation::Update) {
+        if !spec.supports(Operation::Update) {
             continue;
         }
         let props = body_properties(doc, item);
@@ -344,9 +352,23 @@ async fn the_openapi_document_lists_every_mounted_path_and_validates() {
         doc["paths"]["/auth/keys/login"]["x-vault-unauthenticated"],
         true
     );
-    let mut paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
-    paths.sort();
-    assert_eq!(paths.len(), 4 + 4 + 3, "{paths:?}");
+    // Every endpoint of the server is described: the core's own tables too.
+    for core_path in [
+        "/sys/auth",
+        "/sys/auth/{path}",
+        "/sys/mounts/auth/{path}/tune",
+        "/sys/policies/acl/{name}",
+        "/auth/token/create",
+        "/auth/token/lookup-self",
+        "/identity/group/name/{name}",
+    ] {
+        assert!(doc["paths"][core_path].is_object(), "{core_path} missing");
+    }
+    let paths = doc["paths"].as_object().unwrap();
+    let mounted = paths
+        .keys()
+        .filter(|p| p.starts_with("/auth/") && !p.starts_with("/auth/token/"));
+    assert_eq!(mounted.count(), 4 + 4 + 3, "{paths:?}");
 
     validate_with_openapi_spec_validator(&doc);
 

@@ -17,7 +17,7 @@ async fn concurrent_mount_changes_on_two_nodes_are_never_lost() {
     let storage: Arc<dyn Storage> = Arc::new(InMemory::new());
     let a = Arc::new(Core::new(storage.clone(), registry()));
     let b = Arc::new(Core::new(storage, registry()));
-    a.dev_root_token("root").await.expect("root token");
+    a.dev_init("root").await.expect("root token");
     let enable = |core: Arc<Core>, i: usize| async move {
         let req = Request::new(Operation::Update, format!("sys/auth/m{i}"))
             .with_data(json!({"type": "jwt"}))

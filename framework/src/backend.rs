@@ -11,10 +11,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
+use crate::clock::Clock;
+use crate::core::Caller;
 use crate::error::{Error, Result};
-use crate::path::{FieldData, PathSpec, Router};
+use crate::path::{FieldData, Path};
 use crate::request::Operation;
-use crate::response::{Response, TokenParams};
+use crate::response::TokenParams;
 use crate::storage::View;
 
 /// What a backend knows of the mount it serves. Durations in seconds, already resolved:
@@ -33,20 +35,32 @@ pub struct MountInfo {
     pub max_lease_ttl: i64,
 }
 
-/// One request, matched to a path of the backend and parsed by its field table.
-pub struct BackendRequest<'a> {
+/// What a backend instance is built with: the mount's private storage and the clock.
+#[derive(Clone)]
+pub struct BackendContext {
+    /// The mount's own storage: keys private to the mount, removed when it is disabled.
+    pub storage: View,
+    /// The clock every time rule of the backend should read.
+    pub clock: Clock,
+}
+
+/// One request, matched to a path, made canonical, authorised and parsed by the path's field
+/// table. Owned, so handlers are plain `async fn`s.
+#[derive(Clone)]
+pub struct BackendRequest {
     /// The operation.
     pub operation: Operation,
-    /// The matched path spec; handlers dispatch on `spec.name`.
-    pub spec: &'a PathSpec,
-    /// The path after the mount prefix, e.g. `role/demo`.
-    pub path: &'a str,
+    /// The canonical path relative to the table's prefix (the mount for a backend), e.g.
+    /// `role/demo` for a request to `auth/jwt/role/DEMO`.
+    pub path: String,
     /// The parsed fields (captures of the pattern included).
     pub fields: FieldData,
-    /// The mount being served.
-    pub mount: &'a MountInfo,
+    /// The mount being served (the core's own tables get a mount of their own).
+    pub mount: Arc<MountInfo>,
     /// The client's address, when known.
     pub remote_addr: Option<IpAddr>,
+    /// The authenticated caller; `None` on unauthenticated paths.
+    pub caller: Option<Arc<Caller>>,
 }
 
 /// A renewal of a token this backend issued.
@@ -64,42 +78,53 @@ pub struct RenewRequest<'a> {
 /// # Writing a backend
 ///
 /// A backend **declares its paths as data** and **answers requests that the core has
-/// already matched, parsed and authenticated**. It never speaks HTTP and never creates
-/// tokens. The example at the end is complete: a "shared word" method whose operator sets
-/// the word at `config` and whose users log in at `login`, mounted at two paths and driven
-/// through the [`Core`](crate::Core).
+/// already matched, made canonical, authorised and parsed**. It never speaks HTTP and never
+/// creates tokens. The example at the end is complete: a "shared word" method whose operator
+/// sets the word at `config` and whose users log in at `login`, mounted at two paths and
+/// driven through the [`Core`](crate::Core).
 ///
-/// 1. **Declare the paths.** [`AuthBackend::router`] returns a [`Router`] built from
-///    [`PathSpec`]s: a regular expression matched against the whole path after the mount
-///    (named captures such as `(?P<name>\w+)` become fields), a table of typed [`Field`](crate::Field)s
-///    ([`FieldType`](crate::FieldType): strings, bools, ints, durations in seconds, comma-separated lists,
-///    key-value pairs), the [`Operation`]s the path supports (any other gets 405) and
-///    whether it needs a token (`unauthenticated: true` for a login). The router converts
-///    input by this table (a bad value gets Vault's `Field validation failed` 400, an
-///    undeclared parameter a warning), and help (`GET <path>?help=1`) and the OpenAPI
-///    document (`GET /v1/sys/internal/specs/openapi`) are generated from it
-///    ([`crate::openapi`]): nothing else describes your API.
-/// 2. **Handle requests.** [`AuthBackend::handle`] dispatches on `req.spec.name` and
-///    `req.operation` and reads typed values from `req.fields` ([`FieldData::str`],
-///    [`FieldData::int`] (seconds for durations), [`FieldData::strings`],
-///    [`FieldData::bool`]; `None` when the client did not send the field). It returns
-///    [`Response::data`] for a read, [`Response::default()`] for a write (204), or an
-///    [`Error`]: [`Error::invalid`] for bad input (400; the message is shown to the client,
-///    so never put a secret in it), [`Error::NotFound`] (404), [`Error::internal`] for
-///    faults (500).
-/// 3. **Keep state in storage.** Each mount gets its own [`View`]: keys private to the
-///    mount, removed when the mount is disabled (`get_json`, `put_json`, `list`,
-///    `delete`). The instance lives as long as the mount, so it may cache parsed values.
-/// 4. **Log in by returning an [`Auth`](crate::Auth)** in the [`Response`]: the alias name
+/// 1. **Declare the paths.** [`AuthBackend::paths`] returns [`Path`]s: a regular
+///    expression matched against the whole path after the mount (named captures such as
+///    `(?P<name>\w+)` become fields), a table of typed [`Field`](crate::Field)s
+///    ([`FieldType`](crate::FieldType): strings, bools, ints, durations in seconds,
+///    comma-separated lists, key-value pairs; with defaults, `required`, `sensitive`), the
+///    handler of each [`Operation`] (`read`, `list`, `update`, `delete`; any other gets 405),
+///    an optional existence check (Vault's create-versus-update for ACLs) and whether it
+///    needs a token (`unauthenticated()` for a login). Handlers are `async fn`s of the
+///    backend taking `self: Arc<Self>` and a [`BackendRequest`]. The router converts input
+///    by the table (a bad value gets Vault's `Field validation failed` 400, an undeclared
+///    parameter a warning), lower-cases captures declared
+///    [`LowerCaseString`](crate::FieldType::LowerCaseString) before the ACL check, and
+///    help (`GET <path>?help=1`) and the OpenAPI document
+///    (`GET /v1/sys/internal/specs/openapi`) are generated from it ([`crate::openapi`]):
+///    nothing else describes your API.
+/// 2. **Handle requests.** A handler reads typed values from `req.fields`
+///    ([`FieldData::str`](crate::FieldData::str), [`FieldData::int`](crate::FieldData::int)
+///    (seconds for durations), [`FieldData::strings`](crate::FieldData::strings),
+///    [`FieldData::bool`](crate::FieldData::bool); `None` when the client did not send the
+///    field and it has no default). It returns [`Response::data`](crate::Response::data) for a read,
+///    [`Response::default()`](crate::Response) for a write (204), or an [`Error`]: [`Error::invalid`] for bad
+///    input (400; the message is shown to the client, so never put a secret in it),
+///    [`Error::NotFound`] (404), [`Error::internal`] for faults (500).
+/// 3. **Keep state in storage.** Each mount gets its own [`View`] in its
+///    [`BackendContext`]: keys private to the mount, encrypted by the core's storage
+///    barrier, removed when the mount is disabled (`get_json`, `put_json`, `list`, `delete`,
+///    and `compare_and_put`/`put_if_absent` for read-modify-write: several server nodes may
+///    share the store, so never guard shared state with an in-process lock). The instance
+///    lives as long as the mount; [`Cached`](crate::cache::Cached) keeps parsed objects
+///    exact across nodes.
+/// 4. **Log in by returning an [`Auth`](crate::Auth)** in the [`Response`](crate::Response): the alias name
 ///    (who logged in, unique per mount), metadata, and [`TokenParams`] (policies; TTLs in
-///    seconds, 0 meaning the mount's default). The core caps the TTLs by the mount's
-///    tuning, adds the `default` policy, links the identity entity, creates the token and
-///    answers `auth.client_token`, `accessor`, `policies`, `lease_duration`. Put what
-///    renewal needs into `internal_data` (never shown to clients).
+///    seconds, 0 meaning the mount's default). Declare the standard `token_*` fields with
+///    one line, `.fields(tokenutil::fields())`, and read them with
+///    [`TokenSettings::apply_write`](crate::tokenutil::TokenSettings::apply_write). The core
+///    caps the TTLs by the mount's tuning, adds the `default` policy, links the identity
+///    entity, creates the token and answers `auth.client_token`, `accessor`, `policies`,
+///    `lease_duration`. Put what renewal needs into `internal_data` (never shown to clients).
 /// 5. **Re-check at renewal** (optional): [`AuthBackend::renew`] returns the parameters to
 ///    renew with, or an error to refuse (say, the user was deleted).
 /// 6. **Register and mount.** [`Registry::register`] a [`Factory`] (a function from the
-///    mount's [`View`] to a new instance) under a type name; then
+///    mount's [`BackendContext`] to a new instance) under a type name; then
 ///    `POST /v1/sys/auth/<path> {"type":"<name>"}` mounts it at any path, as often as you
 ///    like, each mount with its own storage. Serve the [`Core`](crate::Core) over HTTP with
 ///    the `authmount-server` crate (`authmount_server::http::server`), or drive it yourself:
@@ -112,103 +137,77 @@ pub struct RenewRequest<'a> {
 ///
 /// use async_trait::async_trait;
 /// use authmount_framework::{
-///     Auth, AuthBackend, BackendRequest, Core, Error, Field, FieldType, InMemory, Operation,
-///     PathSpec, Registry, Request, Response, Result, Router, TokenParams, View,
+///     tokenutil, Auth, AuthBackend, BackendContext, BackendRequest, Core, Error, Field,
+///     FieldType, InMemory, Operation, Path, Registry, Request, Response, Result, View,
 /// };
 /// use serde::{Deserialize, Serialize};
 /// use serde_json::json;
 ///
 /// /// Logs in anyone who knows the word the operator set: small, but complete.
 /// struct SharedWord {
-///     router: Router,
 ///     storage: View,
 /// }
 ///
-/// /// What `config` stores in the mount's view.
-/// #[derive(Serialize, Deserialize)]
+/// /// What `config` stores in the mount's view: the word and the standard token fields.
+/// #[derive(Default, Serialize, Deserialize)]
 /// struct Config {
 ///     word: String,
-///     policies: Vec<String>,
-///     ttl: i64,
+///     #[serde(flatten)]
+///     tokens: tokenutil::TokenSettings,
 /// }
 ///
 /// impl SharedWord {
 ///     /// The factory: one instance per mount, over the mount's own storage.
-///     fn new(storage: View) -> Arc<dyn AuthBackend> {
-///         let router = Router::new(vec![
-///             PathSpec {
-///                 name: "config",
-///                 pattern: "config",
-///                 fields: vec![
-///                     Field::new("word", FieldType::String, "The shared word."),
-///                     Field::new("policies", FieldType::CommaStringSlice, "Policies of issued tokens."),
-///                     Field::new("ttl", FieldType::DurationSecond, "TTL of issued tokens."),
-///                 ],
-///                 operations: vec![Operation::Update],
-///                 unauthenticated: false,
-///                 help: "Set the shared word and the tokens it gives.",
-///             },
-///             PathSpec {
-///                 name: "login",
-///                 pattern: "login",
-///                 fields: vec![
-///                     Field::new("user", FieldType::String, "Who logs in."),
-///                     Field::new("word", FieldType::String, "The shared word."),
-///                 ],
-///                 operations: vec![Operation::Update],
-///                 unauthenticated: true,
-///                 help: "Log in with the shared word.",
-///             },
-///         ]);
-///         Arc::new(SharedWord { router, storage })
+///     fn new(ctx: BackendContext) -> Arc<dyn AuthBackend> {
+///         Arc::new(SharedWord { storage: ctx.storage })
+///     }
+///
+///     async fn write_config(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+///         let mut config = Config::default();
+///         config.word = req.fields.str("word").unwrap_or_default().to_string();
+///         config.tokens.apply_write(&req.fields, &req.mount)?;
+///         self.storage.put_json("config", &config).await?;
+///         Ok(Response::default())
+///     }
+///
+///     async fn login(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+///         let Some(config) = self.storage.get_json::<Config>("config").await? else {
+///             return Err(Error::invalid("the shared word is not configured"));
+///         };
+///         let user = req.fields.str("user").unwrap_or_default();
+///         if user.is_empty() || req.fields.str("word") != Some(config.word.as_str()) {
+///             return Err(Error::invalid("wrong user or word"));
+///         }
+///         let mut auth = Auth::default();
+///         auth.alias.name = user.to_string();
+///         auth.metadata.insert("user".into(), user.to_string());
+///         auth.token = config.tokens.token;
+///         Ok(Response::login(auth))
 ///     }
 /// }
 ///
 /// #[async_trait]
 /// impl AuthBackend for SharedWord {
-///     fn router(&self) -> &Router {
-///         &self.router
+///     fn paths(self: Arc<Self>) -> Vec<Path> {
+///         vec![
+///             Path::new("config")
+///                 .help("Set the shared word and the tokens it gives.")
+///                 .field(Field::new("word", FieldType::String, "The shared word.").required())
+///                 .fields(tokenutil::fields())
+///                 .update(&self, Self::write_config),
+///             Path::new("login")
+///                 .help("Log in with the shared word.")
+///                 .unauthenticated()
+///                 .fields([
+///                     Field::new("user", FieldType::String, "Who logs in."),
+///                     Field::new("word", FieldType::String, "The shared word.").sensitive(),
+///                 ])
+///                 .update(&self, Self::login),
+///         ]
 ///     }
 ///
 ///     fn help(&self) -> &str {
 ///         "Log in with a word that everyone shares."
-///     }
-///
-///     async fn handle(&self, req: BackendRequest<'_>) -> Result<Response> {
-///         match (req.spec.name, req.operation) {
-///             ("config", Operation::Update) => {
-///                 let word = req.fields.str("word").unwrap_or_default().to_string();
-///                 if word.is_empty() {
-///                     return Err(Error::invalid("missing word"));
-///                 }
-///                 let config = Config {
-///                     word,
-///                     policies: req.fields.strings("policies").unwrap_or_default(),
-///                     ttl: req.fields.int("ttl").unwrap_or(0),
-///                 };
-///                 self.storage.put_json("config", &config).await?;
-///                 Ok(Response::default())
-///             }
-///             ("login", Operation::Update) => {
-///                 let Some(config) = self.storage.get_json::<Config>("config").await? else {
-///                     return Err(Error::invalid("the shared word is not configured"));
-///                 };
-///                 let user = req.fields.str("user").unwrap_or_default();
-///                 if user.is_empty() || req.fields.str("word") != Some(config.word.as_str()) {
-///                     return Err(Error::invalid("wrong user or word"));
-///                 }
-///                 let mut auth = Auth::default();
-///                 auth.alias.name = user.to_string();
-///                 auth.metadata.insert("user".into(), user.to_string());
-///                 auth.token = TokenParams {
-///                     policies: config.policies,
-///                     ttl: config.ttl,
-///                     ..TokenParams::default()
-///                 };
-///                 Ok(Response { auth: Some(auth), ..Response::default() })
-///             }
-///             _ => Err(Error::UnsupportedOperation),
-///         }
 ///     }
 /// }
 ///
@@ -218,7 +217,7 @@ pub struct RenewRequest<'a> {
 /// let mut registry = Registry::new();
 /// registry.register("shared-word", SharedWord::new);
 /// let core = Core::new(Arc::new(InMemory::new()), registry);
-/// core.dev_root_token("root").await?;
+/// core.dev_init("root").await?;
 /// for path in ["word", "team/word"] {
 ///     let enable = Request::new(Operation::Update, format!("sys/auth/{path}"))
 ///         .with_token("root")
@@ -227,7 +226,7 @@ pub struct RenewRequest<'a> {
 /// }
 /// let config = Request::new(Operation::Update, "auth/word/config")
 ///     .with_token("root")
-///     .with_data(json!({"word": "swordfish", "policies": "reader", "ttl": "10m"}));
+///     .with_data(json!({"word": "swordfish", "token_policies": "reader", "token_ttl": "10m"}));
 /// assert_eq!(core.handle(config).await.status, 204);
 ///
 /// // Log in: no token needed; the core issues one.
@@ -259,26 +258,14 @@ pub struct RenewRequest<'a> {
 /// JWT method from a program of your own.
 #[async_trait]
 pub trait AuthBackend: Send + Sync + 'static {
-    /// The backend's path table.
-    fn router(&self) -> &Router;
+    /// The backend's path table, built once per mount. Handlers are bound to `self`
+    /// (`.read(&self, Self::read_thing)`); the table holds them weakly.
+    fn paths(self: Arc<Self>) -> Vec<Path>;
 
     /// A paragraph describing the method, shown by help on the mount itself
     /// (`GET /v1/auth/<mount>?help=1`). Defaults to none.
     fn help(&self) -> &str {
         ""
-    }
-
-    /// Answers one matched request. Return [`Error::InvalidRequest`] for bad input (400),
-    /// [`Error::NotFound`] for a missing object (404), [`Error::Internal`] for faults (500).
-    async fn handle(&self, req: BackendRequest<'_>) -> Result<Response>;
-
-    /// Vault's existence check, for ACLs: `Some(false)` when a write would create the
-    /// object (the caller then needs the `create` capability), `Some(true)` when it would
-    /// update it (`update`), `None` when the path has no existence check (`update`). The
-    /// default has none.
-    async fn exists(&self, req: &BackendRequest<'_>) -> Result<Option<bool>> {
-        let _ = req;
-        Ok(None)
     }
 
     /// Re-checks a token at renewal and returns the parameters to renew it with. The default
@@ -288,8 +275,8 @@ pub trait AuthBackend: Send + Sync + 'static {
     }
 }
 
-/// Builds a backend instance for one mount, given the mount's private storage.
-pub type Factory = Arc<dyn Fn(View) -> Arc<dyn AuthBackend> + Send + Sync>;
+/// Builds a backend instance for one mount, given the mount's storage and the clock.
+pub type Factory = Arc<dyn Fn(BackendContext) -> Arc<dyn AuthBackend> + Send + Sync>;
 
 /// The backend types that `sys/auth/<path> {"type": ...}` can mount.
 #[derive(Clone, Default)]
@@ -307,7 +294,7 @@ impl Registry {
     pub fn register(
         &mut self,
         kind: &str,
-        factory: impl Fn(View) -> Arc<dyn AuthBackend> + Send + Sync + 'static,
+        factory: impl Fn(BackendContext) -> Arc<dyn AuthBackend> + Send + Sync + 'static,
     ) -> &mut Self {
         self.factories.insert(kind.to_string(), Arc::new(factory));
         self

@@ -19,7 +19,7 @@ pub fn parse_seconds(value: &Value) -> Result<i64, String> {
             } else if let Some(f) = n.as_f64().filter(|f| f.is_finite() && f.abs() < 9.2e18) {
                 Ok(f.trunc() as i64)
             } else {
-                Err(format!("number {n} is out of range"))
+                Err("number is out of range".to_string())
             }
         }
         Value::String(s) => parse_str(s.trim()),
@@ -38,12 +38,12 @@ fn parse_str(s: &str) -> Result<i64, String> {
         if let Ok(days) = days.parse::<i64>() {
             return days
                 .checked_mul(86_400)
-                .ok_or_else(|| format!("duration {s:?} is out of range"));
+                .ok_or_else(|| "duration is out of range".to_string());
         }
     }
     go_parse_duration::parse_duration(s)
         .map(|nanos| nanos / 1_000_000_000)
-        .map_err(|_| format!("time: invalid duration {s:?}"))
+        .map_err(|_| "time: invalid duration".to_string())
 }
 
 /// Formats seconds as Go prints a `time.Duration` (`"1h0m0s"`, `"10m0s"`, `"30s"`), the way

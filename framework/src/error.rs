@@ -12,9 +12,11 @@ use serde_json::{json, Value};
 /// |---|---|---|
 /// | `InvalidRequest` | 400 | `{"errors":["<message>"]}` |
 /// | `PermissionDenied` | 403 | `{"errors":["permission denied"]}` |
+/// | `Forbidden` | 403 | `{"errors":["<message>"]}` |
 /// | `NotFound` | 404 | `{"errors":[]}` (a read or list that found nothing) |
 /// | `UnsupportedPath` | 404 | `{"errors":["<message>"]}`, the message contains `unsupported path` |
 /// | `UnsupportedOperation` | 405 | `{"errors":["1 error occurred:\n\t* unsupported operation\n\n"]}` |
+/// | `MethodNotAllowed` | 405 | `{"errors":[]}` |
 /// | `Internal` | 500 | `{"errors":["<message>"]}` |
 /// | `Unavailable` | 503 | `{"errors":["<message>"]}` |
 ///
@@ -28,6 +30,9 @@ pub enum Error {
     /// No token, an unknown or dead token, a CIDR mismatch, or a token without the right: 403.
     #[error("permission denied")]
     PermissionDenied,
+    /// A refusal with its own message, answered with 403 (e.g. `bad token` on a lookup).
+    #[error("{0}")]
+    Forbidden(String),
     /// A read or list that found nothing: 404 with an empty error list.
     #[error("not found")]
     NotFound,
@@ -37,6 +42,11 @@ pub enum Error {
     /// A verb the path does not support: 405.
     #[error("unsupported operation")]
     UnsupportedOperation,
+    /// A verb that an endpoint Vault serves in its HTTP layer (`sys/health`, `sys/init`,
+    /// `sys/seal-status`, `sys/unseal`, `sys/seal`, `sys/leader`) does not take: 405 with an
+    /// empty error list, answered before any token is looked at.
+    #[error("method not allowed")]
+    MethodNotAllowed,
     /// A fault of the server (storage, a broken invariant): 500.
     #[error("{0}")]
     Internal(String),
@@ -68,9 +78,9 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::InvalidRequest(_) => 400,
-            Error::PermissionDenied => 403,
+            Error::PermissionDenied | Error::Forbidden(_) => 403,
             Error::NotFound | Error::UnsupportedPath(_) => 404,
-            Error::UnsupportedOperation => 405,
+            Error::UnsupportedOperation | Error::MethodNotAllowed => 405,
             Error::Internal(_) => 500,
             Error::Unavailable(_) => 503,
         }
@@ -79,7 +89,7 @@ impl Error {
     /// Vault's error body: `{"errors":[...]}`.
     pub fn body(&self) -> Value {
         let errors: Vec<String> = match self {
-            Error::NotFound => vec![],
+            Error::NotFound | Error::MethodNotAllowed => vec![],
             Error::UnsupportedOperation => {
                 vec!["1 error occurred:\n\t* unsupported operation\n\n".to_string()]
             }

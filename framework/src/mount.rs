@@ -14,20 +14,107 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{AuthBackend, MountInfo};
 use crate::error::{Error, Result};
+use crate::path::Router;
 
 /// Vault's default system lease TTL and max lease TTL: 768h, in seconds.
 pub const SYSTEM_MAX_LEASE_TTL: i64 = 768 * 3600;
 
+/// A mount's `token_type` setting: which kind of token its logins issue.
+/// Source: Vault API `sys/auth` `config.token_type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountTokenType {
+    /// Service tokens unless the role asks for batch ones.
+    #[default]
+    #[serde(rename = "default-service", alias = "")]
+    DefaultService,
+    /// Batch tokens unless the role asks for service ones.
+    #[serde(rename = "default-batch")]
+    DefaultBatch,
+    /// Always service tokens; a role asking for batch is refused at login.
+    #[serde(rename = "service")]
+    Service,
+    /// Always batch tokens; a role asking for service is refused at login.
+    #[serde(rename = "batch")]
+    Batch,
+}
+
+impl MountTokenType {
+    /// Vault's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountTokenType::DefaultService => "default-service",
+            MountTokenType::DefaultBatch => "default-batch",
+            MountTokenType::Service => "service",
+            MountTokenType::Batch => "batch",
+        }
+    }
+
+    /// Parses Vault's spelling (`""` is `default-service`). Errors: 400 naming the value.
+    pub fn parse(value: &str) -> Result<Self> {
+        match value {
+            "" | "default-service" => Ok(MountTokenType::DefaultService),
+            "default-batch" => Ok(MountTokenType::DefaultBatch),
+            "service" => Ok(MountTokenType::Service),
+            "batch" => Ok(MountTokenType::Batch),
+            other => Err(Error::invalid(format!("invalid token_type {other:?}"))),
+        }
+    }
+}
+
+/// Vault's `listing_visibility`: whether `sys/internal/ui/mounts` lists the mount to callers
+/// without a token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ListingVisibility {
+    /// Not listed (Vault's default, read back as `""`).
+    #[default]
+    #[serde(rename = "", alias = "hidden")]
+    Hidden,
+    /// Listed without authentication.
+    #[serde(rename = "unauth")]
+    Unauth,
+}
+
+impl ListingVisibility {
+    /// Vault's spelling: `""` or `unauth`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListingVisibility::Hidden => "",
+            ListingVisibility::Unauth => "unauth",
+        }
+    }
+
+    /// Parses `""`, `hidden` or `unauth`. Errors: 400 `invalid listing_visibility <v>`.
+    pub fn parse(value: &str) -> Result<Self> {
+        match value {
+            "" | "hidden" => Ok(ListingVisibility::Hidden),
+            "unauth" => Ok(ListingVisibility::Unauth),
+            other => Err(Error::invalid(format!(
+                "invalid listing_visibility {other}"
+            ))),
+        }
+    }
+}
+
 /// The tunable settings of a mount (seconds; 0 = the system default).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct MountConfig {
     /// `default_lease_ttl`.
     pub default_lease_ttl: i64,
     /// `max_lease_ttl`.
     pub max_lease_ttl: i64,
-    /// `token_type` (`default-service`, `default-batch`, `service`, `batch`).
-    #[serde(default)]
-    pub token_type: String,
+    /// `token_type`.
+    pub token_type: MountTokenType,
+    /// `listing_visibility`.
+    pub listing_visibility: ListingVisibility,
+    /// `passthrough_request_headers`: request headers handed to the backend.
+    pub passthrough_request_headers: Vec<String>,
+    /// `allowed_response_headers`: response headers the backend may set.
+    pub allowed_response_headers: Vec<String>,
+    /// `audit_non_hmac_request_keys`: request keys audit devices log in the clear.
+    pub audit_non_hmac_request_keys: Vec<String>,
+    /// `audit_non_hmac_response_keys`: response keys audit devices log in the clear.
+    pub audit_non_hmac_response_keys: Vec<String>,
 }
 
 /// One row of the mount table, as stored.
@@ -49,6 +136,9 @@ pub struct MountEntry {
     pub local: bool,
     /// Vault's `seal_wrap` flag (kept and echoed).
     pub seal_wrap: bool,
+    /// Vault's `options` (kept and echoed).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 impl MountEntry {
@@ -64,6 +154,7 @@ impl MountEntry {
             config,
             local: false,
             seal_wrap: false,
+            options: BTreeMap::new(),
         }
     }
 
@@ -89,29 +180,48 @@ impl MountEntry {
     }
 }
 
-/// A live mount: its entry and its backend instance.
+/// A live mount: its entry, its backend instance and the backend's compiled path table.
 #[derive(Clone)]
 pub struct Mount {
     /// The stored entry.
     pub entry: MountEntry,
     /// The backend serving it.
     pub backend: Arc<dyn AuthBackend>,
+    /// The backend's paths, compiled once per mount.
+    pub router: Arc<Router>,
 }
+
+/// The longest mount path accepted, in bytes (without the trailing slash).
+pub const MAX_MOUNT_PATH: usize = 255;
 
 /// Normalises a mount path: trims slashes and adds one at the end.
 ///
-/// Errors: 400 for an empty path, a path with empty, `.` or `..` segments, or a path at or
-/// under the token store's `token/`.
+/// Errors: 400 for an empty path; a path longer than [`MAX_MOUNT_PATH`]; a segment that is
+/// empty, `.` or `..`, or holds anything but ASCII letters, digits, `-`, `_` and `.` (so no
+/// ACL glob `*` or `+`, no spaces, no look-alike Unicode); a path at or under the token
+/// store's `token/`.
 pub fn normalize_path(raw: &str) -> Result<String> {
     let trimmed = raw.trim_matches('/');
     if trimmed.is_empty() {
         return Err(Error::invalid("missing mount path"));
     }
-    if trimmed
-        .split('/')
-        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
-    {
-        return Err(Error::invalid(format!("invalid mount path {raw:?}")));
+    if trimmed.len() > MAX_MOUNT_PATH {
+        return Err(Error::invalid(format!(
+            "mount path is longer than {MAX_MOUNT_PATH} bytes"
+        )));
+    }
+    let segment_ok = |seg: &str| {
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    if !trimmed.split('/').all(segment_ok) {
+        return Err(Error::invalid(
+            "invalid mount path: use ASCII letters, digits, '-', '_' and '.' in '/'-separated segments",
+        ));
     }
     let path = format!("{trimmed}/");
     if path.starts_with("token/") {
@@ -124,6 +234,8 @@ pub fn normalize_path(raw: &str) -> Result<String> {
 #[derive(Default)]
 pub struct MountTable {
     mounts: RwLock<BTreeMap<String, Mount>>,
+    /// The stored table the live one was built from.
+    built_from: RwLock<Option<Arc<Vec<MountEntry>>>>,
 }
 
 fn poisoned<T>(_: T) -> Error {
@@ -161,13 +273,20 @@ impl MountTable {
         }))
     }
 
-    /// Replaces the whole table (a reload from storage).
-    pub fn replace_all(&self, mounts: Vec<Mount>) -> Result<()> {
+    /// True when the live table was built from exactly this parse of the stored table.
+    pub fn is_built_from(&self, stored: &Arc<Vec<MountEntry>>) -> Result<bool> {
+        let built = self.built_from.read().map_err(poisoned)?;
+        Ok(built.as_ref().is_some_and(|b| Arc::ptr_eq(b, stored)))
+    }
+
+    /// Replaces the whole table (a reload from storage), remembering what it was built from.
+    pub fn replace_all(&self, mounts: Vec<Mount>, stored: Arc<Vec<MountEntry>>) -> Result<()> {
         let mut table = self.mounts.write().map_err(poisoned)?;
         *table = mounts
             .into_iter()
             .map(|m| (m.entry.path.clone(), m))
             .collect();
+        *self.built_from.write().map_err(poisoned)? = Some(stored);
         Ok(())
     }
 
@@ -191,5 +310,11 @@ mod tests {
         assert!(normalize_path("token").is_err());
         assert!(normalize_path("token/x").is_err());
         assert!(normalize_path("tokens").is_ok());
+        assert_eq!(normalize_path("team/a.b_c-d").unwrap(), "team/a.b_c-d/");
+        for bad in ["ünï", "a b", "*", "a+b", "a/*", "x@y"] {
+            assert!(normalize_path(bad).is_err(), "{bad}");
+        }
+        assert!(normalize_path(&"a".repeat(MAX_MOUNT_PATH)).is_ok());
+        assert!(normalize_path(&"a".repeat(MAX_MOUNT_PATH + 1)).is_err());
     }
 }

@@ -1,6 +1,6 @@
 //! Help text and OpenAPI 3 documents generated from path tables.
 //!
-//! Every [`PathSpec`] already says its pattern, its typed fields, its operations and a line
+//! Every [`Path`] already says its pattern, its typed fields, its operations and a line
 //! of help; this module turns that table into
 //!
 //! * Vault's help text for one path ([`path_help`]) or a whole backend ([`backend_help`]),
@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use serde_json::{json, Map, Value};
 
-use crate::path::{Field, FieldType, PathSpec, Router};
+use crate::path::{Field, FieldType, Path, Router};
 use crate::request::Operation;
 
 /// The OpenAPI version the documents declare (the one Vault's documents declare).
@@ -37,20 +37,25 @@ pub const OPENAPI_VERSION: &str = "3.0.2";
 /// named capture) are left out and logged; every pattern of the built-in backends expands.
 ///
 /// ```
+/// use std::sync::Arc;
 /// use authmount_framework::openapi::Document;
-/// use authmount_framework::{Field, FieldType, Operation, PathSpec, Router};
+/// use authmount_framework::{BackendRequest, Field, FieldType, Path, Response, Result, Router};
 ///
-/// let router = Router::new(vec![PathSpec {
-///     name: "item",
-///     pattern: r"items/(?P<name>\w+)",
-///     fields: vec![
+/// struct Items;
+/// impl Items {
+///     async fn read(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
+///         Ok(Response::default())
+///     }
+/// }
+/// let items = Arc::new(Items);
+/// let router = Router::new(vec![Path::new(r"items/(?P<name>\w+)")
+///     .help("Manage one item.")
+///     .fields([
 ///         Field::new("name", FieldType::String, "Name of the item."),
 ///         Field::new("ttl", FieldType::DurationSecond, "How long it lives."),
-///     ],
-///     operations: vec![Operation::Read, Operation::Update],
-///     unauthenticated: false,
-///     help: "Manage one item.",
-/// }]);
+///     ])
+///     .read(&items, Items::read)
+///     .update(&items, Items::read)]);
 /// let mut doc = Document::new("/v1");
 /// doc.add_router("auth/things/", &router);
 /// let doc = doc.into_json();
@@ -79,13 +84,13 @@ impl Document {
 
     /// Adds every path of `router` under `prefix` (empty, or ending with `/`).
     pub fn add_router(&mut self, prefix: &str, router: &Router) {
-        for spec in router.specs() {
+        for spec in router.paths() {
             self.add_path(prefix, spec);
         }
     }
 
     /// Adds the path templates of one spec under `prefix` (empty, or ending with `/`).
-    pub fn add_path(&mut self, prefix: &str, spec: &PathSpec) {
+    pub fn add_path(&mut self, prefix: &str, spec: &Path) {
         let templates = match expand_pattern(spec.pattern) {
             Ok(t) => t,
             Err(reason) => {
@@ -98,8 +103,8 @@ impl Document {
                 return;
             }
         };
-        let reads = spec.operations.contains(&Operation::Read);
-        let lists = spec.operations.contains(&Operation::List);
+        let reads = spec.supports(Operation::Read);
+        let lists = spec.supports(Operation::List);
         let mut seen = BTreeSet::new();
         for mut template in templates {
             // A list-only path is listed at its trailing-slash form, as Vault documents it.
@@ -134,13 +139,13 @@ impl Document {
         })
     }
 
-    fn add_template(&mut self, prefix: &str, template: &str, spec: &PathSpec) {
+    fn add_template(&mut self, prefix: &str, template: &str, spec: &Path) {
         let full = format!("/{prefix}{template}");
         let captures = template_params(template);
-        let reads = spec.operations.contains(&Operation::Read);
-        let lists = spec.operations.contains(&Operation::List);
+        let reads = spec.supports(Operation::Read);
+        let lists = spec.supports(Operation::List);
         let mut item = path_item(spec, &captures);
-        for op in &spec.operations {
+        for op in spec.operations().collect::<Vec<_>>().iter() {
             match op {
                 Operation::Read => {
                     let list_param = (lists && template.ends_with('/')).then(|| list_query(false));
@@ -177,13 +182,7 @@ impl Document {
         self.paths.insert(full, item);
     }
 
-    fn operation(
-        &mut self,
-        method: &str,
-        full: &str,
-        spec: &PathSpec,
-        params: Vec<Value>,
-    ) -> Value {
+    fn operation(&mut self, method: &str, full: &str, spec: &Path, params: Vec<Value>) -> Value {
         let id = self.unique_id(&format!("{method}{}", camel_case(full)));
         let mut op = json!({
             "operationId": id,
@@ -205,7 +204,7 @@ impl Document {
 
     /// The `requestBody` of a `post`: a `$ref` to `components/schemas/<Name>Request`
     /// holding every field that is not a path parameter, or `None` when there is none.
-    fn request_body(&mut self, full: &str, spec: &PathSpec, captures: &[String]) -> Option<Value> {
+    fn request_body(&mut self, full: &str, spec: &Path, captures: &[String]) -> Option<Value> {
         let properties: Map<String, Value> = spec
             .fields
             .iter()
@@ -249,7 +248,7 @@ impl Document {
 
 /// The path item of one template: its description, the `x-vault-unauthenticated` flag and
 /// its path parameters (each capture, typed and described by the field of the same name).
-fn path_item(spec: &PathSpec, captures: &[String]) -> Map<String, Value> {
+fn path_item(spec: &Path, captures: &[String]) -> Map<String, Value> {
     let mut item = Map::new();
     item.insert("description".into(), Value::from(spec.help));
     if spec.unauthenticated {
@@ -290,12 +289,15 @@ fn list_query(required: bool) -> Value {
 pub fn field_schema(field: &Field) -> Value {
     let mut schema = type_schema(field.kind);
     schema["description"] = Value::from(field.description);
+    if let Some(default) = field.default.as_ref().filter(|_| !field.sensitive) {
+        schema["default"] = default.clone();
+    }
+    if field.deprecated {
+        schema["deprecated"] = Value::Bool(true);
+    }
     schema
 }
 
-/// The OpenAPI schema of a field type, as Vault maps its types: durations are strings of
-/// format `duration` (seconds as a number are accepted too), comma string slices are arrays
-/// of strings, key-value pairs and maps are objects, raw fields take any JSON value.
 pub fn type_schema(kind: FieldType) -> Value {
     match kind {
         FieldType::String => json!({"type": "string"}),
@@ -330,12 +332,12 @@ pub fn type_name(kind: FieldType) -> &'static str {
 
 /// Vault's help text for one path: the request, the matching route, the help line and each
 /// field (sorted by name) with its type and description.
-pub fn path_help(spec: &PathSpec, request_path: &str) -> String {
+pub fn path_help(spec: &Path, request_path: &str) -> String {
     let mut out = format!(
         "Request:        {request_path}\nMatching Route: ^{}$\n\n{}\n",
         spec.pattern, spec.help
     );
-    let operations: Vec<&str> = spec.operations.iter().map(|o| o.as_str()).collect();
+    let operations: Vec<&str> = spec.operations().map(|o| o.as_str()).collect();
     out.push_str(&format!("\n## OPERATIONS\n\n{}\n", operations.join(", ")));
     if spec.unauthenticated {
         out.push_str("\nNo Vault token is needed for this path.\n");
@@ -364,7 +366,7 @@ pub fn backend_help(description: &str, router: &Router) -> String {
         description.trim()
     );
     let mut routes: Vec<(String, &str)> = router
-        .specs()
+        .paths()
         .map(|s| (format!("^{}$", s.pattern), s.help))
         .collect();
     routes.sort();
@@ -470,15 +472,24 @@ fn camel_case(path: &str) -> String {
 mod tests {
     use super::*;
 
-    fn spec(pattern: &'static str, operations: Vec<Operation>, fields: Vec<Field>) -> PathSpec {
-        PathSpec {
-            name: "p",
-            pattern,
-            fields,
-            operations,
-            unauthenticated: false,
-            help: "help line",
+    struct Nothing;
+
+    impl Nothing {
+        async fn ok(
+            self: std::sync::Arc<Self>,
+            _r: crate::BackendRequest,
+        ) -> crate::Result<crate::Response> {
+            Ok(crate::Response::default())
         }
+    }
+
+    fn spec(pattern: &'static str, operations: Vec<Operation>, fields: Vec<Field>) -> Path {
+        let state = std::sync::Arc::new(Nothing);
+        let mut path = Path::new(pattern).help("help line").fields(fields);
+        for op in operations {
+            path = path.on(op, &state, Nothing::ok);
+        }
+        path
     }
 
     #[test]

@@ -13,11 +13,12 @@
 //! (the token's own lookup, renewal and revocation) are built in; `default` may be
 //! rewritten. Source: Vault documentation, "Policies".
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::cache::Cached;
 use crate::error::{Error, Result};
 use crate::storage::View;
 
@@ -383,49 +384,46 @@ impl Acl {
     }
 }
 
-/// Stored policies (`sys/policy/<name>`), parsed once per text and cached; each use checks
-/// the stored text, so a change through any server node applies to the next request.
-/// Names are lower-cased.
+/// Stored policies (`sys/policy/<name>`), parsed once per text and cached exactly
+/// ([`Cached`]), so a change through any server node applies to the next request. Names are
+/// lower-cased.
 pub struct PolicyStore {
     storage: View,
-    cache: RwLock<HashMap<String, Arc<Policy>>>,
-}
-
-fn poisoned<T>(_: T) -> Error {
-    Error::internal("policy cache lock poisoned")
+    cache: Cached<Policy>,
+    builtin_default: Arc<Policy>,
+    builtin_root: Arc<Policy>,
 }
 
 impl PolicyStore {
     /// The store in `storage`.
     pub fn new(storage: View) -> Self {
+        let builtin =
+            |name, text| Arc::new(Policy::parse(name, text).expect("built-in policy parses"));
         PolicyStore {
             storage,
-            cache: RwLock::new(HashMap::new()),
+            cache: Cached::new(),
+            builtin_default: builtin("default", DEFAULT_POLICY),
+            builtin_root: builtin("root", ""),
         }
     }
 
     /// The policy `name`: stored, or the built-in `default`/`root`; `None` when unknown.
     pub async fn get(&self, name: &str) -> Result<Option<Arc<Policy>>> {
-        let text = match self.storage.get(name).await? {
-            Some(bytes) => String::from_utf8_lossy(&bytes).to_string(),
-            None if name == "default" => DEFAULT_POLICY.to_string(),
-            None if name == "root" => String::new(),
-            None => return Ok(None),
-        };
-        if let Some(p) = self.cache.read().map_err(poisoned)?.get(name) {
-            if p.text == text {
-                return Ok(Some(p.clone()));
-            }
+        if name == "root" {
+            return Ok(Some(self.builtin_root.clone()));
         }
-        let policy = Arc::new(
-            Policy::parse(name, &text)
-                .map_err(|e| Error::internal(format!("stored policy {name:?}: {e}")))?,
-        );
-        self.cache
-            .write()
-            .map_err(poisoned)?
-            .insert(name.to_string(), policy.clone());
-        Ok(Some(policy))
+        let stored = self
+            .cache
+            .get(&self.storage, name, |bytes| async move {
+                let text = String::from_utf8_lossy(&bytes);
+                Policy::parse(name, &text)
+                    .map_err(|e| Error::internal(format!("stored policy {name:?}: {e}")))
+            })
+            .await?;
+        Ok(match stored {
+            None if name == "default" => Some(self.builtin_default.clone()),
+            other => other,
+        })
     }
 
     /// Writes policy `name` from its text. Errors: 400 for `root`, an empty name or text
@@ -441,9 +439,7 @@ impl PolicyStore {
         let policy = Policy::parse(&name, text).map_err(Error::invalid)?;
         self.storage.put(&name, text.as_bytes()).await?;
         self.cache
-            .write()
-            .map_err(poisoned)?
-            .insert(name, Arc::new(policy));
+            .insert(&name, text.as_bytes().to_vec(), Arc::new(policy));
         Ok(())
     }
 
@@ -453,7 +449,7 @@ impl PolicyStore {
             return Err(Error::invalid(format!("cannot delete {name:?} policy")));
         }
         self.storage.delete(name).await?;
-        self.cache.write().map_err(poisoned)?.remove(name);
+        self.cache.remove(name);
         Ok(())
     }
 

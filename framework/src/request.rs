@@ -1,6 +1,7 @@
 //! The request model: what the HTTP edge (or an embedding program) hands to the core.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 
@@ -49,6 +50,14 @@ pub struct Request {
     /// the path's help text and OpenAPI description (`{"help", "openapi"}`) instead of
     /// running `operation`. Source: Vault API, "Help".
     pub help: bool,
+    /// The caller asks for the answer to be response-wrapped for this long
+    /// (`X-Vault-Wrap-TTL`: seconds, or a Go duration such as `"5m"` or `"1h30m"`, or whole
+    /// days such as `"2d"`). `None` when not asked for; a zero TTL is `None` too, since Vault
+    /// wraps only for a TTL above zero. The edge refuses malformed and negative values with a
+    /// 400 before the core sees the request; whether an endpoint may be wrapped, and the
+    /// TTL limits of policies, are the core's to decide. Source: Vault API, "Response
+    /// Wrapping".
+    pub wrap_ttl: Option<Duration>,
 }
 
 impl Request {
@@ -61,6 +70,7 @@ impl Request {
             client_token: None,
             remote_addr: None,
             help: false,
+            wrap_ttl: None,
         }
     }
 
@@ -81,6 +91,13 @@ impl Request {
     /// The same request as a help request (see [`Request::help`]).
     pub fn with_help(mut self) -> Self {
         self.help = true;
+        self
+    }
+
+    /// The same request asking for its answer wrapped for `ttl` (see [`Request::wrap_ttl`];
+    /// a zero `ttl` asks for nothing).
+    pub fn with_wrap_ttl(mut self, ttl: Duration) -> Self {
+        self.wrap_ttl = Some(ttl).filter(|t| !t.is_zero());
         self
     }
 

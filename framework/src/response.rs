@@ -7,11 +7,13 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// What a backend handler returns on success.
+/// What a handler returns on success.
 ///
 /// An empty response (no data, no auth, no warnings) becomes 204 No Content; anything else
-/// becomes 200 with Vault's envelope. Source: Vault API conventions.
+/// becomes 200 with Vault's envelope. Build it with [`Response::data`], [`Response::login`],
+/// [`Response::warnings`] or `Response::default()` (204). Source: Vault API conventions.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct Response {
     /// The `data` object.
     pub data: Option<Map<String, Value>>,
@@ -20,6 +22,11 @@ pub struct Response {
     pub auth: Option<Auth>,
     /// Warnings shown to the client.
     pub warnings: Vec<String>,
+    /// The core's own answers that are not in the envelope (help, health, the OpenAPI
+    /// document): sent as they are.
+    pub(crate) raw: Option<Reply>,
+    /// The `auth` block of a token the token store issued itself (`auth/token/create`).
+    pub(crate) issued: Option<Value>,
 }
 
 impl Response {
@@ -27,6 +34,14 @@ impl Response {
     pub fn data(data: Map<String, Value>) -> Self {
         Response {
             data: Some(data),
+            ..Response::default()
+        }
+    }
+
+    /// A login's response: the core turns `auth` into a token.
+    pub fn login(auth: Auth) -> Self {
+        Response {
+            auth: Some(auth),
             ..Response::default()
         }
     }
@@ -41,7 +56,27 @@ impl Response {
 
     /// True when the response carries nothing (answered with 204).
     pub fn is_empty(&self) -> bool {
-        self.data.is_none() && self.auth.is_none() && self.warnings.is_empty()
+        self.data.is_none()
+            && self.auth.is_none()
+            && self.warnings.is_empty()
+            && self.raw.is_none()
+            && self.issued.is_none()
+    }
+
+    /// A reply sent as it is, without the envelope.
+    pub(crate) fn raw(reply: Reply) -> Self {
+        Response {
+            raw: Some(reply),
+            ..Response::default()
+        }
+    }
+
+    /// `data` from a JSON object literal (anything else gives no data).
+    pub(crate) fn json(data: Value) -> Self {
+        match data {
+            Value::Object(map) => Response::data(map),
+            _ => Response::default(),
+        }
     }
 }
 

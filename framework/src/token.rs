@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::response::TokenType;
 use crate::storage::View;
@@ -41,6 +42,28 @@ use crate::storage::View;
 /// began): dead for every lookup, finished by the revoker or by the sweep.
 /// Source: Vault `tokenRevocationPending` (-1).
 pub const REVOCATION_PENDING: i64 = -1;
+
+/// `num_uses` of an entry whose revoke-orphan has started: dead like
+/// [`REVOCATION_PENDING`], but whoever finishes it (the revoker, or the sweep after a node
+/// stopped half way) orphans its children instead of revoking them.
+pub const ORPHAN_REVOCATION_PENDING: i64 = -2;
+
+/// What a revocation does with the children of the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Children {
+    Revoke,
+    Orphan,
+}
+
+impl Children {
+    /// The `num_uses` mark of a revocation of this kind.
+    fn mark(self) -> i64 {
+        match self {
+            Children::Revoke => REVOCATION_PENDING,
+            Children::Orphan => ORPHAN_REVOCATION_PENDING,
+        }
+    }
+}
 
 /// A token's stored state. Times are Unix seconds; durations seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,9 +132,14 @@ impl TokenEntry {
         self.expire_time.is_some_and(|t| t <= now)
     }
 
+    /// Its revocation has started (either mark).
+    fn revoking(&self) -> bool {
+        self.num_uses < 0
+    }
+
     /// Expired, or its revocation has started.
     fn dead(&self, now: i64) -> bool {
-        self.expired(now) || self.num_uses == REVOCATION_PENDING
+        self.expired(now) || self.revoking()
     }
 
     fn allows(&self, addr: Option<IpAddr>) -> bool {
@@ -129,6 +157,7 @@ struct Keyring {
 /// The token store, over the core's storage view.
 pub struct TokenStore {
     storage: View,
+    clock: Clock,
     keys: tokio::sync::OnceCell<Keys>,
 }
 
@@ -145,14 +174,6 @@ impl Keys {
         mac.update(token.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
-}
-
-/// The current Unix time in seconds.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn random_key() -> [u8; 32] {
@@ -180,9 +201,10 @@ impl TokenStore {
     /// The store in `storage`. Its keyring is read (or created, once, even with several
     /// server nodes starting together) at first use, so a store whose database is down can
     /// be opened.
-    pub fn open(storage: View) -> Self {
+    pub fn open(storage: View, clock: Clock) -> Self {
         TokenStore {
             storage,
+            clock,
             keys: tokio::sync::OnceCell::new(),
         }
     }
@@ -230,7 +252,7 @@ impl TokenStore {
                 .is_none()
         {
             let hash = self.keys().await?.hash(&token);
-            self.revoke_entry(&hash, &entry).await?;
+            self.revoke_entry(&hash, &entry, Children::Revoke).await?;
             return Err(Error::PermissionDenied);
         }
         Ok((token, entry))
@@ -292,7 +314,7 @@ impl TokenStore {
     pub async fn lookup(&self, token: &str) -> Result<Option<StoredToken>> {
         let keys = self.keys().await?;
         if token.starts_with("hvb.") {
-            let now = now_unix();
+            let now = self.clock.unix();
             let Some(entry) = Self::open_batch(keys, token).filter(|e| !e.expired(now)) else {
                 return Ok(None);
             };
@@ -325,11 +347,11 @@ impl TokenStore {
         let Some(entry) = self.storage.get_json::<TokenEntry>(&id_key(hash)).await? else {
             return Ok(None);
         };
-        if entry.num_uses == REVOCATION_PENDING {
+        if entry.revoking() {
             return Ok(None);
         }
-        if entry.expired(now_unix()) {
-            self.revoke_entry(hash, &entry).await?;
+        if entry.expired(self.clock.unix()) {
+            self.revoke_entry(hash, &entry, Children::Revoke).await?;
             return Ok(None);
         }
         Ok(Some(StoredToken {
@@ -353,7 +375,7 @@ impl TokenStore {
         if found.entry.num_uses == 0 {
             return Ok(found);
         }
-        let now = now_unix();
+        let now = self.clock.unix();
         let (_, after) = self
             .storage
             .update_json::<TokenEntry, _>(&id_key(hash), |current| match current {
@@ -369,7 +391,7 @@ impl TokenStore {
             .await?;
         let entry = after.ok_or(Error::PermissionDenied)?;
         if entry.num_uses == REVOCATION_PENDING {
-            self.revoke_entry(hash, &entry).await?;
+            self.revoke_entry(hash, &entry, Children::Revoke).await?;
         }
         Ok(StoredToken {
             key: found.key,
@@ -391,7 +413,7 @@ impl TokenStore {
         let Some(hash) = token.key.as_deref() else {
             return Err(Error::invalid("batch tokens cannot be changed"));
         };
-        let now = now_unix();
+        let now = self.clock.unix();
         let (_, after) = self
             .storage
             .update_json::<TokenEntry, _>(&id_key(hash), |current| match current {
@@ -410,35 +432,68 @@ impl TokenStore {
 
     /// Revokes a stored token and, recursively, its children.
     pub async fn revoke(&self, token: &StoredToken) -> Result<()> {
+        self.revoke_stored(token, Children::Revoke).await
+    }
+
+    /// Revokes a stored token but not its children, which become orphans (Vault
+    /// `auth/token/revoke-orphan`).
+    pub async fn revoke_orphan(&self, token: &StoredToken) -> Result<()> {
+        self.revoke_stored(token, Children::Orphan).await
+    }
+
+    async fn revoke_stored(&self, token: &StoredToken, children: Children) -> Result<()> {
         let Some(hash) = &token.key else {
             return Err(Error::invalid("batch tokens cannot be revoked"));
         };
-        self.revoke_entry(hash, &token.entry).await
+        self.revoke_entry(hash, &token.entry, children).await
     }
 
     /// Revokes the entry at `id/<hash>` (`known` is what the caller read of it): marks it
-    /// [`REVOCATION_PENDING`] so that no lookup finds it and no child can join it, revokes
-    /// its children, then deletes it with its accessor and parent link. Every step may run
-    /// again (on another node, or by the sweep) without harm.
-    async fn revoke_entry(&self, hash: &str, known: &TokenEntry) -> Result<()> {
+    /// revoking (with the mark of `children`) so that no lookup finds it and no child can
+    /// join it, revokes or orphans its children, then deletes it with its accessor and parent
+    /// link. A revocation already started keeps its own mark, and the mark as stored decides
+    /// what happens to the children. Every step may run again (on another node, or by the
+    /// sweep) without harm. Orphaning a child is a compare-and-set on the child's entry, so a
+    /// use counted or a revocation started there meanwhile is kept.
+    async fn revoke_entry(&self, hash: &str, known: &TokenEntry, children: Children) -> Result<()> {
         let (_, marked) = self
             .storage
             .update_json::<TokenEntry, _>(&id_key(hash), |current| {
-                Ok(current
-                    .filter(|e| e.num_uses != REVOCATION_PENDING)
-                    .map(|mut e| {
-                        e.num_uses = REVOCATION_PENDING;
-                        e
-                    }))
+                Ok(current.filter(|e| !e.revoking()).map(|mut e| {
+                    e.num_uses = children.mark();
+                    e
+                }))
             })
             .await?;
         let entry = marked.as_ref().unwrap_or(known);
+        let children = match entry.num_uses {
+            ORPHAN_REVOCATION_PENDING => Children::Orphan,
+            REVOCATION_PENDING => Children::Revoke,
+            _ => children,
+        };
         let accessor = &entry.accessor;
         for child in self.storage.list(&format!("parent/{accessor}/")).await? {
             if let Some(hash) = self.storage.get(&format!("accessor/{child}")).await? {
                 let hash = String::from_utf8_lossy(&hash).to_string();
-                if let Some(found) = self.storage.get_json::<TokenEntry>(&id_key(&hash)).await? {
-                    Box::pin(self.revoke_entry(&hash, &found)).await?;
+                match children {
+                    Children::Revoke => {
+                        let found = self.storage.get_json::<TokenEntry>(&id_key(&hash)).await?;
+                        if let Some(found) = found {
+                            Box::pin(self.revoke_entry(&hash, &found, Children::Revoke)).await?;
+                        }
+                    }
+                    Children::Orphan => {
+                        self.storage
+                            .update_json::<TokenEntry, _>(&id_key(&hash), |current| {
+                                Ok(current.filter(|e| e.parent_accessor == *accessor).map(
+                                    |mut e| {
+                                        e.parent_accessor.clear();
+                                        e
+                                    },
+                                ))
+                            })
+                            .await?;
+                    }
                 }
             }
             self.storage
@@ -460,18 +515,23 @@ impl TokenStore {
     /// Removes every expired stored token, and finishes revocations left half done (a node
     /// that stopped between marking and deleting); returns how many it removed.
     pub async fn sweep_expired(&self) -> Result<usize> {
-        let now = now_unix();
+        let now = self.clock.unix();
         let mut removed = 0;
         for hash in self.storage.list("id/").await? {
             let Some(entry) = self.storage.get_json::<TokenEntry>(&id_key(&hash)).await? else {
                 continue;
             };
             if entry.dead(now) {
-                self.revoke_entry(&hash, &entry).await?;
+                self.revoke_entry(&hash, &entry, Children::Revoke).await?;
                 removed += 1;
             }
         }
         Ok(removed)
+    }
+
+    /// The accessors of every stored token, sorted (Vault `LIST auth/token/accessors`).
+    pub async fn accessors(&self) -> Result<Vec<String>> {
+        self.storage.list("accessor/").await
     }
 
     /// Revokes every stored token issued by the mount with this accessor.
@@ -512,7 +572,7 @@ mod tests {
     use std::sync::Arc;
 
     fn entry(kind: TokenType, ttl: i64, uses: i64) -> TokenEntry {
-        let now = now_unix();
+        let now = Clock::system().unix();
         TokenEntry {
             accessor: String::new(),
             policies: vec!["default".into()],
@@ -542,7 +602,7 @@ mod tests {
 
     async fn store() -> (View, TokenStore) {
         let view = View::new(Arc::new(InMemory::new()), "core/token/");
-        (view.clone(), TokenStore::open(view))
+        (view.clone(), TokenStore::open(view, Clock::system()))
     }
 
     #[tokio::test]
@@ -611,19 +671,26 @@ mod tests {
         assert!(tokens.use_token(&token, None).await.is_err());
     }
 
-    #[tokio::test]
-    async fn revoking_a_parent_revokes_its_children() {
-        let (_, tokens) = store().await;
-        let (parent, p) = tokens
+    /// A parent, its child (with `child_uses` uses) and the child's child: each token with
+    /// its entry.
+    async fn family(tokens: &TokenStore, child_uses: i64) -> [(String, TokenEntry); 3] {
+        let parent = tokens
             .create(entry(TokenType::Service, 60, 0))
             .await
             .unwrap();
-        let mut child = entry(TokenType::Service, 60, 0);
-        child.parent_accessor = p.accessor.clone();
-        let (child, c) = tokens.create(child).await.unwrap();
+        let mut child = entry(TokenType::Service, 60, child_uses);
+        child.parent_accessor = parent.1.accessor.clone();
+        let child = tokens.create(child).await.unwrap();
         let mut grandchild = entry(TokenType::Service, 60, 0);
-        grandchild.parent_accessor = c.accessor.clone();
-        let (grandchild, _) = tokens.create(grandchild).await.unwrap();
+        grandchild.parent_accessor = child.1.accessor.clone();
+        let grandchild = tokens.create(grandchild).await.unwrap();
+        [parent, child, grandchild]
+    }
+
+    #[tokio::test]
+    async fn revoking_a_parent_revokes_its_children() {
+        let (_, tokens) = store().await;
+        let [(parent, _), (child, _), (grandchild, _)] = family(&tokens, 0).await;
         let found = tokens.lookup(&parent).await.unwrap().unwrap();
         tokens.revoke(&found).await.unwrap();
         for t in [parent, child, grandchild] {
@@ -657,7 +724,12 @@ mod tests {
     /// Several token stores over one store, as several server nodes share a database.
     fn nodes(store: Arc<dyn crate::storage::Storage>) -> Vec<Arc<TokenStore>> {
         (0..2)
-            .map(|_| Arc::new(TokenStore::open(View::new(store.clone(), "core/token/"))))
+            .map(|_| {
+                Arc::new(TokenStore::open(
+                    View::new(store.clone(), "core/token/"),
+                    Clock::system(),
+                ))
+            })
             .collect()
     }
 
@@ -783,6 +855,41 @@ mod tests {
         assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
         assert!(tokens.lookup(&child).await.unwrap().is_none());
         assert!(view.list("").await.unwrap().iter().all(|k| k == "keyring"));
+    }
+
+    #[tokio::test]
+    async fn revoke_orphan_keeps_the_children_as_orphans_also_when_the_sweep_finishes_it() {
+        let (view, tokens) = store().await;
+        for half_done in [false, true] {
+            let [(parent, p), (child, _), (grandchild, _)] = family(&tokens, 2).await;
+            // Orphaning changes the child as stored: the use counted here stays counted.
+            tokens.use_token(&child, None).await.unwrap();
+            let found = tokens.lookup(&parent).await.unwrap().unwrap();
+            if half_done {
+                // A node marked the parent for revoke-orphan and stopped there.
+                let hash = tokens.keys().await.unwrap().hash(&parent);
+                let mut marked = found.entry.clone();
+                marked.num_uses = ORPHAN_REVOCATION_PENDING;
+                view.put_json(&id_key(&hash), &marked).await.unwrap();
+                assert!(tokens.lookup(&parent).await.unwrap().is_none());
+                assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+            } else {
+                tokens.revoke_orphan(&found).await.unwrap();
+            }
+            assert!(tokens.lookup(&parent).await.unwrap().is_none());
+            let orphan = tokens.lookup(&child).await.unwrap().unwrap();
+            assert_eq!(orphan.entry.parent_accessor, "");
+            assert_eq!(orphan.entry.num_uses, 1);
+            assert!(tokens.lookup(&grandchild).await.unwrap().is_some());
+            assert!(view
+                .list(&format!("parent/{}/", p.accessor))
+                .await
+                .unwrap()
+                .is_empty());
+            // The orphan's own children still go with it.
+            tokens.revoke(&orphan).await.unwrap();
+            assert!(tokens.lookup(&grandchild).await.unwrap().is_none());
+        }
     }
 
     #[tokio::test]

@@ -12,7 +12,18 @@
 //! log_level         = "info"
 //! default_lease_ttl = "768h"
 //! max_lease_ttl     = "768h"
+//!
+//! # Optional: a static root key (else the server is sealed with Shamir unseal keys).
+//! seal "static" {
+//!   current_key_id = "2025-06-1"
+//!   current_key    = "file:///etc/authmount/seal.key"   # or "env://AUTHMOUNT_SEAL_KEY"
+//!   # previous_key_id = "2025-01-1"                     # after a rotation
+//!   # previous_key    = "file:///etc/authmount/seal-old.key"
+//! }
 //! ```
+//!
+//! A static key is 32 bytes: raw, 64 hex digits or base64 (`openssl rand -hex 32`), as
+//! OpenBao's `seal "static"` takes it.
 //!
 //! Parsed with the `hcl-rs` crate. Source: Vault server configuration (`storage`,
 //! `listener "tcp"`, `log_level`, `default_lease_ttl`, `max_lease_ttl`).
@@ -43,6 +54,60 @@ pub enum StorageConfig {
     },
 }
 
+/// Where the seal's root key comes from (see `authmount_framework::seal`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SealConfig {
+    /// No `seal` block: Shamir unseal keys (`sys/init` makes them, `sys/unseal` takes them).
+    Shamir,
+    /// `seal "static"`: a key from a file, an environment variable or the config itself.
+    Static {
+        /// `current_key_id`.
+        current_key_id: String,
+        /// `current_key`.
+        current_key: KeySource,
+        /// `previous_key_id` and `previous_key`, after a rotation.
+        previous: Option<(String, KeySource)>,
+    },
+    /// The server without a config file: a static key in this file (mode 0600), created
+    /// with new storage (DECISIONS D16).
+    KeyFile(PathBuf),
+}
+
+/// How a static key is given: `file://PATH`, `env://VAR`, or the key itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeySource {
+    /// `file:///etc/authmount/seal.key`.
+    File(PathBuf),
+    /// `env://AUTHMOUNT_SEAL_KEY`.
+    Env(String),
+    /// The key inline (hex or base64): possible, not advised.
+    Inline(String),
+}
+
+impl KeySource {
+    fn parse(text: &str) -> KeySource {
+        if let Some(path) = text.strip_prefix("file://") {
+            KeySource::File(path.into())
+        } else if let Some(var) = text.strip_prefix("env://") {
+            KeySource::Env(var.to_string())
+        } else {
+            KeySource::Inline(text.to_string())
+        }
+    }
+
+    /// The key material. Errors: a message naming the file or variable and the problem.
+    pub fn read(&self) -> Result<Vec<u8>, String> {
+        match self {
+            KeySource::File(path) => std::fs::read(path)
+                .map_err(|e| format!("cannot read the key file {}: {e}", path.display())),
+            KeySource::Env(var) => std::env::var(var)
+                .map(String::into_bytes)
+                .map_err(|_| format!("environment variable {var} unset")),
+            KeySource::Inline(text) => Ok(text.clone().into_bytes()),
+        }
+    }
+}
+
 /// The TCP listener.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListenerConfig {
@@ -59,6 +124,8 @@ pub struct ServerConfig {
     pub storage: StorageConfig,
     /// Listener.
     pub listener: ListenerConfig,
+    /// The seal.
+    pub seal: SealConfig,
     /// `trace` … `error`.
     pub log_level: String,
     /// System lease TTLs.
@@ -69,6 +136,7 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     storage: Option<BTreeMap<String, BTreeMap<String, Value>>>,
+    seal: Option<BTreeMap<String, BTreeMap<String, Value>>>,
     listener: Option<BTreeMap<String, RawListener>>,
     log_level: Option<String>,
     default_lease_ttl: Option<Value>,
@@ -88,12 +156,19 @@ struct RawListener {
     tls_disable: Option<Value>,
 }
 
+/// The name of the embedded server's seal key file in its data directory.
+pub const EMBEDDED_KEY_FILE: &str = "seal.key";
+
+/// The key id of the embedded server's key file (for a `seal "static"` block that takes
+/// it over).
+pub const EMBEDDED_KEY_ID: &str = "embedded";
+
 /// The default listen address.
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8200";
 
 impl ServerConfig {
-    /// The config without a file: SQLite at `data_dir/authmount.db`, plain HTTP on
-    /// 127.0.0.1:8200.
+    /// The config without a file: SQLite at `data_dir/authmount.db`, sealed with the key
+    /// file `data_dir/seal.key`, plain HTTP on 127.0.0.1:8200.
     pub fn embedded(data_dir: &Path) -> ServerConfig {
         ServerConfig {
             storage: StorageConfig::Sqlite {
@@ -104,6 +179,7 @@ impl ServerConfig {
                 address: DEFAULT_ADDRESS.into(),
                 tls: None,
             },
+            seal: SealConfig::KeyFile(data_dir.join(EMBEDDED_KEY_FILE)),
             log_level: "info".into(),
             limits: LeaseLimits::default(),
         }
@@ -151,6 +227,23 @@ impl ServerConfig {
             [(kind, _)] => return Err(format!("unknown listener type {kind:?}: only \"tcp\"")),
             _ => return Err("exactly one listener block is allowed".into()),
         };
+        let seal = match raw
+            .seal
+            .unwrap_or_default()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [] => SealConfig::Shamir,
+            [(kind, settings)] if kind == "static" => static_seal(settings)?,
+            [(kind, _)] => {
+                return Err(format!(
+                    "unknown seal type {kind:?}: use seal \"static\" (or no seal block for \
+                     Shamir unseal keys)"
+                ))
+            }
+            _ => return Err("exactly one seal block is allowed".into()),
+        };
         let ttl = |name: &str, v: &Option<Value>| -> Result<i64, String> {
             match v {
                 None => Ok(LeaseLimits::default().max_lease_ttl),
@@ -171,6 +264,7 @@ impl ServerConfig {
         Ok(ServerConfig {
             storage,
             listener,
+            seal,
             log_level: raw.log_level.unwrap_or_else(|| "info".into()),
             limits,
         })
@@ -206,6 +300,41 @@ fn storage_config(kind: &str, settings: &BTreeMap<String, Value>) -> Result<Stor
             "unknown storage type {other:?}: use \"sqlite\" or \"postgresql\""
         )),
     }
+}
+
+fn static_seal(settings: &BTreeMap<String, Value>) -> Result<SealConfig, String> {
+    const KNOWN: [&str; 4] = [
+        "current_key_id",
+        "current_key",
+        "previous_key_id",
+        "previous_key",
+    ];
+    if let Some(unknown) = settings.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(format!("seal \"static\": unknown setting {unknown:?}"));
+    }
+    let text = |name: &str| -> Result<Option<String>, String> {
+        match settings.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.is_empty() => Ok(Some(s.clone())),
+            Some(_) => Err(format!(
+                "seal \"static\": {name} must be a non-empty string"
+            )),
+        }
+    };
+    let (Some(current_key_id), Some(current_key)) = (text("current_key_id")?, text("current_key")?)
+    else {
+        return Err("seal \"static\" needs current_key_id and current_key".into());
+    };
+    let previous = match (text("previous_key_id")?, text("previous_key")?) {
+        (None, None) => None,
+        (Some(id), Some(key)) => Some((id, KeySource::parse(&key))),
+        _ => return Err("seal \"static\": previous_key_id and previous_key go together".into()),
+    };
+    Ok(SealConfig::Static {
+        current_key_id,
+        current_key: KeySource::parse(&current_key),
+        previous,
+    })
 }
 
 fn listener_config(l: &RawListener) -> Result<ListenerConfig, String> {
@@ -283,6 +412,40 @@ listener "tcp" { tls_disable = 1 }"#,
         );
         assert_eq!(s.listener.tls, None);
         assert_eq!(s.listener.address, DEFAULT_ADDRESS);
+        assert_eq!(s.seal, SealConfig::Shamir);
+        let st = ServerConfig::parse(
+            r#"storage "sqlite" { path = "/tmp/a.db" }
+seal "static" {
+  current_key_id = "k2"
+  current_key = "file:///etc/authmount/k2.key"
+  previous_key_id = "k1"
+  previous_key = "env://OLD_KEY"
+}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            st.seal,
+            SealConfig::Static {
+                current_key_id: "k2".into(),
+                current_key: KeySource::File("/etc/authmount/k2.key".into()),
+                previous: Some(("k1".into(), KeySource::Env("OLD_KEY".into()))),
+            }
+        );
+    }
+
+    #[test]
+    fn the_readme_config_block_parses() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```hcl\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("an hcl block in the README");
+        let config = ServerConfig::parse(block).unwrap();
+        assert!(
+            matches!(config.seal, SealConfig::Static { .. }),
+            "{config:?}"
+        );
     }
 
     #[test]
@@ -318,6 +481,34 @@ colour = "blue""#,
                 "invalid HCL",
             ),
             (r#"storage "sqlite" { path = "a" "#, "invalid HCL"),
+            (
+                r#"storage "sqlite" { path = "a" }
+seal "awskms" { kms_key_id = "x" }"#,
+                "unknown seal type",
+            ),
+            (
+                r#"storage "sqlite" { path = "a" }
+seal "static" { current_key = "file:///k" }"#,
+                "needs current_key_id and current_key",
+            ),
+            (
+                r#"storage "sqlite" { path = "a" }
+seal "static" {
+  current_key_id = "a"
+  current_key = "file:///k"
+  previous_key = "file:///j"
+}"#,
+                "go together",
+            ),
+            (
+                r#"storage "sqlite" { path = "a" }
+seal "static" {
+  current_key_id = "a"
+  current_key = "file:///k"
+  colour = "x"
+}"#,
+                "unknown setting",
+            ),
         ] {
             let err = ServerConfig::parse(text).unwrap_err();
             assert!(err.contains(want), "{text:?}: {err}");

@@ -8,13 +8,14 @@ pub mod cli;
 pub mod config;
 pub mod http;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use authmount_framework::{Core, InMemory, Registry, SqlStore, Storage};
+use authmount_framework::seal::{random_key, SealKind, StaticKey, CONFIG_KEY};
+use authmount_framework::{Clock, Core, InMemory, LeaseLimits, Registry, SqlStore, Storage};
 
-use crate::config::{ServerConfig, StorageConfig};
+use crate::config::{KeySource, SealConfig, ServerConfig, StorageConfig, EMBEDDED_KEY_ID};
 
 /// The registry of backend types this server mounts: `jwt` and `oidc`.
 pub fn default_registry() -> Registry {
@@ -38,28 +39,151 @@ pub async fn dev_core_with(
     registry: Registry,
     root_token: &str,
 ) -> authmount_framework::Result<Arc<Core>> {
-    let core = Core::new(Arc::new(InMemory::new()), registry);
-    core.dev_root_token(root_token).await?;
-    Ok(Arc::new(core))
+    Ok(dev_core_and_key(registry, root_token).await?.0)
 }
 
-/// A core on the storage of `config` (SQLite or PostgreSQL), with its lease limits.
-/// PostgreSQL is not contacted yet, so the server starts while the database is down.
+/// The dev server's core: in-memory storage behind the seal's barrier, initialized with one
+/// Shamir unseal key (a random root key kept in memory only) and unsealed, with a root token
+/// of the given id. Returns the core and the unseal key (base64), which `sys/unseal` takes
+/// after a `sys/seal`.
 ///
-/// Errors: the SQLite file cannot be opened or created; a malformed PostgreSQL URL.
-pub async fn open_core(config: &ServerConfig) -> authmount_framework::Result<Arc<Core>> {
+/// Errors: only internal faults of the in-memory store.
+pub async fn dev_core_and_key(
+    registry: Registry,
+    root_token: &str,
+) -> authmount_framework::Result<(Arc<Core>, String)> {
+    let core = Core::build(
+        Arc::new(InMemory::new()),
+        registry,
+        LeaseLimits::default(),
+        Clock::system(),
+        SealKind::Shamir,
+    );
+    let key = core.dev_init(root_token).await?.unwrap_or_default();
+    Ok((Arc::new(core), key))
+}
+
+/// A core on the storage of `config` (SQLite or PostgreSQL), with its lease limits and its
+/// seal (not yet started: see [`Core::start`]). PostgreSQL is not contacted yet, so the
+/// server starts while the database is down.
+///
+/// Errors: the SQLite file cannot be opened or created; a malformed PostgreSQL URL; a
+/// static key that cannot be read or is not a 32-byte key; the embedded key file missing
+/// while the storage is sealed with it.
+pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
     let storage: Arc<dyn Storage> = match &config.storage {
         StorageConfig::Sqlite {
             path,
             sync_every_commit,
-        } => Arc::new(SqlStore::sqlite_with(path, *sync_every_commit).await?),
-        StorageConfig::Postgres { connection_url } => Arc::new(SqlStore::postgres(connection_url)?),
+        } => Arc::new(
+            SqlStore::sqlite_with(path, *sync_every_commit)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        StorageConfig::Postgres { connection_url } => {
+            Arc::new(SqlStore::postgres(connection_url).map_err(|e| e.to_string())?)
+        }
     };
-    Ok(Arc::new(Core::with_limits(
+    let seal = seal_kind(&config.seal, &storage).await?;
+    Ok(Arc::new(Core::build(
         storage,
         default_registry(),
         config.limits,
+        Clock::system(),
+        seal,
     )))
+}
+
+/// Reads the root key source of `seal`. For the embedded key file: reads it, or creates it
+/// (mode 0600) when the storage has no seal yet.
+async fn seal_kind(seal: &SealConfig, storage: &Arc<dyn Storage>) -> Result<SealKind, String> {
+    let load = |id: &str, source: &KeySource, which: &str| -> Result<StaticKey, String> {
+        let material = zeroize::Zeroizing::new(
+            source
+                .read()
+                .map_err(|e| format!("seal \"static\": {which}: {e}"))?,
+        );
+        StaticKey::parse(id, &material).map_err(|e| format!("seal \"static\": {which}: {e}"))
+    };
+    match seal {
+        SealConfig::Shamir => Ok(SealKind::Shamir),
+        SealConfig::Static {
+            current_key_id,
+            current_key,
+            previous,
+        } => Ok(SealKind::Static {
+            current: load(current_key_id, current_key, "current_key")?,
+            previous: match previous {
+                Some((id, source)) => Some(load(id, source, "previous_key")?),
+                None => None,
+            },
+        }),
+        SealConfig::KeyFile(path) => Ok(SealKind::Static {
+            current: embedded_key(path, storage).await?,
+            previous: None,
+        }),
+    }
+}
+
+/// The embedded server's key: read from `path`, or made there when the storage has no seal.
+async fn embedded_key(path: &Path, storage: &Arc<dyn Storage>) -> Result<StaticKey, String> {
+    match std::fs::read(path) {
+        Ok(material) => {
+            let material = zeroize::Zeroizing::new(material);
+            StaticKey::parse(EMBEDDED_KEY_ID, &material)
+                .map_err(|e| format!("the seal key file {}: {e}", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let sealed = storage
+                .get(CONFIG_KEY)
+                .await
+                .map_err(|e| format!("cannot read the storage: {e}"))?
+                .is_some();
+            if sealed {
+                return Err(format!(
+                    "the seal key file {} is missing, but this storage is sealed with it: \
+                     restore the key file from its backup (kept apart from the database); \
+                     without it the data cannot be read",
+                    path.display()
+                ));
+            }
+            let key = StaticKey::new(EMBEDDED_KEY_ID, random_key());
+            write_key_file(path, key.to_hex().as_bytes())
+                .map_err(|e| format!("cannot create the seal key file {}: {e}", path.display()))?;
+            Ok(key)
+        }
+        Err(e) => Err(format!(
+            "cannot read the seal key file {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Writes a new key file readable by its owner only: a temporary file, synced, then renamed
+/// into place, so a crash never leaves a partial key.
+fn write_key_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    });
+    if let Err(e) = written.and_then(|_| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    if let Some(dir) = dir {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Where `authmount server` without a config file keeps its SQLite file:
@@ -80,12 +204,16 @@ pub fn default_data_dir() -> PathBuf {
 /// How often expired tokens are swept from storage.
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Sweeps expired tokens every [`SWEEP_INTERVAL`], for as long as the runtime lives.
+/// Sweeps expired tokens every [`SWEEP_INTERVAL`] (skipped while sealed), for as long as
+/// the runtime lives.
 pub fn spawn_token_sweep(core: Arc<Core>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(SWEEP_INTERVAL);
         loop {
             tick.tick().await;
+            if core.is_sealed() {
+                continue; // nothing can be read until an operator unseals
+            }
             match core.sweep_expired_tokens().await {
                 Ok(0) => {}
                 Ok(n) => {

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use authmount_server::cli::{self, Command, ServerArgs};
-use authmount_server::config::{ServerConfig, StorageConfig};
+use authmount_server::config::{SealConfig, ServerConfig, StorageConfig};
 use rand::distributions::{Alphanumeric, DistString};
 
 fn main() -> ExitCode {
@@ -45,10 +45,14 @@ fn run_dev(args: &ServerArgs) -> std::io::Result<()> {
     });
     let listener = bind(&args.dev_listen_address)?;
     actix_web::rt::System::new().block_on(async move {
-        let core = authmount_server::dev_core(&root).await.map_err(to_io)?;
+        let (core, unseal_key) =
+            authmount_server::dev_core_and_key(authmount_server::default_registry(), &root)
+                .await
+                .map_err(to_io)?;
         println!("==> authmount server started in dev mode: all data is kept in memory only.");
         println!();
         println!("    Api Address: http://{}", args.dev_listen_address);
+        println!("    Unseal Key:  {unseal_key}");
         println!("    Root Token:  {root}");
         println!();
         println!("    export VAULT_ADDR='http://{}'", args.dev_listen_address);
@@ -57,8 +61,9 @@ fn run_dev(args: &ServerArgs) -> std::io::Result<()> {
     })
 }
 
-/// `server [-config=FILE]`: durable storage. Without a config file: SQLite in the data
-/// directory on 127.0.0.1:8200, initialised on first start (the root token printed once).
+/// `server [-config=FILE]`: durable storage behind the seal. Without a config file: SQLite
+/// in the data directory on 127.0.0.1:8200, sealed with a key file beside it, initialised on
+/// first start (the root token printed once).
 fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
     let config = match &args.config {
         Some(path) => ServerConfig::load(path).map_err(std::io::Error::other)?,
@@ -81,7 +86,10 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
         "http"
     };
     actix_web::rt::System::new().block_on(async move {
-        let core = authmount_server::open_core(&config).await.map_err(to_io)?;
+        let core = authmount_server::open_core(&config)
+            .await
+            .map_err(std::io::Error::other)?;
+        let migrated = core.start().await.map_err(to_io)?;
         println!("==> authmount server started.");
         println!();
         match &config.storage {
@@ -90,7 +98,25 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
             }
             StorageConfig::Postgres { .. } => println!("    Storage:     postgresql"),
         }
+        match &config.seal {
+            SealConfig::Shamir => println!(
+                "    Seal:        shamir (unseal with `authmount operator unseal` after each start)"
+            ),
+            SealConfig::Static { current_key_id, .. } => {
+                println!("    Seal:        static (key id {current_key_id:?})")
+            }
+            SealConfig::KeyFile(path) => println!(
+                "    Seal:        static, key file {} (keep a copy apart from the database)",
+                path.display()
+            ),
+        }
         println!("    Api Address: {scheme}://{}", config.listener.address);
+        if migrated > 0 {
+            println!();
+            println!(
+                "    Encrypted in place {migrated} values that an earlier authmount had stored in the clear."
+            );
+        }
         if args.config.is_none() {
             match core.initialize().await {
                 Ok(Some(root)) => {

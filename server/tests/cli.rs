@@ -435,7 +435,7 @@ fn server_errors_exit_2_with_the_servers_message() {
 
     root.run(&["auth", "enable", "jwt"]).remote_error(&[
         "Error enabling jwt auth: Error making API request.",
-        &format!("URL: POST {}/v1/sys/auth/jwt/", server.addr),
+        &format!("URL: POST {}/v1/sys/auth/jwt", server.addr),
         "Code: 400. Errors:",
         "* path is already in use at jwt/",
     ]);
@@ -453,7 +453,10 @@ fn server_errors_exit_2_with_the_servers_message() {
     root.run(&["list", "auth/jwt/role"])
         .remote_error(&["No value found at auth/jwt/role/"]);
     root.run(&["auth", "tune", "-max-lease-ttl=1h", "nope"])
-        .remote_error(&["Error tuning auth method nope/", "no mount at auth/nope/"]);
+        .remote_error(&[
+            "Error tuning auth method nope/",
+            "tune of path \"auth/nope/\" failed: no mount entry found",
+        ]);
 
     // A JWT signed by a key the mount does not know.
     let trusted = Signer::rsa();

@@ -11,14 +11,18 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::node::{free_port, set_up_jwt, Node, TestDatabase};
+use support::node::{free_port, set_up_jwt, static_seal, Node, TestDatabase};
 use support::{Signer, TempDir, BIN, SEED_ISSUER};
 
 fn sqlite_config(dir: &TempDir) -> std::path::PathBuf {
     let db = dir.path().join("data/authmount.db");
     dir.file(
         "server.hcl",
-        &format!("storage \"sqlite\" {{ path = \"{}\" }}\n", db.display()),
+        &format!(
+            "storage \"sqlite\" {{ path = \"{}\" }}\n{}",
+            db.display(),
+            static_seal(dir)
+        ),
     )
 }
 
@@ -41,7 +45,7 @@ async fn sqlite_keeps_what_was_answered_across_restarts_and_kill_9() {
     );
 
     let signer = Signer::rsa();
-    set_up_jwt(&node, &root, &signer).await;
+    set_up_jwt(&node, &root, &signer, json!({})).await;
     let (status, login) = node.login(&signer, "alice").await;
     assert_eq!(status, 200, "{login}");
     let token = login["auth"]["client_token"].as_str().unwrap().to_string();
@@ -108,7 +112,7 @@ async fn two_postgres_nodes_see_each_others_writes_at_once() {
         return;
     };
     let dir = TempDir::new("durable-pg");
-    let config = db.config(&dir, &db.url);
+    let config = db.config(&dir, &db.url, &static_seal(&dir));
     let a = Node::start(&[&config], dir.path()).await;
     let b = Node::start(&[&config], dir.path()).await;
     let root = a.init().await;
@@ -123,7 +127,7 @@ async fn two_postgres_nodes_see_each_others_writes_at_once() {
 
     // Mount, config and role written through A: B's very next login uses them.
     let signer = Signer::rsa();
-    set_up_jwt(&a, &root, &signer).await;
+    set_up_jwt(&a, &root, &signer, json!({})).await;
     let (status, login) = b.login(&signer, "alice").await;
     assert_eq!(status, 200, "{login}");
     assert_eq!(login["auth"]["lease_duration"], json!(3600));
@@ -244,7 +248,11 @@ async fn a_server_starts_while_postgres_is_down_and_recovers_by_itself() {
     let mut through_gap = real.clone();
     through_gap.set_host(Some("127.0.0.1")).expect("host");
     through_gap.set_port(Some(port)).expect("port");
-    let node = Node::start(&[&db.config(&dir, through_gap.as_str())], dir.path()).await;
+    let node = Node::start(
+        &[&db.config(&dir, through_gap.as_str(), &static_seal(&dir))],
+        dir.path(),
+    )
+    .await;
 
     // Nothing listens on the port: unhealthy, and requests fail with a clear 503.
     let (status, health) = node.call("GET", "sys/health", None, None).await;

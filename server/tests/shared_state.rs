@@ -8,7 +8,9 @@
 //!   and on two);
 //! - two creates of one group name make one group; one group alias name on a mount is
 //!   taken once;
-//! - an external group's read lists the entities that logged in through its group alias.
+//! - an external group's read lists the entities that logged in through its group alias;
+//! - the same holds on a store under a Shamir seal (every value encrypted by each node's
+//!   barrier), with a node sealed and unsealed again in between.
 //!
 //! Each test runs several rounds and reports every round's count when one is wrong. They
 //! run where `AUTHMOUNT_TEST_POSTGRES_URL` names a database whose role may create databases
@@ -19,8 +21,8 @@ mod support;
 use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
-use support::node::{call_at, set_up_jwt, Node, TestDatabase};
-use support::{seed_claims, Signer, TempDir, SEED_AUDIENCE, SEED_SUBJECT};
+use support::node::{call_at, set_up_jwt, static_seal, Node, TestDatabase};
+use support::{seed_claims, Signer, TempDir};
 use tokio::task::JoinSet;
 
 /// Concurrent requests per round in the token-use tests.
@@ -30,29 +32,56 @@ const REQUESTS: usize = 40;
 struct Cluster {
     nodes: Vec<Node>,
     root: String,
+    /// The one unseal key of a cluster under a Shamir seal.
+    unseal_key: Option<String>,
     signer: Signer,
     _dir: TempDir,
-    _db: TestDatabase,
+    db: TestDatabase,
 }
 
 impl Cluster {
+    /// Nodes under a static seal (each unseals itself at start).
     async fn start(nodes: usize) -> Option<Cluster> {
+        Cluster::start_with(nodes, false).await
+    }
+
+    /// Nodes under a Shamir seal: they start sealed; `sys/init` on the first makes one
+    /// unseal key, which then unseals every node.
+    async fn start_with(nodes: usize, shamir: bool) -> Option<Cluster> {
         let db = TestDatabase::create().await?;
         let dir = TempDir::new("shared-state");
-        let config = db.config(&dir, &db.url);
+        let seal = if shamir {
+            String::new()
+        } else {
+            static_seal(&dir)
+        };
+        let config = db.config(&dir, &db.url, &seal);
         let mut started = Vec::new();
         for _ in 0..nodes {
             started.push(Node::start(&[&config], dir.path()).await);
         }
-        let root = started[0].init().await;
+        let (root, unseal_key) = if shamir {
+            let init = started[0]
+                .init_with(json!({"secret_shares": 1, "secret_threshold": 1}))
+                .await;
+            let key = init["keys"][0].as_str().expect("unseal key").to_string();
+            for node in &started {
+                assert_eq!(node.unseal(&key).await["sealed"], json!(false));
+            }
+            let root = init["root_token"].as_str().expect("root_token");
+            (root.to_string(), Some(key))
+        } else {
+            (started[0].init().await, None)
+        };
         let signer = Signer::rsa();
-        set_up_jwt(&started[0], &root, &signer).await;
+        set_up_jwt(&started[0], &root, &signer, json!({})).await;
         Some(Cluster {
             nodes: started,
             root,
+            unseal_key,
             signer,
             _dir: dir,
-            _db: db,
+            db,
         })
     }
 
@@ -298,9 +327,9 @@ async fn memberships_kept(cluster: &Cluster, rounds: usize) -> Vec<(usize, usize
     kept
 }
 
-#[tokio::test]
-async fn concurrent_group_updates_keep_every_membership_on_one_node() {
-    let Some(cluster) = Cluster::start(1).await else {
+/// [`memberships_kept`] on a cluster of `nodes` nodes: right in every round.
+async fn every_membership_is_kept_on(nodes: usize) {
+    let Some(cluster) = Cluster::start(nodes).await else {
         return;
     };
     let kept = memberships_kept(&cluster, 4).await;
@@ -311,15 +340,13 @@ async fn concurrent_group_updates_keep_every_membership_on_one_node() {
 }
 
 #[tokio::test]
+async fn concurrent_group_updates_keep_every_membership_on_one_node() {
+    every_membership_is_kept_on(1).await;
+}
+
+#[tokio::test]
 async fn concurrent_group_updates_keep_every_membership_on_two_nodes() {
-    let Some(cluster) = Cluster::start(2).await else {
-        return;
-    };
-    let kept = memberships_kept(&cluster, 4).await;
-    assert!(
-        kept.iter().all(|&k| k == (8, 8, 0)),
-        "(groups listed, policies, groups still listing the previous entity) per round: {kept:?}"
-    );
+    every_membership_is_kept_on(2).await;
 }
 
 #[tokio::test]
@@ -418,15 +445,6 @@ async fn an_external_group_read_lists_the_members_that_logged_in_through_its_ali
     let Some(cluster) = Cluster::start(2).await else {
         return;
     };
-    cluster
-        .ok(
-            "POST",
-            "auth/jwt/role/demo",
-            json!({"bound_subject": SEED_SUBJECT, "bound_audiences": SEED_AUDIENCE,
-                   "user_claim": "https://vault/user", "groups_claim": "https://vault/groups",
-                   "policies": "webapps"}),
-        )
-        .await;
     let group = cluster.group("eng", "external", &["eng"]).await;
     let accessor = cluster.jwt_accessor().await;
     cluster
@@ -479,4 +497,59 @@ async fn an_external_group_read_lists_the_members_that_logged_in_through_its_ali
         BTreeSet::from([alice.as_str().unwrap().to_string()]),
         "{read}"
     );
+}
+
+/// Every value the cluster's database holds outside the seal's own records: `(path, value)`.
+async fn stored_values(db: &TestDatabase) -> Vec<(String, Vec<u8>)> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::query_as("SELECT path, value FROM authmount_kv WHERE path NOT LIKE 'seal/%'")
+        .fetch_all(&mut conn)
+        .await
+        .expect("read the store")
+}
+
+/// The races of the tests above on a store under a Shamir seal, with one node sealed and
+/// unsealed again in between: every value is barrier ciphertext under a fresh nonce per
+/// write, so each compare-and-set swaps against the exact ciphertext a node read.
+#[tokio::test]
+async fn uses_and_memberships_stay_exact_on_a_shamir_sealed_store_unsealed_on_two_nodes() {
+    let Some(cluster) = Cluster::start_with(2, true).await else {
+        return;
+    };
+    let sealed = &cluster.nodes[1];
+    sealed.ok("PUT", "sys/seal", &cluster.root, json!({})).await;
+    let (status, body) = sealed
+        .call("GET", "auth/token/lookup-self", Some(&cluster.root), None)
+        .await;
+    assert_eq!(status, 503, "{body}");
+    let key = cluster.unseal_key.as_deref().expect("Shamir key");
+    assert_eq!(sealed.unseal(key).await["sealed"], json!(false));
+
+    let once = uses_served(&cluster, 1, 6).await;
+    let thrice = uses_served(&cluster, 3, 4).await;
+    let kept = memberships_kept(&cluster, 3).await;
+    assert!(
+        once.iter().all(|&n| n == 1)
+            && thrice.iter().all(|&n| n == 3)
+            && kept.iter().all(|&k| k == (8, 8, 0)),
+        "successes per round: num_uses=1 {once:?}, num_uses=3 {thrice:?}; \
+         (groups listed, policies, groups still listing the previous entity) per round: {kept:?}"
+    );
+    // What was raced on is ciphertext in the database.
+    let values = stored_values(&cluster.db).await;
+    assert!(values.iter().any(|(p, _)| p.contains("/token/id/")));
+    for (path, value) in &values {
+        assert_eq!(
+            value.first(),
+            Some(&1u8),
+            "{path} is not barrier ciphertext"
+        );
+        assert!(
+            !value
+                .windows(8)
+                .any(|w| w == b"num_uses" || w == b"internal"),
+            "{path} holds plaintext"
+        );
+    }
 }

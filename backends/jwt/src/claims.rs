@@ -5,6 +5,7 @@
 //! Nothing here reads the clock: `now` is always an argument.
 
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -178,14 +179,61 @@ pub fn registered_claims(claims: &Map<String, Value>) -> Result<Registered, Clai
     })
 }
 
-/// A role's leeways in seconds, exactly as stored: 0 selects the default (expiration 150,
-/// not_before 150, clock_skew 60), a negative value means no leeway (Vault API: role
-/// `expiration_leeway`, `not_before_leeway`, `clock_skew_leeway`).
+/// One leeway of a role (Vault API: role `expiration_leeway`, `not_before_leeway`,
+/// `clock_skew_leeway`). On the wire and in storage it is Vault's integer: `0` picks the
+/// default, a negative number means none (read back as `-1`), else seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "i64", into = "i64")]
+pub enum Leeway {
+    /// The default of the leeway (expiration 150 s, not_before 150 s, clock_skew 60 s).
+    #[default]
+    Auto,
+    /// No leeway at all.
+    Disabled,
+    /// This many seconds (positive).
+    Seconds(i64),
+}
+
+impl From<i64> for Leeway {
+    fn from(v: i64) -> Self {
+        match v {
+            0 => Leeway::Auto,
+            v if v < 0 => Leeway::Disabled,
+            v => Leeway::Seconds(v),
+        }
+    }
+}
+
+impl From<Leeway> for i64 {
+    fn from(l: Leeway) -> i64 {
+        match l {
+            Leeway::Auto => 0,
+            Leeway::Disabled => -1,
+            Leeway::Seconds(s) => s,
+        }
+    }
+}
+
+impl Leeway {
+    /// The seconds this leeway allows, given the default of its kind.
+    pub fn seconds(self, default: i64) -> f64 {
+        match self {
+            Leeway::Auto => default as f64,
+            Leeway::Disabled => 0.0,
+            Leeway::Seconds(s) => s as f64,
+        }
+    }
+}
+
+/// A role's three leeways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Leeways {
-    pub expiration: i64,
-    pub not_before: i64,
-    pub clock_skew: i64,
+    /// `expiration_leeway` (default 150 s).
+    pub expiration: Leeway,
+    /// `not_before_leeway` (default 150 s).
+    pub not_before: Leeway,
+    /// `clock_skew_leeway` (default 60 s).
+    pub clock_skew: Leeway,
 }
 
 /// Checks the time claims against `now` (unix seconds, fractional), per reference §4.3 with
@@ -198,8 +246,8 @@ pub struct Leeways {
 /// [`ClaimError::NotYetValid`]; `now - C > exp` → [`ClaimError::Expired`]; `now + C < iat` →
 /// [`ClaimError::IssuedInFuture`].
 pub fn validate_times(reg: &Registered, leeways: &Leeways, now: f64) -> Result<(), ClaimError> {
-    let expiration = effective_leeway(leeways.expiration, 150);
-    let clock_skew = effective_leeway(leeways.clock_skew, 60);
+    let expiration = leeways.expiration.seconds(150);
+    let clock_skew = leeways.clock_skew.seconds(60);
     let (iat, nbf) = (reg.iat, reg.nbf);
     let exp = match reg.exp {
         Some(exp) => exp,
@@ -517,15 +565,6 @@ fn time_claim(claims: &Map<String, Value>, claim: &'static str) -> Result<Option
     }
 }
 
-/// `eff(x, d)` of reference §4.3: 0 selects the default, a negative value means none.
-fn effective_leeway(stored: i64, default: i64) -> f64 {
-    match stored {
-        0 => default as f64,
-        s if s < 0 => 0.0,
-        s => s as f64,
-    }
-}
-
 /// An RFC 6901 array index: "0" or a decimal number without a leading zero.
 fn array_index(segment: &str) -> Option<usize> {
     let digits_only = !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit());
@@ -718,9 +757,9 @@ mod tests {
             ..Registered::default()
         };
         let leeways = Leeways {
-            expiration: l.0,
-            not_before: l.1,
-            clock_skew: l.2,
+            expiration: l.0.into(),
+            not_before: l.1.into(),
+            clock_skew: l.2.into(),
         };
         validate_times(&reg, &leeways, NOW + now)
     }
@@ -769,7 +808,7 @@ mod tests {
         // fractions are truncated: nbf = NOW + 0.9 counts as NOW
         let fraction = reg(&format!(r#"{{"nbf":{},"exp":{}}}"#, NOW + 0.9, NOW + 300.0));
         let no_skew = Leeways {
-            clock_skew: -1,
+            clock_skew: Leeway::Disabled,
             ..Leeways::default()
         };
         assert_eq!(validate_times(&fraction.expect("valid"), &no_skew, NOW), OK);

@@ -180,7 +180,7 @@ impl JwtConfig {
                 .unwrap_or_default(),
             namespace_in_state: fields
                 .bool("namespace_in_state")
-                .unwrap_or_else(|| previous.map_or(true, |p| p.namespace_in_state)),
+                .unwrap_or_else(|| previous.is_none_or(|p| p.namespace_in_state)),
             unsupported_critical_cert_extensions: list("unsupported_critical_cert_extensions"),
         };
         config.build(true).await

@@ -21,18 +21,19 @@ pub mod login;
 pub mod oidc;
 pub mod role;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use authmount_framework::cache::Cached;
 use authmount_framework::{
-    AuthBackend, BackendRequest, Error, Field, FieldType, Operation, PathSpec, Registry,
-    RenewRequest, Response, Result, Router, TokenParams, View,
+    AuthBackend, BackendContext, BackendRequest, Clock, Error, Field, FieldType, Path, Registry,
+    RenewRequest, Response, Result, TokenParams, View,
 };
 use serde_json::{json, Map, Value};
 
 use crate::config::{JwtConfig, ParsedConfig};
 use crate::login::LoginError;
-use crate::role::Role;
+use crate::role::{Role, RoleType};
 
 /// Registers the JWT backend under the types `jwt` and `oidc` (one plugin, two names, as
 /// in Vault).
@@ -42,125 +43,104 @@ pub fn register(registry: &mut Registry) -> &mut Registry {
         .register("oidc", JwtBackend::factory)
 }
 
+/// The role name pattern: Vault's `\w(([\w-.]+)?\w)?` in ASCII.
+const ROLE_NAME: &str = r"role/(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)";
+
 /// One mount of the JWT auth method.
 pub struct JwtBackend {
-    router: Router,
     storage: View,
-    config: RwLock<Option<(Vec<u8>, Arc<ParsedConfig>)>>,
-    roles: dashmap::DashMap<String, (Vec<u8>, Arc<Role>)>,
-}
-
-fn paths() -> Vec<PathSpec> {
-    vec![
-        PathSpec {
-            name: "config",
-            pattern: "config",
-            fields: config::fields(),
-            operations: vec![Operation::Read, Operation::Update],
-            unauthenticated: false,
-            help: "Configure the JWT authentication backend: keys, issuer, algorithms, default role.",
-        },
-        PathSpec {
-            name: "role_list",
-            pattern: "role/?",
-            fields: vec![],
-            operations: vec![Operation::List],
-            unauthenticated: false,
-            help: "List the roles.",
-        },
-        PathSpec {
-            name: "role",
-            pattern: r"role/(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)",
-            fields: role::fields(),
-            operations: vec![Operation::Read, Operation::Update, Operation::Delete],
-            unauthenticated: false,
-            help: "Create, read, update or delete a role: the bound claims a JWT must meet and the token it gets.",
-        },
-        PathSpec {
-            name: "login",
-            pattern: "login",
-            fields: vec![
-                Field::new("role", FieldType::LowerCaseString, "The role to log in against; the default role when omitted."),
-                Field::new("jwt", FieldType::String, "The signed JWT (compact serialisation)."),
-                Field::new("distributed_claim_access_token", FieldType::String, "Accepted for compatibility; unused."),
-            ],
-            operations: vec![Operation::Update],
-            unauthenticated: true,
-            help: "Authenticate with a signed JWT and get a Vault token.",
-        },
-    ]
+    clock: Clock,
+    config: Cached<ParsedConfig>,
+    roles: Cached<Role>,
 }
 
 impl JwtBackend {
     /// A backend instance over the mount's storage (the [`authmount_framework::Factory`] shape).
-    pub fn factory(storage: View) -> Arc<dyn AuthBackend> {
+    pub fn factory(ctx: BackendContext) -> Arc<dyn AuthBackend> {
         Arc::new(JwtBackend {
-            router: Router::new(paths()),
-            storage,
-            config: RwLock::new(None),
-            roles: dashmap::DashMap::new(),
+            storage: ctx.storage,
+            clock: ctx.clock,
+            config: Cached::new(),
+            roles: Cached::new(),
         })
     }
 
     async fn config(&self) -> Result<Option<Arc<ParsedConfig>>> {
-        let Some(bytes) = self.storage.get("config").await? else {
-            return Ok(None);
-        };
-        if let Some((seen, parsed)) = &*self.config.read().map_err(poisoned)? {
-            if *seen == bytes {
-                return Ok(Some(parsed.clone()));
-            }
-        }
-        let stored: JwtConfig = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::internal(format!("corrupt config: {e}")))?;
-        let parsed = Arc::new(stored.build(false).await?);
-        *self.config.write().map_err(poisoned)? = Some((bytes, parsed.clone()));
-        Ok(Some(parsed))
+        self.config
+            .get(&self.storage, "config", |bytes| async move {
+                let stored: JwtConfig = serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::internal(format!("corrupt config: {e}")))?;
+                stored.build(false).await
+            })
+            .await
     }
 
     async fn role(&self, name: &str) -> Result<Option<Arc<Role>>> {
-        let key = format!("role/{name}");
-        let Some(bytes) = self.storage.get(&key).await? else {
-            self.roles.remove(name);
-            return Ok(None);
-        };
-        let cached = self
-            .roles
-            .get(name)
-            .filter(|entry| entry.0 == bytes)
-            .map(|entry| entry.1.clone()); // the map guard is dropped here, before any await
-        if cached.is_some() {
-            return Ok(cached);
-        }
-        let role: Role = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::internal(format!("corrupt role {name:?}: {e}")))?;
-        let role = Arc::new(role);
-        self.roles.insert(name.to_string(), (bytes, role.clone()));
-        Ok(Some(role))
+        self.roles
+            .get(&self.storage, &format!("role/{name}"), |bytes| async move {
+                serde_json::from_slice::<Role>(&bytes)
+                    .map_err(|e| Error::internal(format!("corrupt role {name:?}: {e}")))
+            })
+            .await
     }
 
-    async fn write_config(&self, req: &BackendRequest<'_>) -> Result<Response> {
+    async fn read_config(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
+        let config = self.config().await?.ok_or(Error::NotFound)?;
+        Ok(Response::data(config.stored.read_data()))
+    }
+
+    async fn write_config(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let previous = self.config().await?;
         let parsed =
             JwtConfig::from_write(&req.fields, previous.as_ref().map(|p| &p.stored)).await?;
         let bytes = serde_json::to_vec(&parsed.stored).map_err(Error::internal)?;
         self.storage.put("config", &bytes).await?;
         // Keep the key sets fetched by the write-time check.
-        *self.config.write().map_err(poisoned)? = Some((bytes, Arc::new(parsed)));
+        self.config.insert("config", bytes, Arc::new(parsed));
         Ok(Response::default())
     }
 
-    async fn write_role(&self, name: &str, req: &BackendRequest<'_>) -> Result<Response> {
+    async fn list_roles(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
+        let keys = self.storage.list("role/").await?;
+        if keys.is_empty() {
+            return Err(Error::NotFound);
+        }
+        let mut data = Map::new();
+        data.insert("keys".into(), json!(keys));
+        Ok(Response::data(data))
+    }
+
+    async fn read_role(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let name = req.fields.str("name").unwrap_or_default();
+        let role = self.role(name).await?.ok_or(Error::NotFound)?;
+        Ok(Response::data(role.read_data()))
+    }
+
+    async fn write_role(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let name = req.fields.str("name").unwrap_or_default();
+        let key = format!("role/{name}");
         let stored = self.role(name).await?;
-        let write = Role::apply_write(stored.as_deref(), &req.fields, req.mount)?;
+        let write = Role::apply_write(stored.as_deref(), &req.fields, &req.mount)?;
         let bytes = serde_json::to_vec(&write.role).map_err(Error::internal)?;
-        self.storage.put(&format!("role/{name}"), &bytes).await?;
-        self.roles
-            .insert(name.to_string(), (bytes, Arc::new(write.role)));
+        self.storage.put(&key, &bytes).await?;
+        self.roles.insert(&key, bytes, Arc::new(write.role));
         Ok(Response::warnings(write.warnings))
     }
 
-    async fn login(&self, req: &BackendRequest<'_>) -> Result<Response> {
+    async fn delete_role(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let key = format!("role/{}", req.fields.str("name").unwrap_or_default());
+        self.storage.delete(&key).await?;
+        self.roles.remove(&key);
+        Ok(Response::default())
+    }
+
+    /// Roles have an existence check: creating one needs `create`, changing one `update`.
+    async fn role_exists(self: Arc<Self>, req: BackendRequest) -> Result<bool> {
+        let name = req.fields.str("name").unwrap_or_default();
+        Ok(self.role(name).await?.is_some())
+    }
+
+    async fn login(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let config = self.config().await?.ok_or(LoginError::NotConfigured)?;
         let role_name = match req.fields.str("role").filter(|r| !r.is_empty()) {
             Some(r) => r.to_string(),
@@ -171,7 +151,7 @@ impl JwtBackend {
             .role(&role_name)
             .await?
             .ok_or_else(|| LoginError::RoleNotFound(role_name.clone()))?;
-        if role.role_type == "oidc" {
+        if role.role_type == RoleType::Oidc {
             return Err(LoginError::OidcRole.into());
         }
         let token = req
@@ -180,71 +160,45 @@ impl JwtBackend {
             .filter(|t| !t.is_empty())
             .ok_or(LoginError::MissingToken)?;
         login::check_cidrs(&role, req.remote_addr)?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
+        let now = self.clock.unix_f64();
         let auth = login::verify(&config, &role_name, &role, token, now).await?;
-        Ok(Response {
-            auth: Some(auth),
-            ..Response::default()
-        })
+        Ok(Response::login(auth))
     }
-}
-
-fn poisoned<T>(_: T) -> Error {
-    Error::internal("jwt backend cache lock poisoned")
 }
 
 #[async_trait]
 impl AuthBackend for JwtBackend {
-    fn router(&self) -> &Router {
-        &self.router
+    fn paths(self: Arc<Self>) -> Vec<Path> {
+        vec![
+            Path::new("config")
+                .help("Configure the JWT authentication backend: keys, issuer, algorithms, default role.")
+                .fields(config::fields())
+                .read(&self, Self::read_config)
+                .update(&self, Self::write_config),
+            Path::new("role/?")
+                .help("List the roles.")
+                .list(&self, Self::list_roles),
+            Path::new(ROLE_NAME)
+                .help("Create, read, update or delete a role: the bound claims a JWT must meet and the token it gets.")
+                .fields(role::fields())
+                .existence_check(&self, Self::role_exists)
+                .read(&self, Self::read_role)
+                .update(&self, Self::write_role)
+                .delete(&self, Self::delete_role),
+            Path::new("login")
+                .help("Authenticate with a signed JWT and get a Vault token.")
+                .unauthenticated()
+                .fields([
+                    Field::new("role", FieldType::LowerCaseString, "The role to log in against; the default role when omitted."),
+                    Field::new("jwt", FieldType::String, "The signed JWT (compact serialisation).").sensitive(),
+                    Field::new("distributed_claim_access_token", FieldType::String, "Accepted for compatibility; unused.").sensitive(),
+                ])
+                .update(&self, Self::login),
+        ]
     }
 
     fn help(&self) -> &str {
         "The JWT auth method: log in with a JWT signed by a trusted issuer (static keys, a JWKS URL or OIDC discovery), checked against a named role's bound claims, and get a Vault token with the role's policies."
-    }
-
-    async fn handle(&self, req: BackendRequest<'_>) -> Result<Response> {
-        let name = req.fields.str("name").unwrap_or_default().to_string();
-        match (req.spec.name, req.operation) {
-            ("config", Operation::Read) => {
-                let config = self.config().await?.ok_or(Error::NotFound)?;
-                Ok(Response::data(config.stored.read_data()))
-            }
-            ("config", Operation::Update) => self.write_config(&req).await,
-            ("role_list", Operation::List) => {
-                let keys = self.storage.list("role/").await?;
-                if keys.is_empty() {
-                    return Err(Error::NotFound);
-                }
-                let mut data = Map::new();
-                data.insert("keys".into(), json!(keys));
-                Ok(Response::data(data))
-            }
-            ("role", Operation::Read) => {
-                let role = self.role(&name).await?.ok_or(Error::NotFound)?;
-                Ok(Response::data(role.read_data()))
-            }
-            ("role", Operation::Update) => self.write_role(&name, &req).await,
-            ("role", Operation::Delete) => {
-                self.storage.delete(&format!("role/{name}")).await?;
-                self.roles.remove(&name);
-                Ok(Response::default())
-            }
-            ("login", Operation::Update) => self.login(&req).await,
-            _ => Err(Error::UnsupportedOperation),
-        }
-    }
-
-    /// Roles have an existence check: creating one needs `create`, changing one `update`.
-    async fn exists(&self, req: &BackendRequest<'_>) -> Result<Option<bool>> {
-        if req.spec.name != "role" || req.operation != Operation::Update {
-            return Ok(None);
-        }
-        let name = req.fields.str("name").unwrap_or_default();
-        Ok(Some(self.role(name).await?.is_some()))
     }
 
     /// Renewal re-reads the role (reference §1.4): a deleted role fails the renewal with a
@@ -260,7 +214,7 @@ impl AuthBackend for JwtBackend {
             .role(name)
             .await?
             .ok_or_else(|| Error::internal(format!("role {name} does not exist during renewal")))?;
-        let mut params = role.token.clone();
+        let mut params = role.tokens.token.clone();
         params.policies = req.token.policies.clone();
         Ok(params)
     }

@@ -12,10 +12,10 @@ use std::net::IpAddr;
 use authmount_framework::{Alias, Auth, Error};
 use serde_json::{json, Map, Value};
 
-use crate::claims::{self, ClaimError, Leeways};
+use crate::claims::{self, ClaimError};
 use crate::config::ParsedConfig;
 use crate::keys::{Jws, KeyError};
-use crate::role::Role;
+use crate::role::{BoundClaimsType, Role};
 
 /// Why a login failed; each class has a fixed status and message (reference §4.8).
 #[derive(Debug, Clone, PartialEq)]
@@ -78,7 +78,7 @@ fn invalid(e: ClaimError) -> LoginError {
 /// Checks that `addr` may log in with `role` (reference §4.2 step 6). A missing address is
 /// refused when the role binds CIDRs.
 pub fn check_cidrs(role: &Role, addr: Option<IpAddr>) -> Result<(), LoginError> {
-    let cidrs = &role.token.bound_cidrs;
+    let cidrs = &role.tokens.token.bound_cidrs;
     if cidrs.is_empty() || addr.is_some_and(|a| cidrs.iter().any(|c| c.contains(&a))) {
         Ok(())
     } else {
@@ -116,12 +116,7 @@ pub async fn verify(
         ClaimError::AudienceNotBound => LoginError::Claims(e),
         other => invalid(other),
     })?;
-    let leeways = Leeways {
-        expiration: role.expiration_leeway,
-        not_before: role.not_before_leeway,
-        clock_skew: role.clock_skew_leeway,
-    };
-    claims::validate_times(&reg, &leeways, now).map_err(invalid)?;
+    claims::validate_times(&reg, &role.leeways(), now).map_err(invalid)?;
     identity(&claims, role_name, role)
 }
 
@@ -141,8 +136,12 @@ fn identity(claims: &Map<String, Value>, role_name: &str, role: &Role) -> Result
         claims::group_names(claims, &role.groups_claim).map_err(LoginError::Claims)?
     };
     if let Some(bound) = &role.bound_claims {
-        claims::validate_bound_claims(claims, bound, role.bound_claims_type == "glob")
-            .map_err(LoginError::BoundClaims)?;
+        claims::validate_bound_claims(
+            claims,
+            bound,
+            role.bound_claims_type == BoundClaimsType::Glob,
+        )
+        .map_err(LoginError::BoundClaims)?;
     }
     let mut internal_data = Map::new();
     internal_data.insert("role".into(), json!(role_name));
@@ -154,6 +153,6 @@ fn identity(claims: &Map<String, Value>, role_name: &str, role: &Role) -> Result
         group_aliases,
         metadata,
         internal_data,
-        token: role.token.clone(),
+        token: role.tokens.token.clone(),
     })
 }

@@ -6,20 +6,62 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use authmount_framework::duration::format_go;
-use authmount_framework::{
-    Error, Field, FieldData, FieldType, MountInfo, Result, TokenParams, TokenType,
-};
-use ipnet::IpNet;
+use authmount_framework::tokenutil::{self, TokenSettings};
+use authmount_framework::{Error, Field, FieldData, FieldType, MountInfo, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+
+use crate::claims::{Leeway, Leeways};
+
+/// `role_type`: which login a role serves. Source: Vault API role `role_type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleType {
+    /// `login` with a JWT.
+    #[default]
+    Jwt,
+    /// The OIDC browser flow (`oidc/auth_url`, `oidc/callback`).
+    Oidc,
+}
+
+impl RoleType {
+    /// Vault's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleType::Jwt => "jwt",
+            RoleType::Oidc => "oidc",
+        }
+    }
+}
+
+/// `bound_claims_type`: how `bound_claims` values match. Source: Vault API role
+/// `bound_claims_type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BoundClaimsType {
+    /// Exact values (DECISIONS D7 for numbers).
+    #[default]
+    String,
+    /// `*` globs on strings.
+    Glob,
+}
+
+impl BoundClaimsType {
+    /// Vault's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BoundClaimsType::String => "string",
+            BoundClaimsType::Glob => "glob",
+        }
+    }
+}
 
 /// A role as stored. Durations in seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Role {
     /// `jwt` or `oidc`.
-    pub role_type: String,
+    pub role_type: RoleType,
     /// The claim (or JSON pointer) naming the user: the alias name.
     pub user_claim: String,
     /// Read `user_claim` as an RFC 6901 JSON pointer.
@@ -31,47 +73,39 @@ pub struct Role {
     /// `bound_claims`: claim name or pointer → expected value(s).
     pub bound_claims: Option<Map<String, Value>>,
     /// `string` or `glob`.
-    pub bound_claims_type: String,
+    pub bound_claims_type: BoundClaimsType,
     /// `claim_mappings`: claim → metadata key.
     pub claim_mappings: Option<BTreeMap<String, String>>,
     /// `groups_claim`.
     pub groups_claim: String,
-    /// `clock_skew_leeway` (0 = default 60, negative = none).
-    pub clock_skew_leeway: i64,
-    /// `expiration_leeway` (0 = default 150, negative = none).
-    pub expiration_leeway: i64,
-    /// `not_before_leeway` (0 = default 150, negative = none).
-    pub not_before_leeway: i64,
+    /// `clock_skew_leeway`.
+    pub clock_skew_leeway: Leeway,
+    /// `expiration_leeway`.
+    pub expiration_leeway: Leeway,
+    /// `not_before_leeway`.
+    pub not_before_leeway: Leeway,
     /// `allowed_redirect_uris` (OIDC flow).
     pub allowed_redirect_uris: Option<Vec<String>>,
     /// `oidc_scopes` (OIDC flow).
     pub oidc_scopes: Option<Vec<String>>,
-    /// `max_age` (OIDC flow).
+    /// `max_age` (OIDC flow), seconds.
     pub max_age: i64,
     /// `verbose_oidc_logging`.
     pub verbose_oidc_logging: bool,
-    /// The `token_*` fields (Vault `tokenutil`, reference §3.2), as the core takes them.
-    pub token: TokenParams,
-    /// Values set through the deprecated names (`policies`, `ttl`, ...), echoed on read.
-    pub legacy: LegacyFields,
+    /// The `token_*` fields and their deprecated names (framework `tokenutil`).
+    #[serde(flatten)]
+    pub tokens: TokenSettings,
 }
 
-/// Values stored through the deprecated aliases (reference §3.2 "Deprecated aliases").
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LegacyFields {
-    /// `policies`.
-    pub policies: Vec<String>,
-    /// `bound_cidrs`.
-    pub bound_cidrs: Vec<IpNet>,
-    /// `ttl`.
-    pub ttl: i64,
-    /// `max_ttl`.
-    pub max_ttl: i64,
-    /// `period`.
-    pub period: i64,
-    /// `num_uses`.
-    pub num_uses: i64,
+impl Role {
+    /// The leeways of the time checks.
+    pub fn leeways(&self) -> Leeways {
+        Leeways {
+            expiration: self.expiration_leeway,
+            not_before: self.not_before_leeway,
+            clock_skew: self.clock_skew_leeway,
+        }
+    }
 }
 
 /// The fields of `role/<name>`. The name matches Vault's `\w(([\w-.]+)?\w)?` (ASCII):
@@ -145,50 +179,14 @@ pub fn fields() -> Vec<Field> {
             "Log OIDC details (warned about).",
         ),
         Field::new(
-            "token_policies",
-            CommaStringSlice,
-            "Policies of issued tokens.",
-        ),
-        Field::new("token_ttl", DurationSecond, "TTL of issued tokens."),
-        Field::new("token_max_ttl", DurationSecond, "Max TTL of issued tokens."),
-        Field::new(
-            "token_explicit_max_ttl",
-            DurationSecond,
-            "Hard cap on the lifetime of issued tokens.",
-        ),
-        Field::new("token_period", DurationSecond, "Period of periodic tokens."),
-        Field::new(
-            "token_num_uses",
-            Int,
-            "Uses of issued tokens; 0 = unlimited.",
-        ),
-        Field::new(
-            "token_no_default_policy",
-            Bool,
-            "Do not add the default policy.",
-        ),
-        Field::new(
-            "token_bound_cidrs",
-            CommaStringSlice,
-            "Addresses issued tokens (and logins) are bound to.",
-        ),
-        Field::new("token_type", String, "'default', 'service' or 'batch'."),
-        Field::new(
             "alias_metadata",
             KvPairs,
             "Alias metadata (accepted and echoed).",
         ),
-        Field::new("policies", CommaStringSlice, "Deprecated: token_policies."),
-        Field::new(
-            "bound_cidrs",
-            CommaStringSlice,
-            "Deprecated: token_bound_cidrs.",
-        ),
-        Field::new("ttl", DurationSecond, "Deprecated: token_ttl."),
-        Field::new("max_ttl", DurationSecond, "Deprecated: token_max_ttl."),
-        Field::new("period", DurationSecond, "Deprecated: token_period."),
-        Field::new("num_uses", Int, "Deprecated: token_num_uses."),
     ]
+    .into_iter()
+    .chain(tokenutil::fields())
+    .collect()
 }
 
 /// A role write's outcome: the role to store and the warnings to show.
@@ -208,24 +206,22 @@ impl Role {
         mount: &MountInfo,
     ) -> Result<RoleWrite> {
         let creating = stored.is_none();
-        let mut r = stored.cloned().unwrap_or_else(|| Role {
-            bound_claims_type: "string".into(),
-            ..Role::default()
-        });
+        let mut r = stored.cloned().unwrap_or_default();
         let strs = |name: &str| f.strings(name);
 
         // 2. role_type (DECISIONS D1).
-        if let Some(t) = f.str("role_type").filter(|t| !t.is_empty()) {
-            r.role_type = t.to_string();
-        } else if creating {
-            let redirects = strs("allowed_redirect_uris").unwrap_or_default();
-            r.role_type = if redirects.is_empty() { "jwt" } else { "oidc" }.into();
-        }
-        if r.role_type != "jwt" && r.role_type != "oidc" {
-            return Err(Error::invalid(format!(
-                "invalid 'role_type': {}",
-                r.role_type
-            )));
+        match f.str("role_type").filter(|t| !t.is_empty()) {
+            Some("jwt") => r.role_type = RoleType::Jwt,
+            Some("oidc") => r.role_type = RoleType::Oidc,
+            Some(other) => return Err(Error::invalid(format!("invalid 'role_type': {other}"))),
+            None if creating => {
+                let redirects = strs("allowed_redirect_uris").unwrap_or_default();
+                r.role_type = match redirects.is_empty() {
+                    true => RoleType::Jwt,
+                    false => RoleType::Oidc,
+                };
+            }
+            None => {}
         }
 
         // Plain fields (merge: only what was sent changes).
@@ -254,11 +250,13 @@ impl Role {
             ("clock_skew_leeway", &mut r.clock_skew_leeway),
             ("expiration_leeway", &mut r.expiration_leeway),
             ("not_before_leeway", &mut r.not_before_leeway),
-            ("max_age", &mut r.max_age),
         ] {
             if let Some(v) = f.int(name) {
-                *slot = v;
+                *slot = Leeway::from(v);
             }
+        }
+        if let Some(v) = f.int("max_age") {
+            r.max_age = v;
         }
         if let Some(v) = strs("allowed_redirect_uris") {
             r.allowed_redirect_uris = Some(v);
@@ -271,28 +269,21 @@ impl Role {
         }
 
         // 3. token fields, 4. legacy aliases, 5. period against the mount max.
-        apply_token_fields(&mut r.token, f)?;
-        apply_legacy(&mut r, f)?;
-        if r.token.period > mount.max_lease_ttl {
-            return Err(Error::invalid(format!(
-                "'period' of '{:?}' is greater than the backend's maximum lease TTL of '{:?}'",
-                format_go(r.token.period),
-                format_go(mount.max_lease_ttl)
-            )));
-        }
+        r.tokens.apply_write(f, mount)?;
 
         // 6. bound_claims_type (DECISIONS D2: kept when omitted).
-        if let Some(t) = f.str("bound_claims_type").filter(|t| !t.is_empty()) {
-            r.bound_claims_type = t.to_string();
-        }
-        if r.bound_claims_type != "string" && r.bound_claims_type != "glob" {
-            return Err(Error::invalid(format!(
-                "invalid 'bound_claims_type': {}",
-                r.bound_claims_type
-            )));
+        match f.str("bound_claims_type").filter(|t| !t.is_empty()) {
+            Some("string") => r.bound_claims_type = BoundClaimsType::String,
+            Some("glob") => r.bound_claims_type = BoundClaimsType::Glob,
+            Some(other) => {
+                return Err(Error::invalid(format!(
+                    "invalid 'bound_claims_type': {other}"
+                )))
+            }
+            None => {}
         }
         // 7. glob values must be strings.
-        if r.bound_claims_type == "glob" {
+        if r.bound_claims_type == BoundClaimsType::Glob {
             check_glob_values(r.bound_claims.as_ref())?;
         }
         // 8. claim_mappings targets.
@@ -306,26 +297,24 @@ impl Role {
             .allowed_redirect_uris
             .as_ref()
             .is_some_and(|v| !v.is_empty());
-        if r.role_type == "oidc" && !redirects {
+        if r.role_type == RoleType::Oidc && !redirects {
             return Err(Error::invalid(
                 "'allowed_redirect_uris' must be set if 'role_type' is 'oidc' or unspecified.",
             ));
         }
         // 11. jwt roles need a bound constraint.
-        if r.role_type == "jwt" && !r.has_bound_constraint() {
+        if r.role_type == RoleType::Jwt && !r.has_bound_constraint() {
             return Err(Error::invalid(
                 "must have at least one bound constraint when creating/updating a role",
             ));
         }
         // 12. ttl against max_ttl.
-        if r.token.max_ttl > 0 && r.token.ttl > r.token.max_ttl {
+        let t = &r.tokens.token;
+        if t.max_ttl > 0 && t.ttl > t.max_ttl {
             return Err(Error::invalid("ttl should not be greater than max ttl"));
         }
         // 13. warnings.
-        let mut warnings = Vec::new();
-        if r.token.max_ttl > mount.max_lease_ttl {
-            warnings.push("token max ttl is greater than the system or backend mount's maximum TTL value; issued tokens' max TTL value will be truncated".to_string());
-        }
+        let mut warnings = r.tokens.warnings(mount);
         if r.verbose_oidc_logging {
             warnings.push("verbose_oidc_logging has been enabled for this role. This may expose sensitive information in the server logs and should only be used for debugging; disable it afterwards.".to_string());
         }
@@ -334,202 +323,38 @@ impl Role {
 
     fn has_bound_constraint(&self) -> bool {
         self.bound_audiences.as_ref().is_some_and(|v| !v.is_empty())
-            || !self.token.bound_cidrs.is_empty()
+            || !self.tokens.token.bound_cidrs.is_empty()
             || !self.bound_subject.is_empty()
             || self.bound_claims.as_ref().is_some_and(|m| !m.is_empty())
     }
 
     /// The `data` of a role read (reference §3.4).
     pub fn read_data(&self) -> Map<String, Value> {
-        let t = &self.token;
-        let mut v = json!({
-            "role_type": self.role_type,
+        let v = json!({
+            "role_type": self.role_type.as_str(),
             "user_claim": self.user_claim,
             "user_claim_json_pointer": self.user_claim_json_pointer,
             "bound_audiences": self.bound_audiences,
             "bound_subject": self.bound_subject,
             "bound_claims": self.bound_claims,
-            "bound_claims_type": self.bound_claims_type,
+            "bound_claims_type": self.bound_claims_type.as_str(),
             "claim_mappings": self.claim_mappings,
             "groups_claim": self.groups_claim,
-            "clock_skew_leeway": self.clock_skew_leeway,
-            "expiration_leeway": self.expiration_leeway,
-            "not_before_leeway": self.not_before_leeway,
+            "clock_skew_leeway": i64::from(self.clock_skew_leeway),
+            "expiration_leeway": i64::from(self.expiration_leeway),
+            "not_before_leeway": i64::from(self.not_before_leeway),
             "allowed_redirect_uris": self.allowed_redirect_uris,
             "oidc_scopes": self.oidc_scopes,
             "max_age": self.max_age,
             "verbose_oidc_logging": self.verbose_oidc_logging,
-            "token_policies": t.policies,
-            "token_ttl": t.ttl,
-            "token_max_ttl": t.max_ttl,
-            "token_explicit_max_ttl": t.explicit_max_ttl,
-            "token_period": t.period,
-            "token_num_uses": t.num_uses,
-            "token_no_default_policy": t.no_default_policy,
-            "token_bound_cidrs": cidr_strings(&t.bound_cidrs),
-            "token_type": t.token_type.as_str(),
             "alias_metadata": {},
         });
-        let l = &self.legacy;
-        let map = v.as_object_mut().expect("a JSON object literal");
-        if !l.policies.is_empty() {
-            map.insert("policies".into(), json!(l.policies));
-        }
-        if !l.bound_cidrs.is_empty() {
-            map.insert("bound_cidrs".into(), json!(cidr_strings(&l.bound_cidrs)));
-        }
-        for (name, value) in [
-            ("ttl", l.ttl),
-            ("max_ttl", l.max_ttl),
-            ("period", l.period),
-            ("num_uses", l.num_uses),
-        ] {
-            if value != 0 {
-                map.insert(name.into(), json!(value));
-            }
-        }
-        map.clone()
-    }
-}
-
-/// CIDRs as Vault prints them: a single address (/32, /128) without its mask.
-fn cidr_strings(cidrs: &[IpNet]) -> Vec<String> {
-    cidrs
-        .iter()
-        .map(|c| {
-            if c.prefix_len() == c.max_prefix_len() {
-                c.addr().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
-/// Parses addresses and CIDRs (`10.0.0.0/8`, `10.0.0.5`). Errors: `error parsing address "x": ...`.
-pub fn parse_cidrs(items: &[String]) -> Result<Vec<IpNet>> {
-    items
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<IpNet>()
-                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                .map_err(|e| Error::invalid(format!("error parsing address {s:?}: {e}")))
-        })
-        .collect()
-}
-
-/// Lower-cases, trims, deduplicates and sorts policies (Vault `policyutil.ParsePolicies`).
-fn parse_policies(items: &[String]) -> Vec<String> {
-    let set: BTreeSet<String> = items
-        .iter()
-        .map(|p| p.trim().to_lowercase())
-        .filter(|p| !p.is_empty())
-        .collect();
-    set.into_iter().collect()
-}
-
-fn apply_token_fields(t: &mut TokenParams, f: &FieldData) -> Result<()> {
-    if let Some(v) = f.strings("token_policies") {
-        t.policies = v;
-    }
-    if let Some(v) = f.strings("token_bound_cidrs") {
-        t.bound_cidrs = parse_cidrs(&v)?;
-    }
-    for (name, slot) in [
-        ("token_ttl", &mut t.ttl),
-        ("token_max_ttl", &mut t.max_ttl),
-        ("token_explicit_max_ttl", &mut t.explicit_max_ttl),
-        ("token_period", &mut t.period),
-        ("token_num_uses", &mut t.num_uses),
-    ] {
-        if let Some(v) = f.int(name) {
-            *slot = v;
-        }
-    }
-    if let Some(v) = f.bool("token_no_default_policy") {
-        t.no_default_policy = v;
-    }
-    if let Some(v) = f.str("token_type") {
-        t.token_type = match v {
-            "" | "default" => TokenType::Default,
-            "service" => TokenType::Service,
-            "batch" => TokenType::Batch,
-            other => {
-                return Err(Error::invalid(format!(
-                    "invalid 'token_type' value {other:?}"
-                )))
-            }
+        let Value::Object(mut map) = v else {
+            unreachable!("a JSON object literal")
         };
+        self.tokens.read_into(&mut map);
+        map
     }
-    if t.num_uses < 0 {
-        return Err(Error::invalid("'token_num_uses' cannot be negative"));
-    }
-    if t.max_ttl > 0 && t.ttl > t.max_ttl {
-        return Err(Error::invalid(
-            "'token_ttl' cannot be greater than 'token_max_ttl'",
-        ));
-    }
-    if t.token_type == TokenType::Batch {
-        if t.period > 0 {
-            return Err(Error::invalid("'token_type' cannot be 'batch' or 'default_batch' when set to generate periodic tokens"));
-        }
-        if t.num_uses > 0 {
-            return Err(Error::invalid(
-                "'token_type' cannot be 'batch' or 'default_batch' when set to have limited uses",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// The deprecated names: alone they set both values; beside the new name they follow it;
-/// a new name sent without its alias clears the stored legacy value.
-fn apply_legacy(r: &mut Role, f: &FieldData) -> Result<()> {
-    let (t, l) = (&mut r.token, &mut r.legacy);
-    match (f.has("token_policies"), f.strings("policies")) {
-        (false, Some(p)) => {
-            l.policies = parse_policies(&p);
-            t.policies = l.policies.clone();
-        }
-        (true, Some(_)) => l.policies = t.policies.clone(),
-        (true, None) => l.policies.clear(),
-        (false, None) => {}
-    }
-    match (f.has("token_bound_cidrs"), f.strings("bound_cidrs")) {
-        (false, Some(c)) => {
-            l.bound_cidrs = parse_cidrs(&c)?;
-            t.bound_cidrs = l.bound_cidrs.clone();
-        }
-        (true, Some(_)) => l.bound_cidrs = t.bound_cidrs.clone(),
-        (true, None) => l.bound_cidrs.clear(),
-        (false, None) => {}
-    }
-    for (new, old, tv, lv) in [
-        ("token_ttl", "ttl", &mut t.ttl, &mut l.ttl),
-        ("token_max_ttl", "max_ttl", &mut t.max_ttl, &mut l.max_ttl),
-        ("token_period", "period", &mut t.period, &mut l.period),
-        (
-            "token_num_uses",
-            "num_uses",
-            &mut t.num_uses,
-            &mut l.num_uses,
-        ),
-    ] {
-        match (f.has(new), f.int(old)) {
-            (false, Some(v)) => {
-                *lv = v;
-                *tv = v;
-            }
-            (true, Some(_)) => *lv = *tv,
-            (true, None) => *lv = 0,
-            (false, None) => {}
-        }
-    }
-    if t.num_uses < 0 {
-        return Err(Error::invalid("'token_num_uses' cannot be negative"));
-    }
-    Ok(())
 }
 
 /// Glob-mode `bound_claims` values must be strings or lists of strings (Vault API: role

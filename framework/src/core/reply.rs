@@ -3,9 +3,11 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::mount::{MountConfig, MountEntry};
-use crate::response::{Reply, TokenType};
-use crate::token::{now_unix, TokenEntry};
+use crate::backend::MountInfo;
+use crate::clock::Clock;
+use crate::mount::{ListingVisibility, MountConfig, MountEntry};
+use crate::response::{Response, TokenType};
+use crate::token::TokenEntry;
 
 /// Vault's success envelope.
 pub fn envelope(
@@ -27,17 +29,12 @@ pub fn envelope(
     })
 }
 
-/// 200 with `data` (a JSON object literal) in the envelope.
-pub fn data_reply(data: Value, mount_type: &str) -> Reply {
-    Reply::ok(envelope(data.as_object().cloned(), None, &[], mount_type))
-}
-
 /// `{"keys": [...]}`, or 404 when there are none (Vault: an empty list is not found).
-pub fn list_reply(keys: Vec<String>, mount_type: &str) -> crate::Result<Reply> {
+pub fn list_response(keys: Vec<String>) -> crate::Result<Response> {
     if keys.is_empty() {
         return Err(crate::Error::NotFound);
     }
-    Ok(data_reply(json!({ "keys": keys }), mount_type))
+    Ok(Response::json(json!({ "keys": keys })))
 }
 
 fn type_name(t: TokenType) -> &'static str {
@@ -90,7 +87,7 @@ fn rfc3339(secs: i64) -> String {
 
 /// `data` of `lookup-self`, `lookup` and `lookup-accessor` (reference §1.4). `id` is the
 /// token itself, or empty when looked up by accessor.
-pub fn lookup_data(id: &str, e: &TokenEntry) -> Value {
+pub fn lookup_data(id: &str, e: &TokenEntry, now: i64) -> Value {
     let mut data = json!({
         "accessor": e.accessor,
         "creation_time": e.creation_time,
@@ -109,7 +106,7 @@ pub fn lookup_data(id: &str, e: &TokenEntry) -> Value {
         "period": if e.period > 0 { json!(e.period) } else { Value::Null },
         "policies": e.policies,
         "renewable": e.renewable,
-        "ttl": e.ttl(now_unix()),
+        "ttl": e.ttl(now),
         "type": type_name(e.token_type),
         "bound_cidrs": if e.bound_cidrs.is_empty() { Value::Null } else {
             json!(e.bound_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>())
@@ -121,29 +118,24 @@ pub fn lookup_data(id: &str, e: &TokenEntry) -> Value {
     data
 }
 
-/// Vault's name of a mount's token type setting.
-pub fn token_type_name(config: &MountConfig) -> &str {
-    if config.token_type.is_empty() {
-        "default-service"
-    } else {
-        &config.token_type
-    }
-}
-
-/// One entry of `sys/auth`.
+/// One entry of `sys/auth` (and the read of `sys/auth/<path>`): the stored settings, TTLs
+/// as tuned (0 = the system default).
 pub fn mount_json(e: &MountEntry) -> Value {
+    let c = &e.config;
+    let mut config = json!({
+        "default_lease_ttl": c.default_lease_ttl,
+        "max_lease_ttl": c.max_lease_ttl,
+        "force_no_cache": false,
+        "token_type": c.token_type.as_str(),
+    });
+    add_tuned_lists(&mut config, c);
     json!({
         "accessor": e.accessor,
-        "config": {
-            "default_lease_ttl": e.config.default_lease_ttl,
-            "max_lease_ttl": e.config.max_lease_ttl,
-            "force_no_cache": false,
-            "token_type": token_type_name(&e.config),
-        },
+        "config": config,
         "description": e.description,
         "external_entropy_access": false,
         "local": e.local,
-        "options": null,
+        "options": e.options,
         "plugin_version": "",
         "running_plugin_version": format!("v{}+builtin.authmount", env!("CARGO_PKG_VERSION")),
         "running_sha256": "",
@@ -154,8 +146,51 @@ pub fn mount_json(e: &MountEntry) -> Value {
     })
 }
 
+/// The read of `sys/auth/<path>/tune`: TTLs resolved against the system limits.
+pub fn tune_json(e: &MountEntry, info: &MountInfo) -> Value {
+    let c = &e.config;
+    let mut tune = json!({
+        "default_lease_ttl": info.default_lease_ttl,
+        "max_lease_ttl": info.max_lease_ttl,
+        "force_no_cache": false,
+        "token_type": c.token_type.as_str(),
+        "description": e.description,
+    });
+    add_tuned_lists(&mut tune, c);
+    if !e.options.is_empty() {
+        tune["options"] = json!(e.options);
+    }
+    tune
+}
+
+/// The optional tuning values, present only when set (as Vault answers them).
+fn add_tuned_lists(out: &mut Value, c: &MountConfig) {
+    if c.listing_visibility != ListingVisibility::Hidden {
+        out["listing_visibility"] = json!(c.listing_visibility.as_str());
+    }
+    for (name, list) in [
+        (
+            "passthrough_request_headers",
+            &c.passthrough_request_headers,
+        ),
+        ("allowed_response_headers", &c.allowed_response_headers),
+        (
+            "audit_non_hmac_request_keys",
+            &c.audit_non_hmac_request_keys,
+        ),
+        (
+            "audit_non_hmac_response_keys",
+            &c.audit_non_hmac_response_keys,
+        ),
+    ] {
+        if !list.is_empty() {
+            out[name] = json!(list);
+        }
+    }
+}
+
 /// `sys/health`.
-pub fn health() -> Value {
+pub fn health(clock: &Clock) -> Value {
     json!({
         "initialized": true,
         "sealed": false,
@@ -163,7 +198,7 @@ pub fn health() -> Value {
         "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
-        "server_time_utc": now_unix(),
+        "server_time_utc": clock.unix(),
         "version": env!("CARGO_PKG_VERSION"),
         "cluster_name": "authmount",
     })

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use super::{group_alias_key, group_key, member_key, membership_key, text, Claim, IdentityStore};
 use crate::error::{Error, Result};
 use crate::storage::Retry;
-use crate::token::now_unix;
 
 /// An identity group. Source: Vault API `identity/group`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -163,9 +162,13 @@ impl IdentityStore {
     /// another write came first), so concurrent writes of different fields all stay; two
     /// creates of one name make one group (the second updates it). Then each entity that
     /// joined or left the group has its membership brought in line. Returns the group as
-    /// stored. Errors: 404 for an unknown id; 400 for a name another group has, and those
-    /// of [`GroupChanges`].
-    pub async fn write_group(&self, target: GroupTarget, changes: &GroupChanges) -> Result<Group> {
+    /// stored, and true when this write created it. Errors: 404 for an unknown id; 400 for
+    /// a name another group has, and those of [`GroupChanges`].
+    pub async fn write_group(
+        &self,
+        target: GroupTarget,
+        changes: &GroupChanges,
+    ) -> Result<(Group, bool)> {
         let index = self.index().await?;
         let mut retry = Retry::new();
         loop {
@@ -179,7 +182,7 @@ impl IdentityStore {
                 GroupTarget::Name(name) => self.group_by_name_versioned(name).await?,
                 GroupTarget::New => None,
             };
-            let now = now_unix();
+            let now = self.clock.unix();
             let (before, raw) = match stored {
                 Some((group, raw)) => (Some(group), Some(raw)),
                 None => (None, None),
@@ -201,7 +204,7 @@ impl IdentityStore {
             changes.apply(&mut group, before.is_some())?;
             group.last_update_time = now;
             let name_key = index.group(&group.name);
-            let taken = || Error::invalid(format!("group name {:?} is already in use", group.name));
+            let taken = || Error::invalid("group name is already in use");
             match &before {
                 None => {
                     // The document first: nothing finds it until its name is claimed.
@@ -217,7 +220,8 @@ impl IdentityStore {
                     }
                 }
                 Some(old) => {
-                    let renamed = old.name != group.name;
+                    // Names differing only in case share their index entry.
+                    let renamed = index.group(&old.name) != name_key;
                     if renamed {
                         if let Claim::Taken = self.claim(&name_key, &group.id, "group/").await? {
                             return Err(taken());
@@ -236,6 +240,7 @@ impl IdentityStore {
                     }
                 }
             }
+            let created = before.is_none();
             let old_members = before.map(|b| b.member_entity_ids).unwrap_or_default();
             let mut changed: Vec<&String> = old_members
                 .iter()
@@ -252,7 +257,7 @@ impl IdentityStore {
             for entity_id in changed {
                 self.reconcile_member(entity_id, &group.id).await?;
             }
-            return Ok(group);
+            return Ok((group, created));
         }
     }
 
@@ -367,21 +372,17 @@ impl IdentityStore {
         self.storage.get_json(&group_alias_key(id)).await
     }
 
-    /// Stores a new group alias and links it from its group; a (mount, name) pair is taken
-    /// once, even by concurrent writes on several nodes. Errors: 400 when the group does not
-    /// exist, is not external, already has another alias, or the pair is taken.
+    /// Stores a new group alias and links it from its group, in place of the alias the group
+    /// had (which is deleted, as OpenBao does); a (mount, name) pair is taken once, even by
+    /// concurrent writes on several nodes. Errors (OpenBao's texts): 400 when the group does
+    /// not exist or is not external, or the pair is taken.
     pub async fn put_group_alias(&self, alias: &GroupAlias) -> Result<()> {
         let index = self.index().await?;
         let linkable = |group: Option<&Group>| -> Result<()> {
             let group =
-                group.ok_or_else(|| Error::invalid("invalid canonical_id: no such group"))?;
+                group.ok_or_else(|| Error::invalid("invalid group ID given in 'canonical_id'"))?;
             if group.kind != "external" {
-                return Err(Error::invalid(
-                    "group aliases can only be set on external groups",
-                ));
-            }
-            if !group.alias_id.is_empty() && group.alias_id != alias.id {
-                return Err(Error::invalid("the group already has an alias"));
+                return Err(Error::invalid("alias can't be set on an internal group"));
             }
             Ok(())
         };
@@ -392,10 +393,9 @@ impl IdentityStore {
         let name_key = index.group_alias(&alias.mount_accessor, &alias.name);
         if let Claim::Taken = self.claim(&name_key, &alias.id, "group-alias/").await? {
             self.storage.delete(&document).await?;
-            return Err(Error::invalid(format!(
-                "group alias {:?} already exists on this mount",
-                alias.name
-            )));
+            return Err(Error::invalid(
+                "combination of mount and group alias name is already in use",
+            ));
         }
         let linked = self
             .storage
@@ -407,10 +407,20 @@ impl IdentityStore {
                 }))
             })
             .await;
-        if let Err(e) = linked {
-            self.release(&name_key, &alias.id).await?;
-            self.storage.delete(&document).await?;
-            return Err(e);
+        let replaced = match linked {
+            Ok((before, _)) => before.map(|g| g.alias_id).unwrap_or_default(),
+            Err(e) => {
+                self.release(&name_key, &alias.id).await?;
+                self.storage.delete(&document).await?;
+                return Err(e);
+            }
+        };
+        // The alias this one replaced (each link replaces exactly the one it read, so
+        // concurrent writes leave one alias).
+        if !replaced.is_empty() && replaced != alias.id {
+            if let Some(old) = self.group_alias(&replaced).await? {
+                self.delete_group_alias(&old).await?;
+            }
         }
         Ok(())
     }

@@ -42,9 +42,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::storage::{Retry, View};
-use crate::token::now_unix;
 
 mod groups;
 #[cfg(test)]
@@ -89,6 +89,7 @@ pub struct EntityAlias {
 /// The identity store, over the core's storage view.
 pub struct IdentityStore {
     storage: View,
+    clock: Clock,
     index: tokio::sync::OnceCell<IndexKey>,
 }
 
@@ -125,8 +126,12 @@ impl IndexKey {
         )
     }
 
+    /// Group names are case-insensitive, as in Vault: the index keys the lower-cased name.
     fn group(&self, name: &str) -> String {
-        format!("group-index/{}", self.mac("group", "", name))
+        format!(
+            "group-index/{}",
+            self.mac("group", "", &name.to_lowercase())
+        )
     }
 
     fn group_alias(&self, mount_accessor: &str, name: &str) -> String {
@@ -180,9 +185,10 @@ impl IdentityStore {
     /// The store in `storage`. Its index key is read (or created, once, even with several
     /// server nodes starting together) at first use, and a store written by an earlier
     /// version is migrated then.
-    pub fn new(storage: View) -> Self {
+    pub fn new(storage: View, clock: Clock) -> Self {
         IdentityStore {
             storage,
+            clock,
             index: tokio::sync::OnceCell::new(),
         }
     }
@@ -252,7 +258,7 @@ impl IdentityStore {
                 }
             }
         }
-        let marker = serde_json::to_vec(&serde_json::json!({ "time": now_unix() }))
+        let marker = serde_json::to_vec(&serde_json::json!({ "time": self.clock.unix() }))
             .map_err(Error::internal)?;
         self.storage.put_if_absent(INDEX_MIGRATED, &marker).await?;
         Ok(())
@@ -313,7 +319,7 @@ impl IdentityStore {
                     return Ok(found);
                 }
             }
-            let now = now_unix();
+            let now = self.clock.unix();
             let entity_id = uuid::Uuid::new_v4().to_string();
             let alias = EntityAlias {
                 id: uuid::Uuid::new_v4().to_string(),
@@ -373,7 +379,7 @@ impl IdentityStore {
         if &alias.metadata == metadata {
             return Ok(Some((alias, entity)));
         }
-        let now = now_unix();
+        let now = self.clock.unix();
         let (_, alias) = self
             .storage
             .update_json::<EntityAlias, _>(&alias_key(alias_id), |current| {

@@ -5,17 +5,20 @@ use crate::storage::{InMemory, SqlStore, Storage};
 use std::sync::Arc;
 
 fn store() -> IdentityStore {
-    IdentityStore::new(View::new(Arc::new(InMemory::new()), "core/identity/"))
+    IdentityStore::new(
+        View::new(Arc::new(InMemory::new()), "core/identity/"),
+        Clock::system(),
+    )
 }
 
 /// Identity stores over one store, as several server nodes share a database.
 fn nodes(store: Arc<dyn Storage>, n: usize) -> Vec<Arc<IdentityStore>> {
     (0..n)
         .map(|_| {
-            Arc::new(IdentityStore::new(View::new(
-                store.clone(),
-                "core/identity/",
-            )))
+            Arc::new(IdentityStore::new(
+                View::new(store.clone(), "core/identity/"),
+                Clock::system(),
+            ))
         })
         .collect()
 }
@@ -80,14 +83,16 @@ async fn external_groups_follow_the_group_aliases_of_the_last_login() {
             &named("devs", "external", &["dev", "shared"]),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let ops = ids
         .write_group(
             GroupTarget::New,
             &named("ops", "external", &["ops", "shared"]),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     group_alias(&ids, &devs, "dev-team", "auth_jwt_1")
         .await
         .unwrap();
@@ -124,7 +129,7 @@ async fn external_groups_follow_the_group_aliases_of_the_last_login() {
     // Internal groups: membership by hand.
     let mut humans = named("humans", "internal", &["human"]);
     humans.member_entity_ids = Some(vec![e.id.clone()]);
-    let internal = ids.write_group(GroupTarget::New, &humans).await.unwrap();
+    let internal = ids.write_group(GroupTarget::New, &humans).await.unwrap().0;
     assert_eq!(
         ids.identity_policies(&e.id).await.unwrap(),
         ["dev", "human", "shared"]
@@ -176,8 +181,89 @@ async fn external_groups_follow_the_group_aliases_of_the_last_login() {
     let other = ids
         .write_group(GroupTarget::New, &named("devs", "internal", &[]))
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_ne!(other.id, devs.id);
+    // Names are case-insensitive: another spelling finds the group and is taken; a rename
+    // that changes only the case keeps the name's index entry.
+    let renamed = |name: &str| GroupChanges {
+        name: Some(name.into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids.group_by_name("DEVELOPERS").await.unwrap().unwrap().id,
+        devs.id
+    );
+    let err = ids
+        .write_group(GroupTarget::Id(other.id.clone()), &renamed("Developers"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "group name is already in use");
+    ids.write_group(GroupTarget::Id(devs.id.clone()), &renamed("Developers"))
+        .await
+        .unwrap();
+    let found = ids.group_by_name("developers").await.unwrap().unwrap();
+    assert_eq!(
+        (found.id, found.name),
+        (devs.id.clone(), "Developers".into())
+    );
+}
+
+#[tokio::test]
+async fn a_new_group_alias_replaces_the_one_the_group_had() {
+    let ids = store();
+    let (eng, _) = ids
+        .write_group(GroupTarget::New, &named("eng", "external", &["eng"]))
+        .await
+        .unwrap();
+    group_alias(&ids, &eng, "old", "acc").await.unwrap();
+    group_alias(&ids, &eng, "new", "acc").await.unwrap();
+    let stored = ids.group(&eng.id).await.unwrap().unwrap();
+    let alias = ids.group_alias(&stored.alias_id).await.unwrap().unwrap();
+    assert_eq!(alias.name, "new");
+    assert_eq!(ids.group_alias_ids().await.unwrap(), [stored.alias_id]);
+    // The old name is free again; the new one is taken.
+    let (ops, _) = ids
+        .write_group(GroupTarget::New, &named("ops", "external", &[]))
+        .await
+        .unwrap();
+    group_alias(&ids, &ops, "old", "acc").await.unwrap();
+    let err = group_alias(&ids, &ops, "new", "acc").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "combination of mount and group alias name is already in use"
+    );
+    // OpenBao's texts for a group that is internal or missing.
+    let (internal, _) = ids
+        .write_group(GroupTarget::New, &named("humans", "internal", &[]))
+        .await
+        .unwrap();
+    let err = group_alias(&ids, &internal, "h", "acc").await.unwrap_err();
+    assert_eq!(err.to_string(), "alias can't be set on an internal group");
+    ids.delete_group(&internal).await.unwrap();
+    let err = group_alias(&ids, &internal, "h", "acc").await.unwrap_err();
+    assert_eq!(err.to_string(), "invalid group ID given in 'canonical_id'");
+}
+
+/// Aliases of different names set on one group at once, over three nodes: the group ends
+/// with one of them, and the others are gone (each link replaces exactly what it read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_aliases_of_one_group_leave_one() {
+    let nodes = nodes(Arc::new(InMemory::new()), 3);
+    let (group, _) = nodes[0]
+        .write_group(GroupTarget::New, &named("eng", "external", &[]))
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let (node, group) = (nodes[i % 3].clone(), group.clone());
+        tasks.spawn(async move { group_alias(&node, &group, &format!("a{i}"), "acc").await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    let stored = nodes[1].group(&group.id).await.unwrap().unwrap();
+    assert_eq!(nodes[2].group_alias_ids().await.unwrap(), [stored.alias_id]);
 }
 
 #[tokio::test]
@@ -260,7 +346,8 @@ async fn concurrent_group_updates_lose_nothing(store: Arc<dyn Storage>, n: usize
             nodes[0]
                 .write_group(GroupTarget::New, &changes)
                 .await
-                .unwrap(),
+                .unwrap()
+                .0,
         );
     }
     let expected: Vec<String> = (0..8).map(|g| format!("p{g}")).collect();
@@ -302,7 +389,8 @@ async fn concurrent_writes_of_different_fields_all_stay() {
     let group = nodes[0]
         .write_group(GroupTarget::New, &named("g", "internal", &[]))
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..8 {
         let (node, id) = (nodes[i % 2].clone(), group.id.clone());
@@ -347,7 +435,7 @@ async fn one_name_makes_one_group_and_one_group_alias() {
     }
     let mut ids = std::collections::BTreeSet::new();
     while let Some(done) = tasks.join_next().await {
-        ids.insert(done.unwrap().unwrap().id);
+        ids.insert(done.unwrap().unwrap().0.id);
     }
     assert_eq!(ids.len(), 1);
     assert_eq!(nodes[0].group_ids().await.unwrap().len(), 1);
@@ -355,7 +443,8 @@ async fn one_name_makes_one_group_and_one_group_alias() {
     let other = nodes[0]
         .write_group(GroupTarget::New, &named("other", "external", &[]))
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let team = nodes[0].group_by_name("team").await.unwrap().unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..12 {
@@ -387,7 +476,7 @@ async fn one_name_makes_one_group_and_one_group_alias() {
 #[tokio::test]
 async fn index_keys_do_not_show_names() {
     let view = View::new(Arc::new(InMemory::new()), "core/identity/");
-    let ids = IdentityStore::new(view.clone());
+    let ids = IdentityStore::new(view.clone(), Clock::system());
     let secret = ["alice@example.com", "secret-team", "eng-team"];
     let (_, e) = ids
         .upsert_alias("auth_jwt_1", secret[0], &BTreeMap::new())
@@ -396,7 +485,8 @@ async fn index_keys_do_not_show_names() {
     let group = ids
         .write_group(GroupTarget::New, &named(secret[1], "external", &["p"]))
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     group_alias(&ids, &group, secret[2], "auth_jwt_1")
         .await
         .unwrap();
@@ -415,7 +505,7 @@ async fn index_keys_do_not_show_names() {
     assert_eq!(ids.identity_policies(&e.id).await.unwrap(), ["p"]);
     // Another store (with its own random index key) keys the same names differently.
     let elsewhere = View::new(Arc::new(InMemory::new()), "core/identity/");
-    let other = IdentityStore::new(elsewhere.clone());
+    let other = IdentityStore::new(elsewhere.clone(), Clock::system());
     other
         .upsert_alias("auth_jwt_1", secret[0], &BTreeMap::new())
         .await
@@ -582,7 +672,8 @@ async fn an_index_entry_left_by_a_crash_is_taken_over() {
     let group = ids
         .write_group(GroupTarget::New, &named("g", "internal", &[]))
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(ids.group_by_name("g").await.unwrap().unwrap().id, group.id);
 }
 
@@ -592,7 +683,8 @@ async fn an_external_group_lists_the_entities_that_joined_it_at_login() {
     let group = ids
         .write_group(GroupTarget::New, &named("eng", "external", &["eng"]))
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     group_alias(&ids, &group, "engineering", "auth_jwt_1")
         .await
         .unwrap();

@@ -112,13 +112,18 @@ impl View {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::seal::barrier::{random_key, Barrier, Keyring, Unsealed};
     use crate::storage::{InMemory, SqlStore, Storage};
     use std::sync::Arc;
 
-    /// Many writers, on several views of one store (as several nodes would be), each add
-    /// one item to one document: none is lost.
-    async fn no_update_is_lost(store: Arc<dyn Storage>) {
-        let nodes: Vec<View> = (0..3).map(|_| View::new(store.clone(), "t/")).collect();
+    /// Many writers, on several nodes' views of one store, each add one item to one
+    /// document: none is lost.
+    async fn no_update_is_lost(nodes: Vec<Arc<dyn Storage>>) {
+        let prefix = format!("t-{}/", uuid::Uuid::new_v4());
+        let nodes: Vec<View> = nodes
+            .into_iter()
+            .map(|store| View::new(store, prefix.clone()))
+            .collect();
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..24u32 {
             let view = nodes[i as usize % nodes.len()].clone();
@@ -143,23 +148,69 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(before, after);
-        let err = nodes[2]
+        let err = nodes[nodes.len() - 1]
             .update_json::<Vec<u32>, _>("doc", |_| Err(Error::invalid("no")))
             .await
             .unwrap_err();
         assert_eq!(err.status(), 400);
+        nodes[0].clear().await.unwrap();
+    }
+
+    /// Three views of one store, as three nodes would have.
+    fn three(store: Arc<dyn Storage>) -> Vec<Arc<dyn Storage>> {
+        vec![store.clone(), store.clone(), store]
+    }
+
+    /// Unsealed barriers with one keyring over `physical` stores (one per node): values are
+    /// encrypted with a fresh nonce per write, so a compare-and-set must swap against the
+    /// exact ciphertext stored, never a re-encryption of what was read.
+    fn barriers(physical: Vec<Arc<dyn Storage>>) -> Vec<Arc<dyn Storage>> {
+        let keyring = Keyring::generate(0).to_json().unwrap();
+        let root_key = random_key();
+        physical
+            .into_iter()
+            .map(|store| {
+                let barrier = Barrier::new(store);
+                barrier
+                    .install(Unsealed {
+                        keyring: Keyring::from_json(&keyring).unwrap(),
+                        root_key: root_key.clone(),
+                    })
+                    .unwrap();
+                Arc::new(barrier) as Arc<dyn Storage>
+            })
+            .collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn in_memory_loses_no_update() {
-        no_update_is_lost(Arc::new(InMemory::new())).await;
+        no_update_is_lost(three(Arc::new(InMemory::new()))).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn sqlite_loses_no_update() {
         let dir = std::env::temp_dir().join(format!("authmount-cas-{}", uuid::Uuid::new_v4()));
         let store = SqlStore::sqlite(&dir.join("cas.db")).await.unwrap();
-        no_update_is_lost(Arc::new(store)).await;
+        no_update_is_lost(three(Arc::new(store))).await;
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_seal_barrier_loses_no_update() {
+        no_update_is_lost(barriers(three(Arc::new(InMemory::new())))).await;
+    }
+
+    /// Three nodes, each with its own connection pool and its own barrier, over one
+    /// PostgreSQL database. Runs only where `AUTHMOUNT_TEST_POSTGRES_URL` is set.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_seal_barrier_on_postgres_loses_no_update() {
+        let Ok(url) = std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") else {
+            eprintln!("AUTHMOUNT_TEST_POSTGRES_URL is not set: skipped");
+            return;
+        };
+        let pools = (0..3)
+            .map(|_| Arc::new(SqlStore::postgres(&url).unwrap()) as Arc<dyn Storage>)
+            .collect();
+        no_update_is_lost(barriers(pools)).await;
     }
 }

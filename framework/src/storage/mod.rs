@@ -46,6 +46,23 @@ pub trait Storage: Send + Sync + 'static {
         }
         Ok(())
     }
+    /// Stores `guard` and every entry of `entries` in one transaction, only when `guard` is
+    /// absent (also across server nodes sharing the store); true when it stored, false (and
+    /// nothing written) when `guard` exists. For a change that must happen once and whole,
+    /// such as encrypting a store in place under a new seal. The default is not atomic:
+    /// stores with transactions override it.
+    async fn put_batch_if_absent(
+        &self,
+        guard: &str,
+        guard_value: &[u8],
+        entries: &[(String, Vec<u8>)],
+    ) -> Result<bool> {
+        if !self.put_if_absent(guard, guard_value).await? {
+            return Ok(false);
+        }
+        self.put_batch(entries).await?;
+        Ok(true)
+    }
     /// Removes `key`; removing a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<()>;
     /// The direct children of `prefix` (which ends with `/` or is empty), sorted:
@@ -54,6 +71,11 @@ pub trait Storage: Send + Sync + 'static {
     /// Checks that the store answers (for `sys/health`). Errors: 503 when it does not.
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+    /// The store's kind as `sys/seal-status` reports it (`storage_type`): `inmem`, `sqlite`,
+    /// `postgresql`.
+    fn type_name(&self) -> &'static str {
+        "unknown"
     }
 }
 
@@ -116,6 +138,27 @@ impl Storage for InMemory {
 
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
         self.compare_and_put(key, None, value).await
+    }
+
+    async fn put_batch_if_absent(
+        &self,
+        guard: &str,
+        guard_value: &[u8],
+        entries: &[(String, Vec<u8>)],
+    ) -> Result<bool> {
+        let mut map = self.map.write().map_err(poisoned)?;
+        if map.contains_key(guard) {
+            return Ok(false);
+        }
+        map.insert(guard.to_string(), guard_value.to_vec());
+        for (key, value) in entries {
+            map.insert(key.clone(), value.clone());
+        }
+        Ok(true)
+    }
+
+    fn type_name(&self) -> &'static str {
+        "inmem"
     }
 
     async fn compare_and_put(

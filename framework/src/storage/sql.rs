@@ -28,6 +28,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const UPSERT: &str = "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
                       ON CONFLICT (path) DO UPDATE SET value = excluded.value";
 
+const INSERT_IF_ABSENT: &str = "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
+                                ON CONFLICT (path) DO NOTHING";
+
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
@@ -198,6 +201,53 @@ impl Storage for SqlStore {
         }
     }
 
+    /// One transaction: the guard's insert decides; on a conflict nothing is written.
+    async fn put_batch_if_absent(
+        &self,
+        guard: &str,
+        guard_value: &[u8],
+        entries: &[(String, Vec<u8>)],
+    ) -> Result<bool> {
+        self.migrate().await?;
+        macro_rules! in_transaction {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await.map_err(storage_error)?;
+                let inserted = sqlx::query(INSERT_IF_ABSENT)
+                    .bind(guard)
+                    .bind(guard_value)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(storage_error)?
+                    .rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await.map_err(storage_error)?;
+                    return Ok(false);
+                }
+                for (key, value) in entries {
+                    sqlx::query(UPSERT)
+                        .bind(key)
+                        .bind(value)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(storage_error)?;
+                }
+                tx.commit().await.map_err(storage_error)?;
+                Ok(true)
+            }};
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => in_transaction!(pool),
+            Pool::Postgres(pool) => in_transaction!(pool),
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgresql",
+        }
+    }
+
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
         self.migrate().await?;
         let rows = fetch!(
@@ -275,7 +325,8 @@ mod tests {
     use std::sync::Arc;
 
     async fn exercise(store: Arc<dyn Storage>) {
-        let view = View::new(store.clone(), format!("t-{}/", uuid::Uuid::new_v4()));
+        let prefix = format!("t-{}/", uuid::Uuid::new_v4());
+        let view = View::new(store.clone(), prefix.clone());
         view.put("role/a", b"1").await.unwrap();
         view.put("role/b", b"2").await.unwrap();
         view.put("role/b", b"3").await.unwrap();
@@ -306,6 +357,24 @@ mod tests {
             .unwrap());
         assert!(!view.compare_and_put("once", None, b"w").await.unwrap());
         assert_eq!(view.get("once").await.unwrap().as_deref(), Some(&b"z"[..]));
+        // A guarded batch: written whole when the guard is new, not at all otherwise.
+        let guard = format!("{}guard", prefix);
+        let entries = |v: &[u8]| {
+            vec![
+                (format!("{}g/1", prefix), v.to_vec()),
+                (format!("{}g/2", prefix), v.to_vec()),
+            ]
+        };
+        assert!(store
+            .put_batch_if_absent(&guard, b"1", &entries(b"a"))
+            .await
+            .unwrap());
+        assert!(!store
+            .put_batch_if_absent(&guard, b"2", &entries(b"b"))
+            .await
+            .unwrap());
+        assert_eq!(view.get("g/2").await.unwrap().as_deref(), Some(&b"a"[..]));
+        assert_eq!(view.get("guard").await.unwrap().as_deref(), Some(&b"1"[..]));
         view.clear().await.unwrap();
         assert!(view.list("").await.unwrap().is_empty());
         assert!(view.get("role/a").await.unwrap().is_none());

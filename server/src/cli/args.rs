@@ -49,9 +49,11 @@ pub enum Command {
     /// Write, read, list and delete ACL policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Operator tasks: `authmount operator init`.
+    /// Operator tasks: `authmount operator init`, `operator unseal`, `operator seal`.
     #[command(subcommand)]
     Operator(OperatorCommand),
+    /// Show the seal status (`GET sys/seal-status`); exit status 0 unsealed, 2 sealed.
+    Status(StatusArgs),
 }
 
 /// `authmount operator ...`.
@@ -60,11 +62,49 @@ pub enum OperatorCommand {
     /// Initialise a server's storage once and print its initial root token
     /// (`PUT sys/init`): `authmount operator init -format=json`.
     Init(OperatorInitArgs),
+    /// Give one unseal key (`PUT sys/unseal`): `authmount operator unseal KEY`, or the key
+    /// on stdin (keeps it out of the shell history); `-reset` forgets the keys given.
+    Unseal(OperatorUnsealArgs),
+    /// Seal the server (`PUT sys/seal`; needs sudo): every request then answers 503 until
+    /// it is unsealed.
+    Seal(OperatorSealArgs),
 }
 
 /// `authmount operator init [options]`.
 #[derive(Debug, Args)]
 pub struct OperatorInitArgs {
+    /// Number of unseal keys to make (Shamir seal only).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub key_shares: i64,
+    /// Number of unseal keys needed to unseal (Shamir seal only).
+    #[arg(long, value_name = "T", default_value_t = 3)]
+    pub key_threshold: i64,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount operator unseal [-reset] [KEY]`.
+#[derive(Debug, Args)]
+pub struct OperatorUnsealArgs {
+    /// Forget the unseal keys given so far.
+    #[arg(long)]
+    pub reset: bool,
+    /// The unseal key (hex or base64); read from stdin when omitted or `-`.
+    pub key: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount operator seal`.
+#[derive(Debug, Args)]
+pub struct OperatorSealArgs {
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
     #[command(flatten)]
     pub common: CommonFlags,
 }

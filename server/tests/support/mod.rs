@@ -8,9 +8,8 @@
 
 #[path = "../../../tests/support/clock.rs"]
 mod clock;
-pub use clock::{now, random_hex};
-
 pub mod node;
+pub use clock::{now, random_hex};
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -1,8 +1,8 @@
-//! Real `authmount server` processes for the durable-storage and multi-node tests, and a
-//! fresh PostgreSQL database per test.
+//! Real `authmount server` processes on ephemeral ports, for the tests that restart, kill,
+//! misconfigure or run several servers; and a fresh PostgreSQL database per test.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -30,7 +30,7 @@ pub struct Node {
     /// The HTTP client of the test that started it (one per node: building one loads the
     /// system's root certificates; it belongs to the test's runtime).
     pub client: reqwest::Client,
-    log: std::path::PathBuf,
+    log: PathBuf,
 }
 
 pub fn free_port() -> u16 {
@@ -40,8 +40,20 @@ pub fn free_port() -> u16 {
 
 impl Node {
     /// Starts `authmount server ARGS -listen-address=127.0.0.1:<free port>` and waits until
-    /// it answers `sys/health` (with any status).
+    /// it answers `sys/health` (with any status). Panics with its output if it does not.
     pub async fn start(args: &[&str], dir: &Path) -> Node {
+        Node::try_start(args, dir, &[])
+            .await
+            .unwrap_or_else(|out| panic!("server did not start:\n{out}"))
+    }
+
+    /// [`Node::start`] with extra environment variables; `Err(output)` when the process
+    /// exits before it answers.
+    pub async fn try_start(
+        args: &[&str],
+        dir: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Node, String> {
         let port = free_port();
         let log = dir.join(format!("server-{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
@@ -51,12 +63,13 @@ impl Node {
             .arg(format!("-listen-address=127.0.0.1:{port}"))
             .arg("-log-level=warn")
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdout(out.try_clone().expect("log"))
             .stderr(out)
             .stdin(Stdio::null())
             .spawn()
             .expect("start authmount");
-        let node = Node {
+        let mut node = Node {
             child,
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
@@ -64,6 +77,9 @@ impl Node {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            if let Ok(Some(_)) = node.child.try_wait() {
+                return Err(node.output());
+            }
             if node
                 .client
                 .get(format!("{}/v1/sys/health", node.base))
@@ -71,13 +87,14 @@ impl Node {
                 .await
                 .is_ok()
             {
-                return node;
+                return Ok(node);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("server did not answer: {}", node.output());
+        Err(format!("no answer within 30 s:\n{}", node.output()))
     }
 
+    /// Everything the process printed so far.
     pub fn output(&self) -> String {
         let mut text = String::new();
         let _ = std::fs::File::open(&self.log).and_then(|mut f| f.read_to_string(&mut text));
@@ -90,6 +107,7 @@ impl Node {
         self.child.wait().expect("reap");
     }
 
+    /// One request; `(status, JSON body or null)`.
     pub async fn call(
         &self,
         method: &str,
@@ -100,6 +118,7 @@ impl Node {
         call_at(&self.client, &self.base, method, path, token, body).await
     }
 
+    /// A request that must answer 200 or 204; its body.
     pub async fn ok(&self, method: &str, path: &str, token: &str, body: Value) -> Value {
         let (status, resp) = self
             .call(method, path, Some(token), Some(body.clone()))
@@ -111,12 +130,29 @@ impl Node {
         resp
     }
 
+    /// `sys/init` with no options (under a static seal); the root token.
     pub async fn init(&self) -> String {
-        let (status, body) = self.call("PUT", "sys/init", None, Some(json!({}))).await;
-        assert_eq!(status, 200, "init: {body}");
-        body["root_token"].as_str().expect("root_token").to_string()
+        let init = self.init_with(json!({})).await;
+        init["root_token"].as_str().expect("root_token").to_string()
     }
 
+    /// `sys/init` with these options, which must answer 200; its answer.
+    pub async fn init_with(&self, options: Value) -> Value {
+        let (status, body) = self.call("PUT", "sys/init", None, Some(options)).await;
+        assert_eq!(status, 200, "init: {body}");
+        body
+    }
+
+    /// One unseal key to `sys/unseal`, which must answer 200; the seal status.
+    pub async fn unseal(&self, key: &str) -> Value {
+        let (status, body) = self
+            .call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
+            .await;
+        assert_eq!(status, 200, "unseal: {body}");
+        body
+    }
+
+    /// A login of `user` (the seed claims) on the role `demo` of `auth/jwt`.
     pub async fn login(&self, signer: &Signer, user: &str) -> (u16, Value) {
         let jwt = signer.sign(&seed_claims(user));
         self.call(
@@ -162,8 +198,10 @@ impl Drop for Node {
     }
 }
 
-/// Enables jwt at `jwt`, configures the signer's key and writes the seed role `demo`.
-pub async fn set_up_jwt(node: &Node, root: &str, signer: &Signer) {
+/// Enables jwt at `jwt`, configures the signer's key and writes the seed role `demo`
+/// (user claim, groups claim, policy `webapps`, TTL 1h), with the fields of `extra_role`
+/// added or replaced.
+pub async fn set_up_jwt(node: &Node, root: &str, signer: &Signer, extra_role: Value) {
     node.ok("POST", "sys/auth/jwt", root, json!({"type": "jwt"}))
         .await;
     node.ok(
@@ -173,14 +211,27 @@ pub async fn set_up_jwt(node: &Node, root: &str, signer: &Signer) {
         json!({"jwt_validation_pubkeys": [signer.public_pem], "bound_issuer": SEED_ISSUER}),
     )
     .await;
-    node.ok(
-        "POST",
-        "auth/jwt/role/demo",
-        root,
-        json!({"bound_subject": SEED_SUBJECT, "bound_audiences": SEED_AUDIENCE,
-               "user_claim": "https://vault/user", "policies": "webapps", "ttl": "1h"}),
+    let mut role = json!({"bound_subject": SEED_SUBJECT, "bound_audiences": SEED_AUDIENCE,
+        "user_claim": "https://vault/user", "groups_claim": "https://vault/groups",
+        "policies": "webapps", "ttl": "1h"});
+    if let (Some(role), Some(extra)) = (role.as_object_mut(), extra_role.as_object()) {
+        role.extend(extra.clone());
+    }
+    node.ok("POST", "auth/jwt/role/demo", root, role).await;
+}
+
+/// A `seal "static"` block with a fresh key file in `dir` (made once per directory), so
+/// servers using it unseal themselves at every start.
+pub fn static_seal(dir: &TempDir) -> String {
+    let key = dir.path().join("seal-test.key");
+    if !key.exists() {
+        let hex: String = (0..4).map(|_| random_hex()).collect();
+        std::fs::write(&key, hex).expect("key file");
+    }
+    format!(
+        "seal \"static\" {{\n  current_key_id = \"test\"\n  current_key = \"file://{}\"\n}}\n",
+        key.display()
     )
-    .await;
 }
 
 /// A fresh database for one test, dropped at the end; `None` without PostgreSQL.
@@ -215,10 +266,12 @@ impl TestDatabase {
         })
     }
 
-    pub fn config(&self, dir: &TempDir, url: &str) -> String {
+    /// `-config=<file>` for a server on PostgreSQL at `url` with the `seal` block (e.g.
+    /// [`static_seal`]; empty: Shamir keys from `sys/init`).
+    pub fn config(&self, dir: &TempDir, url: &str, seal: &str) -> String {
         let file = dir.file(
             &format!("pg-{}.hcl", random_hex()),
-            &format!("storage \"postgresql\" {{ connection_url = \"{url}\" }}\n"),
+            &format!("storage \"postgresql\" {{ connection_url = \"{url}\" }}\n{seal}"),
         );
         format!("-config={}", file.display())
     }
@@ -243,4 +296,36 @@ impl Drop for TestDatabase {
         })
         .join();
     }
+}
+
+/// Runs `authmount server ARGS` expecting it to refuse to start: its exit status (`None`
+/// when it was still running after 20 s and had to be killed) and output.
+pub fn start_fails(args: &[&str], env: &[(&str, &str)], dir: &Path) -> (Option<i32>, String) {
+    let port = free_port();
+    let log = dir.join(format!("refused-{port}.log"));
+    let out = std::fs::File::create(&log).expect("log file");
+    let mut child = Command::new(BIN)
+        .arg("server")
+        .args(args)
+        .arg(format!("-listen-address=127.0.0.1:{port}"))
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("run authmount");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (code, std::fs::read_to_string(&log).unwrap_or_default())
 }

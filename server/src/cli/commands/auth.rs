@@ -27,7 +27,7 @@ pub async fn enable(ctx: &Ctx, args: &AuthEnableArgs) -> Result<(), Failure> {
         body["config"] = Value::Object(config);
     }
     ctx.client
-        .post(&format!("sys/auth/{path}"), &body)
+        .post(&format!("sys/auth/{}", path.trim_end_matches('/')), &body)
         .await
         .map_err(|e| Failure::Remote(format!("Error enabling {kind} auth: {e}")))?;
     say(&format!("Success! Enabled {kind} auth method at: {path}"));

@@ -8,7 +8,7 @@
 //! | `login.rs` | `login` |
 //! | `token.rs` | `token lookup`, `token renew`, `token revoke` |
 //! | `policy.rs` | `policy write`, `policy read`, `policy list`, `policy delete` |
-//! | `operator.rs` | `operator init` |
+//! | `operator.rs` | `operator init`, `operator unseal`, `operator seal`, `status` |
 
 mod auth;
 mod data;
@@ -54,7 +54,14 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         Command::Policy(PolicyCommand::Delete(a)) => {
             policy::delete(&Ctx::new(&a.common)?, &a).await
         }
-        Command::Operator(OperatorCommand::Init(a)) => operator::init(&Ctx::new(&a.common)?).await,
+        Command::Operator(OperatorCommand::Init(a)) => {
+            operator::init(&Ctx::new(&a.common)?, &a).await
+        }
+        Command::Operator(OperatorCommand::Unseal(a)) => {
+            operator::unseal(&Ctx::new(&a.common)?, &a).await
+        }
+        Command::Operator(OperatorCommand::Seal(a)) => operator::seal(&Ctx::new(&a.common)?).await,
+        Command::Status(a) => operator::status(&Ctx::new(&a.common)?).await,
     }
 }
 

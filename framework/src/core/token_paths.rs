@@ -1,0 +1,448 @@
+//! `auth/token/`: the token store's own endpoints, as a path table. Each is checked against
+//! the caller's policies under its canonical path (the built-in `default` policy allows the
+//! `*-self` ones); `create-orphan`, `revoke-orphan` and listing accessors need `sudo`.
+//!
+//! Source: Vault API `auth/token` (create, lookup, renew, revoke; by token, by accessor,
+//! and self), with Vault's rules for children: a use-limited token or a batch token cannot
+//! create tokens, only root or sudo may create periodic tokens, a child never outlives its
+//! parent, `explicit_max_ttl` caps every renewal.
+
+use std::sync::{Arc, Weak};
+
+use super::login::{new_entry, token_policies, token_ttl};
+use super::reply::{auth_block, list_response, lookup_data};
+use super::CoreInner;
+use crate::backend::{BackendRequest, MountInfo, RenewRequest};
+use crate::error::{Error, Result};
+use crate::path::{Field, FieldType, Path};
+use crate::response::{Response, TokenParams, TokenType};
+use crate::token::StoredToken;
+use crate::tokenutil::parse_policies;
+
+fn token_field() -> Field {
+    Field::new("token", FieldType::String, "The token.").sensitive()
+}
+
+fn accessor_field() -> Field {
+    Field::new("accessor", FieldType::String, "The token's accessor.")
+}
+
+fn create_fields() -> Vec<Field> {
+    use FieldType::*;
+    vec![
+        Field::new("policies", CommaStringSlice, "Policies of the new token; the caller's when omitted. A caller without root may only give policies it holds."),
+        Field::new("meta", KvPairs, "Metadata of the new token."),
+        Field::new("no_parent", Bool, "Root only: create an orphan (not revoked with its creator)."),
+        Field::new("no_default_policy", Bool, "Do not add the default policy."),
+        Field::new("renewable", Bool, "Whether the token may be renewed (default true)."),
+        Field::new("ttl", DurationSecond, "TTL of the new token; 0 means the system default."),
+        Field::new("lease", DurationSecond, "Use ttl.").deprecated(),
+        Field::new("explicit_max_ttl", DurationSecond, "Hard cap on the token's lifetime, renewals included."),
+        Field::new("period", DurationSecond, "Root or sudo only: a periodic token, renewable for this long each time."),
+        Field::new("num_uses", Int, "Uses of the new token; 0 means unlimited."),
+        Field::new("display_name", String, "Display name (`token-` is prepended)."),
+        Field::new("type", String, "'service' (default) or 'batch'."),
+        Field::new("role_name", String, "Token roles are not supported: refused when given."),
+        Field::new("entity_alias", String, "Token roles are not supported: refused when given."),
+    ]
+}
+
+/// The `auth/token/` path table, its handlers bound to the core.
+pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
+    let increment = || {
+        Field::new(
+            "increment",
+            FieldType::DurationSecond,
+            "The TTL asked for (non-periodic tokens; capped by the max TTL).",
+        )
+    };
+    vec![
+        Path::new("create")
+            .help("Create a token: a child of the caller, revoked with it and never outliving it.")
+            .fields(create_fields())
+            .update(core, CoreInner::create_token),
+        Path::new("create-orphan")
+            .help("Create an orphan token (not revoked with the caller). Needs sudo.")
+            .fields(create_fields())
+            .sudo()
+            .update(core, CoreInner::create_token),
+        Path::new("lookup-self")
+            .help("Look up the caller's own token.")
+            .read(core, CoreInner::lookup_self)
+            .update(core, CoreInner::lookup_self),
+        Path::new("lookup")
+            .help("Look up a token.")
+            .field(token_field())
+            .update(core, CoreInner::lookup_token),
+        Path::new("lookup-accessor")
+            .help("Look up a token by its accessor.")
+            .field(accessor_field())
+            .update(core, CoreInner::lookup_accessor),
+        Path::new("renew-self")
+            .help("Renew the caller's own token.")
+            .field(increment())
+            .update(core, CoreInner::renew_self),
+        Path::new("renew")
+            .help("Renew a token.")
+            .fields([token_field(), increment()])
+            .update(core, CoreInner::renew_token),
+        Path::new("renew-accessor")
+            .help("Renew a token by its accessor.")
+            .fields([accessor_field(), increment()])
+            .update(core, CoreInner::renew_accessor),
+        Path::new("revoke-self")
+            .help("Revoke the caller's own token and its children.")
+            .update(core, CoreInner::revoke_self),
+        Path::new("revoke")
+            .help("Revoke a token and its children.")
+            .field(token_field())
+            .update(core, CoreInner::revoke_token),
+        Path::new("revoke-accessor")
+            .help("Revoke a token, and its children, by its accessor.")
+            .field(accessor_field())
+            .update(core, CoreInner::revoke_accessor),
+        Path::new("revoke-orphan")
+            .help("Revoke a token and make its children orphans. Needs sudo.")
+            .field(token_field())
+            .sudo()
+            .update(core, CoreInner::revoke_orphan),
+        Path::new("accessors/?")
+            .help("List the accessors of every stored token. Needs sudo.")
+            .sudo()
+            .list(core, CoreInner::list_accessors),
+    ]
+}
+
+/// What the token store's own tokens are tuned with: the system limits.
+fn token_store_mount(core: &CoreInner) -> MountInfo {
+    MountInfo {
+        path: "token/".into(),
+        accessor: String::new(),
+        kind: "token".into(),
+        default_lease_ttl: core.limits.default_lease_ttl,
+        max_lease_ttl: core.limits.max_lease_ttl,
+    }
+}
+
+fn required<'a>(req: &'a BackendRequest, name: &str) -> Result<&'a str> {
+    req.fields
+        .str(name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::invalid(format!("missing {name}")))
+}
+
+fn caller(req: &BackendRequest) -> Result<&super::Caller> {
+    req.caller.as_deref().ok_or(Error::PermissionDenied)
+}
+
+impl CoreInner {
+    async fn lookup_self(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let caller = caller(&req)?;
+        Ok(Response::json(lookup_data(
+            &caller.token,
+            caller.entry(),
+            self.clock.unix(),
+        )))
+    }
+
+    async fn lookup_token(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let token = required(&req, "token")?;
+        let found = self
+            .tokens
+            .lookup(token)
+            .await?
+            .ok_or_else(|| Error::Forbidden("bad token".into()))?;
+        Ok(Response::json(lookup_data(
+            token,
+            &found.entry,
+            self.clock.unix(),
+        )))
+    }
+
+    async fn by_accessor(&self, req: &BackendRequest) -> Result<StoredToken> {
+        self.tokens
+            .lookup_accessor(required(req, "accessor")?)
+            .await?
+            .ok_or_else(|| Error::invalid("invalid accessor"))
+    }
+
+    async fn lookup_accessor(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let found = self.by_accessor(&req).await?;
+        Ok(Response::json(lookup_data(
+            "",
+            &found.entry,
+            self.clock.unix(),
+        )))
+    }
+
+    async fn renew_self(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let caller = caller(&req)?;
+        self.renew(&caller.token, caller.stored.clone(), &req).await
+    }
+
+    async fn renew_token(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let token = required(&req, "token")?;
+        let found = self
+            .tokens
+            .lookup(token)
+            .await?
+            .ok_or_else(|| Error::invalid("token not found"))?;
+        self.renew(token, found, &req).await
+    }
+
+    async fn renew_accessor(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let found = self.by_accessor(&req).await?;
+        self.renew("", found, &req).await
+    }
+
+    async fn revoke_self(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let caller = caller(&req)?;
+        if caller.stored.is_batch() {
+            return Err(Error::invalid("batch tokens cannot be revoked"));
+        }
+        self.tokens.revoke(&caller.stored).await?;
+        Ok(Response::default())
+    }
+
+    async fn revoke_token(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        if let Some(found) = self.tokens.lookup(required(&req, "token")?).await? {
+            self.tokens.revoke(&found).await?;
+        }
+        Ok(Response::default())
+    }
+
+    /// Revoking an unknown accessor succeeds with a warning, as in Vault, so clean-up
+    /// scripts can run again.
+    async fn revoke_accessor(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        match self
+            .tokens
+            .lookup_accessor(required(&req, "accessor")?)
+            .await?
+        {
+            Some(found) => {
+                self.tokens.revoke(&found).await?;
+                Ok(Response::default())
+            }
+            None => Ok(Response::warnings(vec![
+                "No token found with this accessor".into(),
+            ])),
+        }
+    }
+
+    async fn revoke_orphan(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        if let Some(found) = self.tokens.lookup(required(&req, "token")?).await? {
+            self.tokens.revoke_orphan(&found).await?;
+        }
+        Ok(Response::default())
+    }
+
+    async fn list_accessors(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
+        list_response(self.tokens.accessors().await?)
+    }
+
+    /// `auth/token/create` (a child of the caller: revoked with it, never outliving it) and
+    /// `create-orphan` (or `no_parent`, for root). A caller without root may only hand out a
+    /// subset of its own policies; batch tokens cannot be root tokens.
+    async fn create_token(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let f = &req.fields;
+        let caller = caller(&req)?;
+        let parent = caller.entry();
+        if caller.stored.is_batch() {
+            return Err(Error::invalid("batch tokens cannot create more tokens"));
+        }
+        if parent.num_uses != 0 {
+            return Err(Error::invalid(
+                "restricted use token cannot generate child tokens",
+            ));
+        }
+        // The CLI sends both as empty strings on every create.
+        let named = |name| f.str(name).is_some_and(|v| !v.is_empty());
+        if named("role_name") || named("entity_alias") {
+            return Err(Error::invalid("token roles are not supported"));
+        }
+        let canonical = format!("auth/token/{}", req.path);
+        let parent_is_root = caller.is_root();
+        let sudo = parent_is_root || caller.has_sudo(&canonical);
+        let requested = f.strings("policies");
+        let policies = parse_policies(&requested.unwrap_or_else(|| parent.policies.clone()));
+        if !parent_is_root {
+            if let Some(extra) = policies
+                .iter()
+                .find(|p| *p != "default" && !parent.policies.contains(p))
+            {
+                return Err(Error::invalid(format!(
+                    "child policies must be subset of parent: {extra:?} is not held by the caller"
+                )));
+            }
+        }
+        let token_type = match f.str("type") {
+            None | Some("" | "service" | "default") => TokenType::Service,
+            Some("batch") => TokenType::Batch,
+            Some(other) => return Err(Error::invalid(format!("invalid 'type' value {other:?}"))),
+        };
+        let params = TokenParams {
+            policies: policies.clone(),
+            ttl: f.int("ttl").or(f.int("lease")).unwrap_or(0),
+            max_ttl: 0,
+            explicit_max_ttl: f.int("explicit_max_ttl").unwrap_or(0),
+            period: f.int("period").unwrap_or(0),
+            num_uses: f.int("num_uses").unwrap_or(0),
+            no_default_policy: f.bool("no_default_policy").unwrap_or(false),
+            bound_cidrs: vec![],
+            token_type,
+        };
+        if params.num_uses < 0 {
+            return Err(Error::invalid("number of uses cannot be negative"));
+        }
+        if params.period > 0 && !sudo {
+            return Err(Error::invalid(
+                "root or sudo privileges required to create periodic token",
+            ));
+        }
+        if token_type == TokenType::Batch && (params.period > 0 || params.num_uses > 0) {
+            return Err(Error::invalid(
+                "batch tokens cannot be periodic or have limited uses",
+            ));
+        }
+        let is_root_token = policies.iter().any(|p| p == "root");
+        let policies = if is_root_token {
+            if !parent_is_root {
+                return Err(Error::PermissionDenied);
+            }
+            if token_type == TokenType::Batch {
+                return Err(Error::invalid(
+                    "batch tokens cannot be created with the root policy",
+                ));
+            }
+            policies
+        } else {
+            token_policies(&params)?
+        };
+        let mut warnings = Vec::new();
+        let (mut ttl, mut max_ttl) = if is_root_token && params.ttl == 0 && params.period == 0 {
+            (0, 0)
+        } else {
+            token_ttl(&token_store_mount(&self), &params, &mut warnings)
+        };
+        let orphan =
+            req.path == "create-orphan" || (parent_is_root && f.bool("no_parent").unwrap_or(false));
+        // A child never outlives its parent.
+        let now = self.clock.unix();
+        if let (false, Some(parent_expiry)) = (orphan, parent.expire_time) {
+            let left = parent_expiry.saturating_sub(now).max(1);
+            if ttl == 0 || ttl > left {
+                warnings.push(format!(
+                    "TTL of the new token is capped at its parent's remaining {left}s"
+                ));
+                ttl = left;
+            }
+            max_ttl = if max_ttl == 0 {
+                left
+            } else {
+                max_ttl.min(left)
+            };
+        }
+        let display = f
+            .str("display_name")
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| "token".to_string(), |d| format!("token-{d}"));
+        let mut entry = new_entry(
+            &self.clock,
+            policies,
+            display,
+            "auth/token/create".into(),
+            ttl,
+            max_ttl,
+            &params,
+        );
+        if f.bool("renewable") == Some(false) {
+            entry.renewable = false;
+        }
+        if let Some(meta) = f.kv_pairs("meta") {
+            entry.meta = meta;
+        }
+        if !orphan && !parent.accessor.is_empty() {
+            entry.parent_accessor = parent.accessor.clone();
+        }
+        let (token, entry) = self.tokens.create(entry).await?;
+        let mut response = Response::warnings(warnings);
+        response.issued = Some(auth_block(&token, &entry, ttl));
+        Ok(response)
+    }
+
+    /// Renewal (reference §1.4): a login token's backend re-checks (the JWT method re-reads
+    /// its role) and its current TTLs apply; never past the token's max TTL from creation,
+    /// and never past `explicit_max_ttl`, periodic tokens included. `token` is echoed as
+    /// `client_token` (empty when renewed by accessor).
+    async fn renew(
+        &self,
+        token: &str,
+        found: StoredToken,
+        req: &BackendRequest,
+    ) -> Result<Response> {
+        if found.is_batch() {
+            return Err(Error::invalid("batch tokens cannot be renewed"));
+        }
+        let entry = &found.entry;
+        if !entry.renewable {
+            return Err(Error::invalid("lease is not renewable"));
+        }
+        let increment = req.fields.int("increment").unwrap_or(0);
+        let (info, params) = if entry.mount_accessor.is_empty() {
+            (token_store_mount(self), entry.params.clone())
+        } else {
+            let mount = self
+                .mounts
+                .by_accessor(&entry.mount_accessor)?
+                .ok_or_else(|| {
+                    Error::invalid("the mount that issued this token no longer exists")
+                })?;
+            let info = mount.entry.info(&self.limits);
+            let params = mount
+                .backend
+                .renew(RenewRequest {
+                    internal_data: &entry.internal_data,
+                    token: &entry.params,
+                    mount: &info,
+                })
+                .await?;
+            (info, params)
+        };
+        let mut warnings = Vec::new();
+        let now = self.clock.unix();
+        let (mut ttl, max_ttl) = token_ttl(&info, &params, &mut warnings);
+        if params.period == 0 && increment > 0 {
+            ttl = increment.min(max_ttl);
+        }
+        let since_creation = |limit: i64| {
+            entry
+                .creation_time
+                .saturating_add(limit)
+                .saturating_sub(now)
+        };
+        if params.period == 0 {
+            ttl = ttl.min(since_creation(max_ttl.min(entry.max_ttl.max(1))));
+        }
+        let explicit = match (entry.explicit_max_ttl, params.explicit_max_ttl) {
+            (0, p) => p,
+            (e, 0) => e,
+            (e, p) => e.min(p),
+        };
+        if explicit > 0 {
+            ttl = ttl.min(since_creation(explicit));
+        }
+        let ttl = ttl.max(0);
+        // Stored by compare-and-set: a use counted meanwhile (on any node) stays counted.
+        let renewed = self
+            .tokens
+            .update(&found, |e| {
+                e.expire_time = Some(now.saturating_add(ttl));
+                e.last_renewal_time = Some(now);
+                e.params = params.clone();
+            })
+            .await?;
+        let mut response = Response::warnings(warnings);
+        response.issued = Some(auth_block(token, &renewed.entry, ttl));
+        Ok(response)
+    }
+}
