@@ -7,12 +7,13 @@
 //!   with ChaCha20-Poly1305 under a per-storage key. They cannot be renewed or revoked and
 //!   have no accessor.
 //!
-//! Every change of a stored entry (a use counted, a renewal, the start of a revocation) is a
-//! compare-and-set on the entry, so several server nodes sharing one store count uses
-//! exactly and never bring a revoked token back. A revocation first marks the entry
-//! "revocation pending" (dead for every lookup, and no child can be added to it from then
-//! on), then revokes the children, then deletes the entry; the periodic sweep finishes a
-//! revocation that a crashed node left half done.
+//! Every change of a stored entry (a use counted, a renewal, an orphaning, the start of a
+//! revocation) is a compare-and-set on the entry, so several server nodes sharing one store
+//! count uses exactly and never bring a revoked token back. A revocation first marks the
+//! entry "revocation pending" (dead for every lookup, and no child can be added to it from
+//! then on), then revokes the children (revoke-orphan, marked with its own value, makes them
+//! orphans instead), then deletes the entry; the periodic sweep finishes a revocation that a
+//! crashed node left half done, as its mark says.
 //!
 //! Source: Vault token semantics (reference §1.4, §4.7); `tokenRevocationPending` in
 //! Vault's token store.
@@ -43,7 +44,8 @@ use crate::storage::View;
 /// Source: Vault `tokenRevocationPending` (-1).
 pub const REVOCATION_PENDING: i64 = -1;
 
-/// `num_uses` of an entry whose revoke-orphan has started: dead like
+/// `num_uses` of an entry whose revoke-orphan has started (authmount's own mark; Vault
+/// has only -1): dead like
 /// [`REVOCATION_PENDING`], but whoever finishes it (the revoker, or the sweep after a node
 /// stopped half way) orphans its children instead of revoking them.
 pub const ORPHAN_REVOCATION_PENDING: i64 = -2;
