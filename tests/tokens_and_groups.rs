@@ -128,6 +128,55 @@ async fn revoking_a_parent_revokes_its_children_but_not_orphans() {
 }
 
 #[tokio::test]
+async fn revoke_orphan_keeps_the_children_alive_as_orphans() {
+    let server = TestServer::start().await;
+    let root = server.root.clone();
+    let creator = r#"path "auth/token/create" { capabilities = ["update"] }"#;
+    let (st, _) = server
+        .post(
+            "sys/policies/acl/creator",
+            Some(&root),
+            &json!({"policy": creator}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let token = |body: (u16, Value)| client_token(&body.1);
+    let parent = token(create(&server, &root, json!({"policies": ["creator"]})).await);
+    let child = token(create(&server, &parent, json!({"policies": ["creator"]})).await);
+    let grandchild = token(create(&server, &child, json!({"policies": ["creator"]})).await);
+    let (st, body) = server
+        .post(
+            "auth/token/revoke-orphan",
+            Some(&root),
+            &json!({"token": parent}),
+        )
+        .await;
+    assert_eq!(st, 204, "{body}");
+    assert_eq!(
+        server.get("auth/token/lookup-self", Some(&parent)).await.0,
+        403
+    );
+    let (st, body) = server.get("auth/token/lookup-self", Some(&child)).await;
+    assert_eq!(
+        (st, body["data"]["orphan"].clone()),
+        (200, json!(true)),
+        "{body}"
+    );
+    // The orphan's own children still go with it.
+    let (st, _) = server
+        .post("auth/token/revoke-self", Some(&child), &json!({}))
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(
+        server
+            .get("auth/token/lookup-self", Some(&grandchild))
+            .await
+            .0,
+        403
+    );
+}
+
+#[tokio::test]
 async fn a_token_dies_after_its_last_use() {
     let server = TestServer::start().await;
     let (st, body) = create(&server, &server.root, json!({"num_uses": 2})).await;
@@ -137,6 +186,19 @@ async fn a_token_dies_after_its_last_use() {
     let (st, body) = server.get("auth/token/lookup-self", Some(&t)).await;
     assert_eq!((st, body["data"]["num_uses"].clone()), (200, json!(1)));
     assert_eq!(server.get("auth/token/lookup-self", Some(&t)).await.0, 200);
+    assert_eq!(server.get("auth/token/lookup-self", Some(&t)).await.0, 403);
+    // A renewal that takes the last use renews nothing and brings nothing back (Vault
+    // answers it 400 `token not found`).
+    let (_, body) = create(&server, &server.root, json!({"num_uses": 1, "ttl": "1h"})).await;
+    let t = client_token(&body);
+    let (st, body) = server
+        .post("auth/token/renew-self", Some(&t), &json!({}))
+        .await;
+    assert_eq!(
+        (st, error_message(&body)),
+        (400, "token not found".into()),
+        "{body}"
+    );
     assert_eq!(server.get("auth/token/lookup-self", Some(&t)).await.0, 403);
 }
 
@@ -217,6 +279,16 @@ async fn external_group_policies_reach_the_token_through_the_groups_claim() {
         .await;
     assert_eq!(st, 200, "{entity}");
     assert_eq!(entity["data"]["group_ids"], json!([group_id]));
+    // The external group lists the entity that joined it through its group alias.
+    let (st, group) = server
+        .get(&format!("identity/group/id/{group_id}"), Some(&root))
+        .await;
+    assert_eq!(st, 200, "{group}");
+    assert_eq!(
+        group["data"]["member_entity_ids"],
+        json!([entity_id]),
+        "{group}"
+    );
     let alias = &entity["data"]["aliases"][0];
     assert_eq!(alias["name"], json!("alice"));
     assert_eq!(alias["mount_accessor"], json!(accessor));
@@ -257,6 +329,10 @@ async fn external_group_policies_reach_the_token_through_the_groups_claim() {
         .await;
     assert_eq!(st, 200, "{body}");
     assert!(body["auth"].get("identity_policies").is_none(), "{body}");
+    let (_, group) = server
+        .get(&format!("identity/group/id/{group_id}"), Some(&root))
+        .await;
+    assert_eq!(group["data"]["member_entity_ids"], json!([]), "{group}");
 }
 
 #[tokio::test]
@@ -272,19 +348,98 @@ async fn group_writes_are_checked() {
         .await;
     assert_eq!(st, 200, "{body}");
     let id = body["data"]["id"].as_str().unwrap().to_string();
+    server.enable_jwt("jwt").await;
+    let (_, mounts) = server.get("sys/auth", root).await;
+    let accessor = mounts["data"]["jwt/"]["accessor"].as_str().unwrap();
+    // OpenBao 2.7.2's answers, text for text.
     let bad = [
-        ("identity/group", json!({"name": "x", "type": "weird"})),
-        ("identity/group/name/g", json!({"type": "external"})),
+        (
+            "identity/group",
+            json!({"name": "x", "type": "weird"}),
+            "invalid group type \"weird\"",
+        ),
+        (
+            "identity/group/name/g",
+            json!({"type": "external"}),
+            "group type cannot be changed",
+        ),
+        (
+            "identity/group",
+            json!({"name": "x", "policies": ["root"]}),
+            "policies cannot contain root",
+        ),
         (
             "identity/group-alias",
             json!({"name": "a", "mount_accessor": "auth_jwt_00000000", "canonical_id": id}),
+            "invalid mount accessor \"auth_jwt_00000000\"",
         ),
-        ("identity/group-alias", json!({"name": "a"})),
+        (
+            "identity/group-alias",
+            json!({"mount_accessor": accessor}),
+            "missing alias name",
+        ),
+        (
+            "identity/group-alias",
+            json!({"name": "a"}),
+            "missing mount_accessor",
+        ),
+        (
+            "identity/group-alias",
+            json!({"name": "a", "mount_accessor": accessor, "canonical_id": id}),
+            "alias can't be set on an internal group",
+        ),
+        (
+            "identity/group-alias",
+            json!({"name": "a", "mount_accessor": accessor, "canonical_id": "nope"}),
+            "invalid group ID given in 'canonical_id'",
+        ),
     ];
-    for (path, body) in bad {
+    for (path, body, message) in bad {
         let (st, resp) = server.post(path, root, &body).await;
-        assert_eq!(st, 400, "{path} {body}: {resp}");
+        assert_eq!(
+            (st, error_message(&resp)),
+            (400, message.to_string()),
+            "{path} {body}"
+        );
     }
+    // Without canonical_id, a new external group is made for the alias (as OpenBao does);
+    // a name taken on the mount makes none.
+    let (st, body) = server
+        .post(
+            "identity/group-alias",
+            root,
+            &json!({"name": "ext", "mount_accessor": accessor}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let made = body["data"]["canonical_id"].as_str().unwrap().to_string();
+    let (_, group) = server.get(&format!("identity/group/id/{made}"), root).await;
+    assert_eq!(group["data"]["type"], json!("external"), "{group}");
+    assert_eq!(group["data"]["alias"]["name"], json!("ext"), "{group}");
+    let (st, body) = server
+        .post(
+            "identity/group-alias",
+            root,
+            &json!({"name": "ext", "mount_accessor": accessor}),
+        )
+        .await;
+    assert_eq!(
+        (st, error_message(&body)),
+        (
+            400,
+            "combination of mount and group alias name is already in use".into()
+        )
+    );
+    let (_, groups) = server.list("identity/group/id", root).await;
+    assert_eq!(
+        groups["data"]["keys"].as_array().unwrap().len(),
+        2,
+        "{groups}"
+    );
+    let (st, _) = server
+        .delete(&format!("identity/group/id/{made}"), root)
+        .await;
+    assert_eq!(st, 204);
     let (st, body) = server.get("identity/group/name/g", root).await;
     assert_eq!((st, body["data"]["type"].clone()), (200, json!("internal")));
     let (st, body) = server.list("identity/group/name", root).await;

@@ -7,7 +7,16 @@
 //!   with ChaCha20-Poly1305 under a per-storage key. They cannot be renewed or revoked and
 //!   have no accessor.
 //!
-//! Source: Vault token semantics (reference §1.4, §4.7).
+//! Every change of a stored entry (a use counted, a renewal, an orphaning, the start of a
+//! revocation) is a compare-and-set on the entry, so several server nodes sharing one store
+//! count uses exactly and never bring a revoked token back. A revocation first marks the
+//! entry "revocation pending" (dead for every lookup, and no child can be added to it from
+//! then on), then revokes the children (revoke-orphan, marked with its own value, makes them
+//! orphans instead), then deletes the entry; the periodic sweep finishes a revocation that a
+//! crashed node left half done, as its mark says.
+//!
+//! Source: Vault token semantics (reference §1.4, §4.7); `tokenRevocationPending` in
+//! Vault's token store.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -29,6 +38,34 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::response::TokenType;
 use crate::storage::View;
+
+/// `num_uses` of an entry whose revocation has started (its last use was taken, or a revoke
+/// began): dead for every lookup, finished by the revoker or by the sweep.
+/// Source: Vault `tokenRevocationPending` (-1).
+pub const REVOCATION_PENDING: i64 = -1;
+
+/// `num_uses` of an entry whose revoke-orphan has started (authmount's own mark; Vault
+/// has only -1): dead like
+/// [`REVOCATION_PENDING`], but whoever finishes it (the revoker, or the sweep after a node
+/// stopped half way) orphans its children instead of revoking them.
+pub const ORPHAN_REVOCATION_PENDING: i64 = -2;
+
+/// What a revocation does with the children of the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Children {
+    Revoke,
+    Orphan,
+}
+
+impl Children {
+    /// The `num_uses` mark of a revocation of this kind.
+    fn mark(self) -> i64 {
+        match self {
+            Children::Revoke => REVOCATION_PENDING,
+            Children::Orphan => ORPHAN_REVOCATION_PENDING,
+        }
+    }
+}
 
 /// A token's stored state. Times are Unix seconds; durations seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,7 +98,7 @@ pub struct TokenEntry {
     pub explicit_max_ttl: i64,
     /// `token_period` (0 = not periodic).
     pub period: i64,
-    /// Uses left (0 = unlimited).
+    /// Uses left (0 = unlimited; [`REVOCATION_PENDING`] once the last one was taken).
     pub num_uses: i64,
     /// Addresses the token may be used from (empty = anywhere).
     pub bound_cidrs: Vec<IpNet>,
@@ -97,6 +134,16 @@ impl TokenEntry {
         self.expire_time.is_some_and(|t| t <= now)
     }
 
+    /// Its revocation has started (either mark).
+    fn revoking(&self) -> bool {
+        self.num_uses < 0
+    }
+
+    /// Expired, or its revocation has started.
+    fn dead(&self, now: i64) -> bool {
+        self.expired(now) || self.revoking()
+    }
+
     fn allows(&self, addr: Option<IpAddr>) -> bool {
         self.bound_cidrs.is_empty()
             || addr.is_some_and(|a| self.bound_cidrs.iter().any(|c| c.contains(&a)))
@@ -114,7 +161,6 @@ pub struct TokenStore {
     storage: View,
     clock: Clock,
     keys: tokio::sync::OnceCell<Keys>,
-    uses_lock: tokio::sync::Mutex<()>,
 }
 
 /// The secrets of a store: the HMAC key tokens are hashed with, the batch token cipher.
@@ -138,6 +184,14 @@ fn random_key() -> [u8; 32] {
     key
 }
 
+fn not_found() -> Error {
+    Error::invalid("token not found")
+}
+
+fn id_key(hash: &str) -> String {
+    format!("id/{hash}")
+}
+
 fn decode_key(hex_key: &str) -> Result<[u8; 32]> {
     hex::decode(hex_key)
         .ok()
@@ -154,7 +208,6 @@ impl TokenStore {
             storage,
             clock,
             keys: tokio::sync::OnceCell::new(),
-            uses_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -191,6 +244,19 @@ impl TokenStore {
         let token = format!("hvs.{}", Alphanumeric.sample_string(&mut OsRng, 32));
         entry.accessor = Alphanumeric.sample_string(&mut OsRng, 24);
         self.store(&token, &entry).await?;
+        // A revocation of the parent marks it dead before it lists the children: a child
+        // written before that mark is found and revoked with it; one that sees the parent
+        // dead here revokes itself.
+        if !entry.parent_accessor.is_empty()
+            && self
+                .lookup_accessor(&entry.parent_accessor)
+                .await?
+                .is_none()
+        {
+            let hash = self.keys().await?.hash(&token);
+            self.revoke_entry(&hash, &entry, Children::Revoke).await?;
+            return Err(Error::PermissionDenied);
+        }
         Ok((token, entry))
     }
 
@@ -206,7 +272,7 @@ impl TokenStore {
         let hash = self.keys().await?.hash(token);
         let mut batch = vec![
             (
-                format!("id/{hash}"),
+                id_key(&hash),
                 serde_json::to_vec(entry).map_err(Error::internal)?,
             ),
             (format!("accessor/{}", entry.accessor), hash.into_bytes()),
@@ -280,134 +346,189 @@ impl TokenStore {
     }
 
     async fn by_hash(&self, hash: &str) -> Result<Option<StoredToken>> {
-        let Some(entry) = self
-            .storage
-            .get_json::<TokenEntry>(&format!("id/{hash}"))
-            .await?
-        else {
+        let Some(entry) = self.storage.get_json::<TokenEntry>(&id_key(hash)).await? else {
             return Ok(None);
         };
-        let found = StoredToken {
-            key: Some(hash.to_string()),
-            entry,
-        };
-        if found.entry.expired(self.clock.unix()) {
-            Box::pin(self.revoke(&found)).await?;
+        if entry.revoking() {
             return Ok(None);
         }
-        Ok(Some(found))
+        if entry.expired(self.clock.unix()) {
+            self.revoke_entry(hash, &entry, Children::Revoke).await?;
+            return Ok(None);
+        }
+        Ok(Some(StoredToken {
+            key: Some(hash.to_string()),
+            entry,
+        }))
     }
 
     /// Checks `token` for one use from `addr` and counts the use: unknown, dead, or
-    /// out-of-CIDR tokens give 403; a token on its last use is revoked after it.
+    /// out-of-CIDR tokens give 403. Counting is a compare-and-set on the entry, so a token
+    /// with `num_uses = N` serves exactly N requests however many nodes share the store; the
+    /// last use marks it [`REVOCATION_PENDING`] (the returned entry shows that) and revokes it.
     pub async fn use_token(&self, token: &str, addr: Option<IpAddr>) -> Result<StoredToken> {
         let found = self.lookup(token).await?.ok_or(Error::PermissionDenied)?;
         if !found.entry.allows(addr) {
             return Err(Error::PermissionDenied);
         }
-        if found.entry.num_uses == 0 || found.key.is_none() {
+        let Some(hash) = found.key.as_deref() else {
+            return Ok(found);
+        };
+        if found.entry.num_uses == 0 {
             return Ok(found);
         }
-        let _guard = self.uses_lock.lock().await;
-        let mut found = self.lookup(token).await?.ok_or(Error::PermissionDenied)?;
-        found.entry.num_uses -= 1;
-        if found.entry.num_uses <= 0 {
-            self.revoke(&found).await?;
-            found.entry.num_uses = -1;
-        } else {
-            self.save(&found).await?;
+        let now = self.clock.unix();
+        let (_, after) = self
+            .storage
+            .update_json::<TokenEntry, _>(&id_key(hash), |current| match current {
+                Some(mut entry) if entry.num_uses > 0 && !entry.dead(now) => {
+                    entry.num_uses = match entry.num_uses {
+                        1 => REVOCATION_PENDING,
+                        n => n - 1,
+                    };
+                    Ok(Some(entry))
+                }
+                _ => Err(Error::PermissionDenied),
+            })
+            .await?;
+        let entry = after.ok_or(Error::PermissionDenied)?;
+        if entry.num_uses == REVOCATION_PENDING {
+            self.revoke_entry(hash, &entry, Children::Revoke).await?;
         }
-        Ok(found)
+        Ok(StoredToken {
+            key: found.key,
+            entry,
+        })
     }
 
-    /// Stores a changed entry (renewal). Batch tokens cannot change.
-    pub async fn save(&self, token: &StoredToken) -> Result<()> {
-        match &token.key {
-            Some(hash) => {
-                self.storage
-                    .put_json(&format!("id/{hash}"), &token.entry)
-                    .await
-            }
-            None => Err(Error::invalid("batch tokens cannot be changed")),
-        }
+    /// Changes a stored token's entry (a renewal) with a compare-and-set: `change` is applied
+    /// to the entry as stored now, so a use counted or a revocation started meanwhile (on any
+    /// node) is kept, never undone. Returns the token as stored.
+    /// Errors: 400 `token not found` when the token is gone, expired or being revoked (also
+    /// when this very request took its last use: Vault answers a renew-self so); 400 for a
+    /// batch token.
+    pub async fn update(
+        &self,
+        token: &StoredToken,
+        mut change: impl FnMut(&mut TokenEntry),
+    ) -> Result<StoredToken> {
+        let Some(hash) = token.key.as_deref() else {
+            return Err(Error::invalid("batch tokens cannot be changed"));
+        };
+        let now = self.clock.unix();
+        let (_, after) = self
+            .storage
+            .update_json::<TokenEntry, _>(&id_key(hash), |current| match current {
+                Some(mut entry) if !entry.dead(now) => {
+                    change(&mut entry);
+                    Ok(Some(entry))
+                }
+                _ => Err(not_found()),
+            })
+            .await?;
+        Ok(StoredToken {
+            key: token.key.clone(),
+            entry: after.ok_or_else(not_found)?,
+        })
     }
 
     /// Revokes a stored token and, recursively, its children.
     pub async fn revoke(&self, token: &StoredToken) -> Result<()> {
-        let Some(hash) = &token.key else {
-            return Err(Error::invalid("batch tokens cannot be revoked"));
-        };
-        let accessor = &token.entry.accessor;
-        for child in self.storage.list(&format!("parent/{accessor}/")).await? {
-            if let Some(found) = self.lookup_accessor(&child).await? {
-                Box::pin(self.revoke(&found)).await?;
-            }
-            self.storage
-                .delete(&format!("parent/{accessor}/{child}"))
-                .await?;
-        }
-        if !token.entry.parent_accessor.is_empty() {
-            self.storage
-                .delete(&format!(
-                    "parent/{}/{accessor}",
-                    token.entry.parent_accessor
-                ))
-                .await?;
-        }
-        self.storage.delete(&format!("id/{hash}")).await?;
-        self.storage.delete(&format!("accessor/{accessor}")).await
-    }
-
-    /// Removes every expired stored token (the background sweep); returns how many.
-    pub async fn sweep_expired(&self) -> Result<usize> {
-        let now = self.clock.unix();
-        let mut removed = 0;
-        for hash in self.storage.list("id/").await? {
-            let Some(entry) = self
-                .storage
-                .get_json::<TokenEntry>(&format!("id/{hash}"))
-                .await?
-            else {
-                continue;
-            };
-            if entry.expired(now) {
-                let found = StoredToken {
-                    key: Some(hash),
-                    entry,
-                };
-                self.revoke(&found).await?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        self.revoke_stored(token, Children::Revoke).await
     }
 
     /// Revokes a stored token but not its children, which become orphans (Vault
     /// `auth/token/revoke-orphan`).
     pub async fn revoke_orphan(&self, token: &StoredToken) -> Result<()> {
+        self.revoke_stored(token, Children::Orphan).await
+    }
+
+    async fn revoke_stored(&self, token: &StoredToken, children: Children) -> Result<()> {
         let Some(hash) = &token.key else {
             return Err(Error::invalid("batch tokens cannot be revoked"));
         };
-        let accessor = &token.entry.accessor;
+        self.revoke_entry(hash, &token.entry, children).await
+    }
+
+    /// Revokes the entry at `id/<hash>` (`known` is what the caller read of it): marks it
+    /// revoking (with the mark of `children`) so that no lookup finds it and no child can
+    /// join it, revokes or orphans its children, then deletes it with its accessor and parent
+    /// link. A revocation already started keeps its own mark, and the mark as stored decides
+    /// what happens to the children. Every step may run again (on another node, or by the
+    /// sweep) without harm. Orphaning a child is a compare-and-set on the child's entry, so a
+    /// use counted or a revocation started there meanwhile is kept.
+    async fn revoke_entry(&self, hash: &str, known: &TokenEntry, children: Children) -> Result<()> {
+        let (_, marked) = self
+            .storage
+            .update_json::<TokenEntry, _>(&id_key(hash), |current| {
+                Ok(current.filter(|e| !e.revoking()).map(|mut e| {
+                    e.num_uses = children.mark();
+                    e
+                }))
+            })
+            .await?;
+        let entry = marked.as_ref().unwrap_or(known);
+        let children = match entry.num_uses {
+            ORPHAN_REVOCATION_PENDING => Children::Orphan,
+            REVOCATION_PENDING => Children::Revoke,
+            _ => children,
+        };
+        let accessor = &entry.accessor;
         for child in self.storage.list(&format!("parent/{accessor}/")).await? {
-            if let Some(mut found) = self.lookup_accessor(&child).await? {
-                found.entry.parent_accessor.clear();
-                self.save(&found).await?;
+            if let Some(hash) = self.storage.get(&format!("accessor/{child}")).await? {
+                let hash = String::from_utf8_lossy(&hash).to_string();
+                match children {
+                    Children::Revoke => {
+                        let found = self.storage.get_json::<TokenEntry>(&id_key(&hash)).await?;
+                        if let Some(found) = found {
+                            Box::pin(self.revoke_entry(&hash, &found, Children::Revoke)).await?;
+                        }
+                    }
+                    Children::Orphan => {
+                        self.storage
+                            .update_json::<TokenEntry, _>(&id_key(&hash), |current| {
+                                Ok(current.filter(|e| e.parent_accessor == *accessor).map(
+                                    |mut e| {
+                                        e.parent_accessor.clear();
+                                        e
+                                    },
+                                ))
+                            })
+                            .await?;
+                    }
+                }
             }
             self.storage
                 .delete(&format!("parent/{accessor}/{child}"))
                 .await?;
         }
-        if !token.entry.parent_accessor.is_empty() {
+        if !entry.parent_accessor.is_empty() {
             self.storage
-                .delete(&format!(
-                    "parent/{}/{accessor}",
-                    token.entry.parent_accessor
-                ))
+                .delete(&format!("parent/{}/{accessor}", entry.parent_accessor))
                 .await?;
         }
-        self.storage.delete(&format!("id/{hash}")).await?;
-        self.storage.delete(&format!("accessor/{accessor}")).await
+        self.storage.delete(&id_key(hash)).await?;
+        if !accessor.is_empty() {
+            self.storage.delete(&format!("accessor/{accessor}")).await?;
+        }
+        Ok(())
+    }
+
+    /// Removes every expired stored token, and finishes revocations left half done (a node
+    /// that stopped between marking and deleting); returns how many it removed.
+    pub async fn sweep_expired(&self) -> Result<usize> {
+        let now = self.clock.unix();
+        let mut removed = 0;
+        for hash in self.storage.list("id/").await? {
+            let Some(entry) = self.storage.get_json::<TokenEntry>(&id_key(&hash)).await? else {
+                continue;
+            };
+            if entry.dead(now) {
+                self.revoke_entry(&hash, &entry, Children::Revoke).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// The accessors of every stored token, sorted (Vault `LIST auth/token/accessors`).
@@ -552,19 +673,26 @@ mod tests {
         assert!(tokens.use_token(&token, None).await.is_err());
     }
 
-    #[tokio::test]
-    async fn revoking_a_parent_revokes_its_children() {
-        let (_, tokens) = store().await;
-        let (parent, p) = tokens
+    /// A parent, its child (with `child_uses` uses) and the child's child: each token with
+    /// its entry.
+    async fn family(tokens: &TokenStore, child_uses: i64) -> [(String, TokenEntry); 3] {
+        let parent = tokens
             .create(entry(TokenType::Service, 60, 0))
             .await
             .unwrap();
-        let mut child = entry(TokenType::Service, 60, 0);
-        child.parent_accessor = p.accessor.clone();
-        let (child, c) = tokens.create(child).await.unwrap();
+        let mut child = entry(TokenType::Service, 60, child_uses);
+        child.parent_accessor = parent.1.accessor.clone();
+        let child = tokens.create(child).await.unwrap();
         let mut grandchild = entry(TokenType::Service, 60, 0);
-        grandchild.parent_accessor = c.accessor.clone();
-        let (grandchild, _) = tokens.create(grandchild).await.unwrap();
+        grandchild.parent_accessor = child.1.accessor.clone();
+        let grandchild = tokens.create(grandchild).await.unwrap();
+        [parent, child, grandchild]
+    }
+
+    #[tokio::test]
+    async fn revoking_a_parent_revokes_its_children() {
+        let (_, tokens) = store().await;
+        let [(parent, _), (child, _), (grandchild, _)] = family(&tokens, 0).await;
         let found = tokens.lookup(&parent).await.unwrap().unwrap();
         tokens.revoke(&found).await.unwrap();
         for t in [parent, child, grandchild] {
@@ -593,6 +721,177 @@ mod tests {
             .is_none());
         assert!(tokens.lookup(&live).await.unwrap().is_some());
         assert_eq!(tokens.sweep_expired().await.unwrap(), 0);
+    }
+
+    /// Several token stores over one store, as several server nodes share a database.
+    fn nodes(store: Arc<dyn crate::storage::Storage>) -> Vec<Arc<TokenStore>> {
+        (0..2)
+            .map(|_| {
+                Arc::new(TokenStore::open(
+                    View::new(store.clone(), "core/token/"),
+                    Clock::system(),
+                ))
+            })
+            .collect()
+    }
+
+    /// 40 concurrent uses over two nodes of a token with `uses` uses: exactly `uses` succeed.
+    async fn uses_are_exact(store: Arc<dyn crate::storage::Storage>) {
+        let nodes = nodes(store);
+        for uses in [1, 3] {
+            let (token, _) = nodes[0]
+                .create(entry(TokenType::Service, 60, uses))
+                .await
+                .unwrap();
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..40 {
+                let (node, token) = (nodes[i % 2].clone(), token.clone());
+                tasks.spawn(async move { node.use_token(&token, None).await });
+            }
+            let mut served = 0;
+            while let Some(done) = tasks.join_next().await {
+                match done.unwrap() {
+                    Ok(_) => served += 1,
+                    Err(e) => assert_eq!(e, Error::PermissionDenied),
+                }
+            }
+            assert_eq!(served, uses, "num_uses={uses}");
+            for node in &nodes {
+                assert!(node.lookup(&token).await.unwrap().is_none());
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn uses_are_exact_across_nodes_in_memory() {
+        uses_are_exact(Arc::new(InMemory::new())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn uses_are_exact_across_nodes_on_sqlite() {
+        let dir = std::env::temp_dir().join(format!("authmount-uses-{}", uuid::Uuid::new_v4()));
+        let store = crate::storage::SqlStore::sqlite(&dir.join("t.db"))
+            .await
+            .unwrap();
+        uses_are_exact(Arc::new(store)).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_renewal_never_gives_back_uses_or_life() {
+        let (_, tokens) = store().await;
+        let (token, _) = tokens
+            .create(entry(TokenType::Service, 60, 3))
+            .await
+            .unwrap();
+        // Read before two uses: a renewal from this copy keeps the uses counted since.
+        let stale = tokens.lookup(&token).await.unwrap().unwrap();
+        tokens.use_token(&token, None).await.unwrap();
+        tokens.use_token(&token, None).await.unwrap();
+        let renewed = tokens
+            .update(&stale, |e| e.last_renewal_time = Some(1))
+            .await
+            .unwrap();
+        assert_eq!(renewed.entry.num_uses, 1);
+        assert_eq!(renewed.entry.last_renewal_time, Some(1));
+        tokens.use_token(&token, None).await.unwrap();
+        // Used up (and so revoked): the renewal is refused and brings nothing back.
+        assert_eq!(
+            tokens.update(&stale, |_| {}).await.unwrap_err(),
+            Error::invalid("token not found")
+        );
+        assert!(tokens.lookup(&token).await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn no_child_outlives_a_parent_revoked_while_children_are_created() {
+        let (_, tokens) = store().await;
+        let tokens = Arc::new(tokens);
+        let (parent, p) = tokens
+            .create(entry(TokenType::Service, 60, 0))
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (tokens, accessor) = (tokens.clone(), p.accessor.clone());
+            tasks.spawn(async move {
+                let mut child = entry(TokenType::Service, 60, 0);
+                child.parent_accessor = accessor;
+                tokens.create(child).await.map(|(t, _)| t)
+            });
+        }
+        let found = tokens.lookup(&parent).await.unwrap().unwrap();
+        tokens.revoke(&found).await.unwrap();
+        while let Some(done) = tasks.join_next().await {
+            match done.unwrap() {
+                Ok(child) => assert!(tokens.lookup(&child).await.unwrap().is_none()),
+                Err(e) => assert_eq!(e, Error::PermissionDenied),
+            }
+        }
+        // A child of a dead parent is refused outright.
+        let mut late = entry(TokenType::Service, 60, 0);
+        late.parent_accessor = p.accessor.clone();
+        assert_eq!(
+            tokens.create(late).await.unwrap_err(),
+            Error::PermissionDenied
+        );
+    }
+
+    #[tokio::test]
+    async fn the_sweep_finishes_a_revocation_left_half_done() {
+        let (view, tokens) = store().await;
+        let (parent, p) = tokens
+            .create(entry(TokenType::Service, 60, 0))
+            .await
+            .unwrap();
+        let mut child = entry(TokenType::Service, 60, 0);
+        child.parent_accessor = p.accessor.clone();
+        let (child, _) = tokens.create(child).await.unwrap();
+        // A node marked the parent and stopped there.
+        let hash = tokens.keys().await.unwrap().hash(&parent);
+        let mut marked = p.clone();
+        marked.num_uses = REVOCATION_PENDING;
+        view.put_json(&id_key(&hash), &marked).await.unwrap();
+        assert!(tokens.lookup(&parent).await.unwrap().is_none());
+        assert!(tokens.lookup(&child).await.unwrap().is_some());
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+        assert!(tokens.lookup(&child).await.unwrap().is_none());
+        assert!(view.list("").await.unwrap().iter().all(|k| k == "keyring"));
+    }
+
+    #[tokio::test]
+    async fn revoke_orphan_keeps_the_children_as_orphans_also_when_the_sweep_finishes_it() {
+        let (view, tokens) = store().await;
+        for half_done in [false, true] {
+            let [(parent, p), (child, _), (grandchild, _)] = family(&tokens, 2).await;
+            // Orphaning changes the child as stored: the use counted here stays counted.
+            tokens.use_token(&child, None).await.unwrap();
+            let found = tokens.lookup(&parent).await.unwrap().unwrap();
+            if half_done {
+                // A node marked the parent for revoke-orphan and stopped there.
+                let hash = tokens.keys().await.unwrap().hash(&parent);
+                let mut marked = found.entry.clone();
+                marked.num_uses = ORPHAN_REVOCATION_PENDING;
+                view.put_json(&id_key(&hash), &marked).await.unwrap();
+                assert!(tokens.lookup(&parent).await.unwrap().is_none());
+                assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+            } else {
+                tokens.revoke_orphan(&found).await.unwrap();
+            }
+            assert!(tokens.lookup(&parent).await.unwrap().is_none());
+            let orphan = tokens.lookup(&child).await.unwrap().unwrap();
+            assert_eq!(orphan.entry.parent_accessor, "");
+            assert_eq!(orphan.entry.num_uses, 1);
+            assert!(tokens.lookup(&grandchild).await.unwrap().is_some());
+            assert!(view
+                .list(&format!("parent/{}/", p.accessor))
+                .await
+                .unwrap()
+                .is_empty());
+            // The orphan's own children still go with it.
+            tokens.revoke(&orphan).await.unwrap();
+            assert!(tokens.lookup(&grandchild).await.unwrap().is_none());
+        }
     }
 
     #[tokio::test]

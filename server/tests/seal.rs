@@ -15,7 +15,7 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use serde_json::{json, Value};
-use support::node::{start_fails, Node};
+use support::node::{set_up_jwt, start_fails, Node};
 use support::{seed_claims, Signer, TempDir, SEED_AUDIENCE, SEED_ISSUER, SEED_SUBJECT};
 
 /// The fields of OpenBao 2.7.2's `sys/seal-status`; unsealed it
@@ -59,45 +59,6 @@ fn random_key_hex() -> String {
 
 fn errors(body: &Value) -> String {
     body["errors"].to_string()
-}
-
-async fn set_up_jwt(node: &Node, root: &str, signer: &Signer, extra_role: Value) {
-    node.ok("POST", "sys/auth/jwt", root, json!({"type": "jwt"}))
-        .await;
-    node.ok(
-        "POST",
-        "auth/jwt/config",
-        root,
-        json!({"jwt_validation_pubkeys": [signer.public_pem], "bound_issuer": SEED_ISSUER}),
-    )
-    .await;
-    let mut role = json!({"bound_subject": SEED_SUBJECT, "bound_audiences": SEED_AUDIENCE,
-        "user_claim": "https://vault/user", "groups_claim": "https://vault/groups",
-        "policies": "webapps", "ttl": "1h"});
-    if let (Some(role), Some(extra)) = (role.as_object_mut(), extra_role.as_object()) {
-        role.extend(extra.clone());
-    }
-    node.ok("POST", "auth/jwt/role/demo", root, role).await;
-}
-
-async fn login(node: &Node, signer: &Signer, user: &str) -> (u16, Value) {
-    let mut claims = seed_claims(user);
-    claims["https://vault/groups"] = json!(["dev"]);
-    node.call(
-        "POST",
-        "auth/jwt/login",
-        None,
-        Some(json!({"role": "demo", "jwt": signer.sign(&claims)})),
-    )
-    .await
-}
-
-async fn unseal(node: &Node, key: &str) -> Value {
-    let (status, body) = node
-        .call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
-        .await;
-    assert_eq!(status, 200, "unseal: {body}");
-    body
 }
 
 #[tokio::test]
@@ -161,15 +122,9 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
         (400, r#"["Vault is not initialized"]"#.into())
     );
 
-    let (status, init) = node
-        .call(
-            "PUT",
-            "sys/init",
-            None,
-            Some(json!({"secret_shares": 5, "secret_threshold": 3})),
-        )
+    let init = node
+        .init_with(json!({"secret_shares": 5, "secret_threshold": 3}))
         .await;
-    assert_eq!(status, 200, "{init}");
     let hex_keys: Vec<String> = serde_json::from_value(init["keys"].clone()).unwrap();
     let b64_keys: Vec<String> = serde_json::from_value(init["keys_base64"].clone()).unwrap();
     assert_eq!((hex_keys.len(), b64_keys.len()), (5, 5));
@@ -242,9 +197,9 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
     }
 
     // Three of five keys, hex and base64 mixed.
-    assert_eq!(unseal(&node, &hex_keys[0]).await["progress"], json!(1));
-    assert_eq!(unseal(&node, &b64_keys[3]).await["progress"], json!(2));
-    let s = unseal(&node, &hex_keys[4]).await;
+    assert_eq!(node.unseal(&hex_keys[0]).await["progress"], json!(1));
+    assert_eq!(node.unseal(&b64_keys[3]).await["progress"], json!(2));
+    let s = node.unseal(&hex_keys[4]).await;
     assert_eq!(
         (&s["sealed"], &s["progress"]),
         (&json!(false), &json!(0)),
@@ -257,7 +212,7 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
 
     let signer = Signer::rsa();
     set_up_jwt(&node, &root, &signer, json!({})).await;
-    let (status, first) = login(&node, &signer, "alice").await;
+    let (status, first) = node.login(&signer, "alice").await;
     assert_eq!(status, 200, "{first}");
     let token = first["auth"]["client_token"].as_str().unwrap().to_string();
 
@@ -265,8 +220,8 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
     node.kill9();
     let node = Node::start(&[&config], dir.path()).await;
     assert_eq!(node.call("GET", "sys/health", None, None).await.0, 503);
-    assert_eq!(login(&node, &signer, "alice").await.0, 503);
-    let first_try = unseal(&node, &hex_keys[1]).await;
+    assert_eq!(node.login(&signer, "alice").await.0, 503);
+    let first_try = node.unseal(&hex_keys[1]).await;
     assert_eq!(first_try["progress"], json!(1));
     assert!(!first_try["nonce"].as_str().unwrap().is_empty());
     let (status, s) = node
@@ -278,8 +233,8 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
     );
     let mut wrong = hex::decode(&hex_keys[2]).unwrap();
     wrong[10] ^= 0xff;
-    unseal(&node, &hex_keys[1]).await;
-    unseal(&node, &hex_keys[0]).await;
+    node.unseal(&hex_keys[1]).await;
+    node.unseal(&hex_keys[0]).await;
     let (status, body) = node
         .call(
             "PUT",
@@ -313,13 +268,13 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
     assert_eq!(status, 400);
     assert!(errors(&body).contains("'key' must be specified"), "{body}");
     for key in [&hex_keys[2], &hex_keys[3], &b64_keys[1]] {
-        unseal(&node, key).await;
+        node.unseal(key).await;
     }
     let (status, me) = node
         .call("GET", "auth/token/lookup-self", Some(&token), None)
         .await;
     assert_eq!(status, 200, "a token from before the restart: {me}");
-    assert_eq!(login(&node, &signer, "alice").await.0, 200);
+    assert_eq!(node.login(&signer, "alice").await.0, 200);
 
     // sys/seal needs sudo: update alone is refused.
     node.ok(
@@ -361,7 +316,7 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
             .0,
         503
     );
-    assert_eq!(login(&node, &signer, "alice").await.0, 503);
+    assert_eq!(node.login(&signer, "alice").await.0, 503);
     assert_eq!(
         node.call("PUT", "sys/seal", Some(&root), None).await.0,
         204,
@@ -369,10 +324,10 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
     );
     assert_eq!(node.call("GET", "sys/health", None, None).await.0, 503);
     for key in [&hex_keys[0], &hex_keys[1], &hex_keys[2]] {
-        unseal(&node, key).await;
+        node.unseal(key).await;
     }
     assert_eq!(node.call("GET", "sys/health", None, None).await.0, 200);
-    assert_eq!(login(&node, &signer, "alice").await.0, 200);
+    assert_eq!(node.login(&signer, "alice").await.0, 200);
 }
 
 #[tokio::test]
@@ -386,10 +341,10 @@ async fn a_key_from_another_initialization_never_unseals() {
         Node::start(&[&config_b], other.path()).await,
     );
     let init = json!({"secret_shares": 3, "secret_threshold": 2});
-    let keys_a = a.call("PUT", "sys/init", None, Some(init.clone())).await.1["keys"].clone();
-    let keys_b = b.call("PUT", "sys/init", None, Some(init)).await.1["keys"].clone();
+    let keys_a = a.init_with(init.clone()).await["keys"].clone();
+    let keys_b = b.init_with(init).await["keys"].clone();
     let key = |keys: &Value, i: usize| keys[i].as_str().unwrap().to_string();
-    unseal(&a, &key(&keys_a, 0)).await;
+    a.unseal(&key(&keys_a, 0)).await;
     // B's share number 2 next to A's share number 1: some key, not A's root key.
     let (status, body) = a
         .call(
@@ -402,7 +357,7 @@ async fn a_key_from_another_initialization_never_unseals() {
     assert_eq!(status, 400, "{body}");
     assert!(errors(&body).contains("do not open"), "{body}");
     // B's share number 1 next to A's share number 1.
-    unseal(&a, &key(&keys_a, 0)).await;
+    a.unseal(&key(&keys_a, 0)).await;
     let (status, body) = a
         .call(
             "PUT",
@@ -415,8 +370,8 @@ async fn a_key_from_another_initialization_never_unseals() {
     assert!(errors(&body).contains("same share number"), "{body}");
     let (_, s) = a.call("GET", "sys/seal-status", None, None).await;
     assert_eq!((&s["sealed"], &s["progress"]), (&json!(true), &json!(0)));
-    unseal(&a, &key(&keys_a, 2)).await;
-    assert_eq!(unseal(&a, &key(&keys_a, 1)).await["sealed"], json!(false));
+    a.unseal(&key(&keys_a, 2)).await;
+    assert_eq!(a.unseal(&key(&keys_a, 1)).await["sealed"], json!(false));
 }
 
 #[tokio::test]
@@ -460,8 +415,7 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
         errors(&body).contains("not applicable to seal type static"),
         "{body}"
     );
-    let (status, init) = node.call("PUT", "sys/init", None, Some(json!({}))).await;
-    assert_eq!(status, 200, "{init}");
+    let init = node.init_with(json!({})).await;
     assert_eq!(
         (&init["keys"], &init["keys_base64"]),
         (&json!([]), &json!([]))
@@ -474,10 +428,10 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
     // Restarted: unsealed by itself.
     let node = Node::start(&[&config], dir.path()).await;
     assert_eq!(node.call("GET", "sys/health", None, None).await.0, 200);
-    assert_eq!(login(&node, &signer, "bob").await.0, 200);
+    assert_eq!(node.login(&signer, "bob").await.0, 200);
     // Sealed by hand: it stays sealed (unseal refused with a reason) until a restart.
     assert_eq!(node.call("PUT", "sys/seal", Some(&root), None).await.0, 204);
-    assert_eq!(login(&node, &signer, "bob").await.0, 503);
+    assert_eq!(node.login(&signer, "bob").await.0, 503);
     let (status, body) = node
         .call(
             "PUT",
@@ -490,7 +444,7 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
     assert!(errors(&body).contains("restart it"), "{body}");
     drop(node);
     let node = Node::start(&[&config], dir.path()).await;
-    assert_eq!(login(&node, &signer, "bob").await.0, 200);
+    assert_eq!(node.login(&signer, "bob").await.0, 200);
     drop(node);
 
     // The same key from the environment, base64 this time.
@@ -504,7 +458,7 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
     )
     .await
     .unwrap();
-    assert_eq!(login(&node, &signer, "bob").await.0, 200);
+    assert_eq!(node.login(&signer, "bob").await.0, 200);
     drop(node);
 
     // Bad keys: the server refuses to start, says what is wrong, and changes nothing.
@@ -763,7 +717,7 @@ async fn a_store_in_the_clear_from_the_previous_version_is_encrypted_in_place() 
         )
         .await;
     assert_eq!(status, 200, "{init}");
-    unseal(&node, init["keys"][0].as_str().unwrap()).await;
+    node.unseal(init["keys"][0].as_str().unwrap()).await;
     assert_eq!(
         node.call("GET", "auth/token/lookup-self", Some(&token), None)
             .await
@@ -901,7 +855,7 @@ async fn a_copy_of_the_database_yields_no_token_no_key_and_no_secret() {
         "POST",
         "identity/group-alias",
         &root,
-        json!({"name": "dev", "mount_accessor": accessor, "canonical_id": group_id}),
+        json!({"name": "engineering", "mount_accessor": accessor, "canonical_id": group_id}),
     )
     .await;
     node.ok(
@@ -912,7 +866,7 @@ async fn a_copy_of_the_database_yields_no_token_no_key_and_no_secret() {
     )
     .await;
 
-    let (status, service) = login(&node, &signer, "alice").await;
+    let (status, service) = node.login(&signer, "alice").await;
     assert_eq!(status, 200, "{service}");
     assert_eq!(service["auth"]["identity_policies"], json!(["dev-policy"]));
     let service_token = service["auth"]["client_token"]

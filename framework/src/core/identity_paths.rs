@@ -5,7 +5,6 @@
 //! Source: Vault API `identity/group`, `identity/group-alias`, `identity/entity`,
 //! `identity/entity-alias`.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
 use serde_json::{json, Value};
@@ -14,7 +13,7 @@ use super::reply::list_response;
 use super::CoreInner;
 use crate::backend::BackendRequest;
 use crate::error::{Error, Result};
-use crate::identity::{Group, GroupAlias};
+use crate::identity::{Group, GroupAlias, GroupChanges, GroupTarget};
 use crate::path::{Field, FieldType, Path};
 use crate::response::Response;
 use crate::tokenutil::parse_policies;
@@ -65,9 +64,9 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
         Path::new("group-alias")
             .help("Create a group alias: the name an auth mount's group claim uses for an external group.")
             .fields([
-                Field::new("name", FieldType::String, "The group name as the mount reports it.").required(),
-                Field::new("mount_accessor", FieldType::String, "Accessor of the auth mount.").required(),
-                Field::new("canonical_id", FieldType::String, "Id of the external group.").required(),
+                Field::new("name", FieldType::String, "The group name as the mount reports it."),
+                Field::new("mount_accessor", FieldType::String, "Accessor of the auth mount."),
+                Field::new("canonical_id", FieldType::String, "Id of the external group; without it, a new external group is created for the alias."),
             ])
             .update(core, CoreInner::write_group_alias),
         Path::new("group-alias/id/?")
@@ -139,66 +138,36 @@ impl CoreInner {
     }
 
     /// Creates or updates a group from `name`, `type` (`internal`/`external`), `policies`,
-    /// `metadata`, `member_entity_ids`. Errors: 400 for a bad type, a type change, members
-    /// on an external group, `root` among the policies; 404 for an unknown id.
+    /// `metadata`, `member_entity_ids`, applied by the identity store atomically to the group
+    /// as stored. Errors: 400 for a bad type, a type change, members on an external group,
+    /// `root` among the policies, a name another group has; 404 for an unknown id.
     async fn write_group(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let f = &req.fields;
-        let by_id = req.path.starts_with("group/id/");
-        let existing = self.named_group(&req).await?;
-        if by_id && existing.is_none() {
-            return Err(Error::NotFound);
-        }
-        let now = self.clock.unix();
-        let mut group = existing.clone().unwrap_or_else(|| Group {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: String::new(),
-            kind: "internal".into(),
-            policies: vec![],
-            metadata: BTreeMap::new(),
-            member_entity_ids: vec![],
-            alias_id: String::new(),
-            creation_time: now,
-            last_update_time: now,
-        });
-        if let Some(n) = f.str("name").filter(|n| !n.is_empty()) {
-            // Writing by name keeps an existing group's spelling of its name.
-            if existing.is_none() || !req.path.starts_with("group/name/") {
-                group.name = n.to_string();
-            }
-        }
-        if group.name.is_empty() {
-            group.name = format!("group_{}", &group.id[..8]);
-        }
-        if let Some(kind) = f.str("type").filter(|k| !k.is_empty()) {
-            if kind != "internal" && kind != "external" {
-                return Err(Error::invalid(format!("invalid group type {kind:?}")));
-            }
-            if existing.as_ref().is_some_and(|g| g.kind != kind) {
-                return Err(Error::invalid("group type cannot be changed"));
-            }
-            group.kind = kind.to_string();
-        }
+        let by_name = req.path.starts_with("group/name/");
+        let name = f.str("name").filter(|n| !n.is_empty()).map(str::to_string);
+        let mut changes = GroupChanges {
+            // Writing by name keeps an existing group's spelling of its name (a new group
+            // takes the path's).
+            name: if by_name { None } else { name.clone() },
+            kind: f.str("type").filter(|k| !k.is_empty()).map(str::to_string),
+            policies: None,
+            metadata: f.kv_pairs("metadata"),
+            member_entity_ids: f.strings("member_entity_ids"),
+        };
         if let Some(list) = f.strings("policies") {
             let policies = parse_policies(&list);
             if policies.iter().any(|p| p == "root") {
                 return Err(Error::invalid("policies cannot contain root"));
             }
-            group.policies = policies;
+            changes.policies = Some(policies);
         }
-        if let Some(meta) = f.kv_pairs("metadata") {
-            group.metadata = meta;
-        }
-        if let Some(members) = f.strings("member_entity_ids") {
-            if group.kind == "external" {
-                return Err(Error::invalid(
-                    "member entities can't be set manually for external groups",
-                ));
-            }
-            group.member_entity_ids = members;
-        }
-        group.last_update_time = now;
-        self.identity.put_group(&group, existing.as_ref()).await?;
-        if existing.is_some() && !by_id && req.path.starts_with("group/name/") {
+        let target = match (req.path.starts_with("group/id/"), name) {
+            (true, _) => GroupTarget::Id(f.str("id").unwrap_or_default().to_string()),
+            (false, Some(name)) => GroupTarget::Name(name),
+            (false, None) => GroupTarget::New,
+        };
+        let (group, created) = self.identity.write_group(target, &changes).await?;
+        if by_name && !created {
             return Ok(Response::default());
         }
         Ok(Response::json(
@@ -206,23 +175,52 @@ impl CoreInner {
         ))
     }
 
+    /// Creates a group alias, and an external group for it when `canonical_id` is not given
+    /// (as OpenBao does). Errors (OpenBao's texts): 400 `missing alias name`,
+    /// `missing mount_accessor`, an unknown mount accessor, and those of
+    /// [`IdentityStore::put_group_alias`](crate::identity::IdentityStore::put_group_alias).
     async fn write_group_alias(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let f = &req.fields;
         let text = |name: &str| f.str(name).unwrap_or_default().to_string();
-        let alias = GroupAlias {
+        let mut alias = GroupAlias {
             id: uuid::Uuid::new_v4().to_string(),
             name: text("name"),
             mount_accessor: text("mount_accessor"),
             canonical_id: text("canonical_id"),
             creation_time: self.clock.unix(),
         };
+        if alias.name.is_empty() {
+            return Err(Error::invalid("missing alias name"));
+        }
+        if alias.mount_accessor.is_empty() {
+            return Err(Error::invalid("missing mount_accessor"));
+        }
         if self.mounts.by_accessor(&alias.mount_accessor)?.is_none() {
             return Err(Error::invalid(format!(
                 "invalid mount accessor {:?}",
                 alias.mount_accessor
             )));
         }
-        self.identity.put_group_alias(&alias).await?;
+        let mut new_group = None;
+        if alias.canonical_id.is_empty() {
+            let external = GroupChanges {
+                kind: Some("external".into()),
+                ..Default::default()
+            };
+            let (group, _) = self
+                .identity
+                .write_group(GroupTarget::New, &external)
+                .await?;
+            alias.canonical_id = group.id.clone();
+            new_group = Some(group);
+        }
+        if let Err(e) = self.identity.put_group_alias(&alias).await {
+            // A group made for this alias goes with it.
+            if let Some(group) = new_group {
+                self.identity.delete_group(&group).await?;
+            }
+            return Err(e);
+        }
         Ok(Response::json(
             json!({ "id": alias.id, "canonical_id": alias.canonical_id }),
         ))
@@ -299,7 +297,7 @@ impl CoreInner {
             "type": g.kind,
             "policies": g.policies,
             "metadata": g.metadata,
-            "member_entity_ids": g.member_entity_ids,
+            "member_entity_ids": self.identity.member_entity_ids(g).await?,
             "alias": alias,
             "creation_time": g.creation_time,
             "last_update_time": g.last_update_time,

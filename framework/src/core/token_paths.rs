@@ -377,13 +377,13 @@ impl CoreInner {
     async fn renew(
         &self,
         token: &str,
-        mut found: StoredToken,
+        found: StoredToken,
         req: &BackendRequest,
     ) -> Result<Response> {
         if found.is_batch() {
             return Err(Error::invalid("batch tokens cannot be renewed"));
         }
-        let entry = &mut found.entry;
+        let entry = &found.entry;
         if !entry.renewable {
             return Err(Error::invalid("lease is not renewable"));
         }
@@ -432,12 +432,17 @@ impl CoreInner {
             ttl = ttl.min(since_creation(explicit));
         }
         let ttl = ttl.max(0);
-        entry.expire_time = Some(now.saturating_add(ttl));
-        entry.last_renewal_time = Some(now);
-        entry.params = params;
-        self.tokens.save(&found).await?;
+        // Stored by compare-and-set: a use counted meanwhile (on any node) stays counted.
+        let renewed = self
+            .tokens
+            .update(&found, |e| {
+                e.expire_time = Some(now.saturating_add(ttl));
+                e.last_renewal_time = Some(now);
+                e.params = params.clone();
+            })
+            .await?;
         let mut response = Response::warnings(warnings);
-        response.issued = Some(auth_block(token, &found.entry, ttl));
+        response.issued = Some(auth_block(token, &renewed.entry, ttl));
         Ok(response)
     }
 }

@@ -13,7 +13,9 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{Error, Result};
 
+mod cas;
 mod sql;
+pub use cas::{Retry, CAS_ATTEMPTS};
 pub use sql::SqlStore;
 
 /// A key/value store. Implementations must make each `put` and `delete` atomic and

@@ -1,19 +1,35 @@
-//! One real `authmount server` process on an ephemeral port, for tests that restart,
-//! kill or misconfigure servers.
+//! Real `authmount server` processes on ephemeral ports, for the tests that restart, kill,
+//! misconfigure or run several servers; and a fresh PostgreSQL database per test.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::BIN;
+use super::{
+    random_hex, seed_claims, Signer, TempDir, BIN, SEED_AUDIENCE, SEED_ISSUER, SEED_SUBJECT,
+};
 
-/// One `authmount server` process.
+/// Says, past the test harness's output capture, that a test did not run and why.
+pub fn skipped(why: &str) {
+    let line = "*".repeat(78);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{line}\n*** SKIPPED: {why}: this PostgreSQL test did NOT run.\n\
+         *** Set AUTHMOUNT_TEST_POSTGRES_URL (see README: `.ci/postgres.sh`) to run it.\n{line}"
+    );
+}
+
+/// One `authmount server` process, killed when dropped.
 pub struct Node {
     child: Child,
+    /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The HTTP client of the test that started it (one per node: building one loads the
+    /// system's root certificates; it belongs to the test's runtime).
+    pub client: reqwest::Client,
     log: PathBuf,
 }
 
@@ -56,6 +72,7 @@ impl Node {
         let mut node = Node {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
             log,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -63,7 +80,10 @@ impl Node {
             if let Ok(Some(_)) = node.child.try_wait() {
                 return Err(node.output());
             }
-            if reqwest::get(format!("{}/v1/sys/health", node.base))
+            if node
+                .client
+                .get(format!("{}/v1/sys/health", node.base))
+                .send()
                 .await
                 .is_ok()
             {
@@ -95,21 +115,7 @@ impl Node {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let client = reqwest::Client::new();
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = client
-            .request(method, format!("{}/v1/{path}", self.base))
-            .timeout(Duration::from_secs(20));
-        if let Some(t) = token {
-            req = req.header("X-Vault-Token", t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("answered");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.expect("body");
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        call_at(&self.client, &self.base, method, path, token, body).await
     }
 
     /// A request that must answer 200 or 204; its body.
@@ -123,12 +129,172 @@ impl Node {
         );
         resp
     }
+
+    /// `sys/init` with no options (under a static seal); the root token.
+    pub async fn init(&self) -> String {
+        let init = self.init_with(json!({})).await;
+        init["root_token"].as_str().expect("root_token").to_string()
+    }
+
+    /// `sys/init` with these options, which must answer 200; its answer.
+    pub async fn init_with(&self, options: Value) -> Value {
+        let (status, body) = self.call("PUT", "sys/init", None, Some(options)).await;
+        assert_eq!(status, 200, "init: {body}");
+        body
+    }
+
+    /// One unseal key to `sys/unseal`, which must answer 200; the seal status.
+    pub async fn unseal(&self, key: &str) -> Value {
+        let (status, body) = self
+            .call("PUT", "sys/unseal", None, Some(json!({ "key": key })))
+            .await;
+        assert_eq!(status, 200, "unseal: {body}");
+        body
+    }
+
+    /// A login of `user` (the seed claims) on the role `demo` of `auth/jwt`.
+    pub async fn login(&self, signer: &Signer, user: &str) -> (u16, Value) {
+        let jwt = signer.sign(&seed_claims(user));
+        self.call(
+            "POST",
+            "auth/jwt/login",
+            None,
+            Some(json!({"role": "demo", "jwt": jwt})),
+        )
+        .await
+    }
+}
+
+/// One request to the server at `base` (`http://127.0.0.1:<port>`) through `client`, for
+/// tasks that do not borrow a [`Node`]: `(status, JSON body or null)`.
+pub async fn call_at(
+    client: &reqwest::Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = client
+        .request(method, format!("{base}/v1/{path}"))
+        .timeout(Duration::from_secs(20));
+    if let Some(t) = token {
+        req = req.header("X-Vault-Token", t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("answered");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Enables jwt at `jwt`, configures the signer's key and writes the seed role `demo`
+/// (user claim, groups claim, policy `webapps`, TTL 1h), with the fields of `extra_role`
+/// added or replaced.
+pub async fn set_up_jwt(node: &Node, root: &str, signer: &Signer, extra_role: Value) {
+    node.ok("POST", "sys/auth/jwt", root, json!({"type": "jwt"}))
+        .await;
+    node.ok(
+        "POST",
+        "auth/jwt/config",
+        root,
+        json!({"jwt_validation_pubkeys": [signer.public_pem], "bound_issuer": SEED_ISSUER}),
+    )
+    .await;
+    let mut role = json!({"bound_subject": SEED_SUBJECT, "bound_audiences": SEED_AUDIENCE,
+        "user_claim": "https://vault/user", "groups_claim": "https://vault/groups",
+        "policies": "webapps", "ttl": "1h"});
+    if let (Some(role), Some(extra)) = (role.as_object_mut(), extra_role.as_object()) {
+        role.extend(extra.clone());
+    }
+    node.ok("POST", "auth/jwt/role/demo", root, role).await;
+}
+
+/// A `seal "static"` block with a fresh key file in `dir` (made once per directory), so
+/// servers using it unseal themselves at every start.
+pub fn static_seal(dir: &TempDir) -> String {
+    let key = dir.path().join("seal-test.key");
+    if !key.exists() {
+        let hex: String = (0..4).map(|_| random_hex()).collect();
+        std::fs::write(&key, hex).expect("key file");
+    }
+    format!(
+        "seal \"static\" {{\n  current_key_id = \"test\"\n  current_key = \"file://{}\"\n}}\n",
+        key.display()
+    )
+}
+
+/// A fresh database for one test, dropped at the end; `None` without PostgreSQL.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    /// The URL of the fresh database.
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Option<TestDatabase> {
+        let Ok(admin_url) = std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") else {
+            skipped("AUTHMOUNT_TEST_POSTGRES_URL is not set");
+            return None;
+        };
+        use sqlx::Connection;
+        let name = format!("authmount_t_{}", random_hex());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let mut url = reqwest::Url::parse(&admin_url).expect("URL");
+        url.set_path(&format!("/{name}"));
+        Some(TestDatabase {
+            admin_url,
+            name,
+            url: url.to_string(),
+        })
+    }
+
+    /// `-config=<file>` for a server on PostgreSQL at `url` with the `seal` block (e.g.
+    /// [`static_seal`]; empty: Shamir keys from `sys/init`).
+    pub fn config(&self, dir: &TempDir, url: &str, seal: &str) -> String {
+        let file = dir.file(
+            &format!("pg-{}.hcl", random_hex()),
+            &format!("storage \"postgresql\" {{ connection_url = \"{url}\" }}\n{seal}"),
+        );
+        format!("-config={}", file.display())
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
     }
 }
 
