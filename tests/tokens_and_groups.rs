@@ -310,7 +310,7 @@ async fn external_group_policies_reach_the_token_through_the_groups_claim() {
             &json!({"policies": []}),
         )
         .await;
-    assert_eq!(st, 200);
+    assert_eq!(st, 204, "an update answers 204, as OpenBao does");
     assert_eq!(server.get("auth/jwt/role/demo", Some(&token)).await.0, 403);
 
     // A login whose groups claim no longer names the group loses the membership.
@@ -323,7 +323,7 @@ async fn external_group_policies_reach_the_token_through_the_groups_claim() {
             &json!({"policies": ["eng-reader"]}),
         )
         .await;
-    assert_eq!(st, 200);
+    assert_eq!(st, 204);
     let (st, body) = server
         .login("jwt", "demo", &key.sign_claims("RS256", &claims))
         .await;
@@ -333,6 +333,448 @@ async fn external_group_policies_reach_the_token_through_the_groups_claim() {
         .get(&format!("identity/group/id/{group_id}"), Some(&root))
         .await;
     assert_eq!(group["data"]["member_entity_ids"], json!([]), "{group}");
+}
+
+/// RFC 3339 with nanoseconds, as OpenBao writes identity times (`2026-01-02T03:04:05.1Z`).
+fn assert_rfc3339(value: &Value) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    assert!(
+        text.len() >= 20 && text.ends_with('Z') && &text[10..11] == "T",
+        "not RFC 3339: {text}"
+    );
+}
+
+#[tokio::test]
+async fn identity_reads_have_openbao_shapes() {
+    let server = TestServer::start().await;
+    let root = server.root.clone();
+    let key = Key::rsa();
+    seed_mount(&server, "jwt", &key).await;
+    let (_, mounts) = server.get("sys/auth", Some(&root)).await;
+    let accessor = mounts["data"]["jwt/"]["accessor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A group written with nothing but a name: its unset fields are null.
+    let (st, body) = server
+        .post("identity/group", Some(&root), &json!({"name": "empty"}))
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, group) = server.get("identity/group/name/empty", Some(&root)).await;
+    assert_eq!(st, 200, "{group}");
+    let data = &group["data"];
+    for null in [
+        "member_entity_ids",
+        "member_group_ids",
+        "metadata",
+        "parent_group_ids",
+        "policies",
+    ] {
+        assert_eq!(data[null], Value::Null, "{null}: {group}");
+    }
+    assert_eq!(data["alias"], json!({}));
+    assert_eq!(data["modify_index"], json!(1));
+    assert_eq!(data["namespace_id"], json!("root"));
+    assert_rfc3339(&data["creation_time"]);
+    assert_eq!(data["creation_time"], data["last_update_time"]);
+    // Written again through identity/group with its name: an update, 204.
+    let (st, _) = server
+        .post(
+            "identity/group",
+            Some(&root),
+            &json!({"name": "empty", "policies": []}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    let (_, group) = server.get("identity/group/name/empty", Some(&root)).await;
+    assert_eq!(group["data"]["policies"], json!([]));
+    assert_eq!(group["data"]["modify_index"], json!(2));
+
+    // An external group with an alias; a login through it joins.
+    let (_, body) = server
+        .post(
+            "identity/group",
+            Some(&root),
+            &json!({"name": "eng", "type": "external", "policies": ["eng-reader"]}),
+        )
+        .await;
+    let group_id = body["data"]["id"].as_str().unwrap().to_string();
+    let (_, body) = server
+        .post(
+            "identity/group-alias",
+            Some(&root),
+            &json!({"name": "engineering", "mount_accessor": accessor, "canonical_id": group_id}),
+        )
+        .await;
+    let group_alias_id = body["data"]["id"].as_str().unwrap().to_string();
+    let (_, group) = server
+        .get(&format!("identity/group/id/{group_id}"), Some(&root))
+        .await;
+    assert_eq!(group["data"]["member_entity_ids"], Value::Null, "{group}");
+    assert_eq!(
+        group["data"]["modify_index"],
+        json!(2),
+        "the alias counts: {group}"
+    );
+    let alias = &group["data"]["alias"];
+    assert_eq!(alias["mount_path"], json!("auth/jwt/"));
+    assert_eq!(alias["merged_from_canonical_ids"], Value::Null);
+    assert!(alias.get("namespace_id").is_none(), "{alias}");
+    let (st, body) = server
+        .login(
+            "jwt",
+            "demo",
+            &key.sign_claims("RS256", &seed_claims("alice")),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let entity_id = body["auth"]["entity_id"].as_str().unwrap().to_string();
+    let token = client_token(&body);
+    let (_, group) = server
+        .get(&format!("identity/group/id/{group_id}"), Some(&root))
+        .await;
+    assert_eq!(
+        group["data"]["member_entity_ids"],
+        json!([entity_id]),
+        "{group}"
+    );
+    assert_eq!(group["data"]["modify_index"], json!(3), "{group}");
+    let (_, alias) = server
+        .get(
+            &format!("identity/group-alias/id/{group_alias_id}"),
+            Some(&root),
+        )
+        .await;
+    assert_eq!(
+        (
+            &alias["data"]["custom_metadata"],
+            &alias["data"]["local"],
+            &alias["data"]["namespace_id"]
+        ),
+        (&Value::Null, &json!(false), &json!("root")),
+        "{alias}"
+    );
+    assert_rfc3339(&alias["data"]["last_update_time"]);
+
+    // The entity made by the login.
+    let (st, entity) = server
+        .get(&format!("identity/entity/id/{entity_id}"), Some(&root))
+        .await;
+    assert_eq!(st, 200, "{entity}");
+    let data = &entity["data"];
+    assert_eq!(data["direct_group_ids"], json!([group_id]));
+    assert_eq!(data["group_ids"], json!([group_id]));
+    assert_eq!(data["inherited_group_ids"], json!([]));
+    assert_eq!(data["merged_entity_ids"], Value::Null);
+    assert_eq!(data["metadata"], Value::Null);
+    assert_eq!(data["policies"], json!([]));
+    assert_eq!(data["namespace_id"], json!("root"));
+    assert!(data.get("identity_policies").is_none(), "{entity}");
+    assert_rfc3339(&data["creation_time"]);
+    assert_rfc3339(&data["last_update_time"]);
+    let alias = &data["aliases"][0];
+    assert_eq!(alias["custom_metadata"], Value::Null);
+    assert_eq!(alias["local"], json!(false));
+    assert_eq!(alias["metadata"]["role"], json!("demo"));
+    assert!(alias.get("namespace_id").is_none(), "{alias}");
+    let alias_id = alias["id"].as_str().unwrap();
+    let (_, alias) = server
+        .get(&format!("identity/entity-alias/id/{alias_id}"), Some(&root))
+        .await;
+    assert_eq!(alias["data"]["namespace_id"], json!("root"), "{alias}");
+
+    // LIST by id answers key_info.
+    let (st, list) = server.list("identity/group/id", Some(&root)).await;
+    assert_eq!(st, 200, "{list}");
+    let info = &list["data"]["key_info"][&group_id];
+    assert_eq!(
+        (
+            &info["name"],
+            &info["num_member_entities"],
+            &info["num_parent_groups"]
+        ),
+        (&json!("eng"), &json!(1), &json!(0)),
+        "{list}"
+    );
+    assert_eq!(info["alias"]["name"], json!("engineering"));
+    let (st, list) = server.list("identity/entity/id", Some(&root)).await;
+    assert_eq!(st, 200, "{list}");
+    let info = &list["data"]["key_info"][&entity_id];
+    assert_eq!(info["aliases"][0]["name"], json!("alice"), "{list}");
+    assert_eq!(info["name"], entity["data"]["name"]);
+
+    // The group's policies show on the token's lookups and renewals while it exists...
+    let reader = r#"path "auth/jwt/role/*" { capabilities = ["read"] }"#;
+    server
+        .write_ok("sys/policies/acl/eng-reader", &json!({"policy": reader}))
+        .await;
+    let (_, lookup) = server.get("auth/token/lookup-self", Some(&token)).await;
+    assert_eq!(
+        lookup["data"]["identity_policies"],
+        json!(["eng-reader"]),
+        "{lookup}"
+    );
+    assert_eq!(lookup["data"]["external_namespace_policies"], json!({}));
+    // ...and no longer once it is deleted.
+    let (st, _) = server
+        .delete(&format!("identity/group/id/{group_id}"), Some(&root))
+        .await;
+    assert_eq!(st, 204);
+    let (_, lookup) = server
+        .post("auth/token/lookup", Some(&root), &json!({"token": token}))
+        .await;
+    assert!(
+        lookup["data"].get("identity_policies").is_none(),
+        "{lookup}"
+    );
+    assert!(
+        lookup["data"].get("external_namespace_policies").is_none(),
+        "{lookup}"
+    );
+    let (st, renewed) = server
+        .post("auth/token/renew-self", Some(&token), &json!({}))
+        .await;
+    assert_eq!(st, 200, "{renewed}");
+    assert!(
+        renewed["auth"].get("identity_policies").is_none(),
+        "{renewed}"
+    );
+    assert_eq!(renewed["auth"]["policies"], json!(["default", "webapps"]));
+    assert_eq!(server.get("auth/jwt/role/demo", Some(&token)).await.0, 403);
+}
+
+#[tokio::test]
+async fn entities_and_entity_aliases_are_managed_by_hand() {
+    let server = TestServer::start().await;
+    let root = Some(server.root.as_str());
+    let key = Key::rsa();
+    seed_mount(&server, "jwt", &key).await;
+    let (_, mounts) = server.get("sys/auth", root).await;
+    let accessor = mounts["data"]["jwt/"]["accessor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let reader = r#"path "auth/jwt/role/*" { capabilities = ["read"] }"#;
+    server
+        .write_ok("sys/policies/acl/bob-reader", &json!({"policy": reader}))
+        .await;
+
+    // Create: 200 with id, name and null aliases.
+    let (st, body) = server
+        .post(
+            "identity/entity",
+            root,
+            &json!({"name": "bob", "policies": ["bob-reader"], "metadata": {"team": "a"}}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["data"]["name"], json!("bob"));
+    assert_eq!(body["data"]["aliases"], Value::Null);
+    let bob = body["data"]["id"].as_str().unwrap().to_string();
+    let (st, read) = server.get("identity/entity/name/BOB", root).await;
+    assert_eq!(st, 200, "{read}");
+    assert_eq!(read["data"]["id"], json!(bob));
+    assert_eq!(read["data"]["metadata"], json!({"team": "a"}));
+    assert_eq!(read["data"]["policies"], json!(["bob-reader"]));
+    assert_eq!(read["data"]["aliases"], json!([]));
+    // Updates answer 204: by name in the body, by id, by the name path.
+    for (path, body) in [
+        (
+            "identity/entity".to_string(),
+            json!({"name": "bob", "disabled": false}),
+        ),
+        (
+            format!("identity/entity/id/{bob}"),
+            json!({"metadata": {"team": "b"}}),
+        ),
+        (
+            "identity/entity/name/bob".into(),
+            json!({"policies": "bob-reader, other"}),
+        ),
+    ] {
+        let (st, resp) = server.post(&path, root, &body).await;
+        assert_eq!(st, 204, "{path}: {resp}");
+    }
+    let (_, read) = server.get(&format!("identity/entity/id/{bob}"), root).await;
+    assert_eq!(read["data"]["metadata"], json!({"team": "b"}));
+    assert_eq!(read["data"]["policies"], json!(["bob-reader", "other"]));
+    // OpenBao's errors.
+    for (path, body, message) in [
+        (
+            "identity/entity",
+            json!({"name": "x", "policies": ["root"]}),
+            "policies cannot contain root",
+        ),
+        (
+            "identity/entity/id/nope",
+            json!({"policies": ["a"]}),
+            "entity not found from id",
+        ),
+        (
+            "identity/entity-alias",
+            json!({"name": "x"}),
+            "'id' or 'mount_accessor' and 'name' must be provided",
+        ),
+        (
+            "identity/entity-alias",
+            json!({"name": "x", "mount_accessor": "auth_jwt_00000000"}),
+            "invalid mount accessor \"auth_jwt_00000000\"",
+        ),
+        (
+            "identity/entity-alias",
+            json!({"name": "x", "mount_accessor": accessor, "canonical_id": "nope"}),
+            "invalid canonical ID",
+        ),
+    ] {
+        let (st, resp) = server.post(path, root, &body).await;
+        assert_eq!(
+            (st, error_message(&resp)),
+            (400, message.to_string()),
+            "{path} {body}"
+        );
+    }
+    let (st, body) = server
+        .post("identity/entity", root, &json!({"name": "carol"}))
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, body) = server
+        .post(
+            &format!("identity/entity/id/{bob}"),
+            root,
+            &json!({"name": "Carol"}),
+        )
+        .await;
+    assert_eq!(
+        (st, error_message(&body)),
+        (400, "entity name is already in use".into())
+    );
+    let (st, list) = server.list("identity/entity/name", root).await;
+    assert_eq!(
+        (st, list["data"]["keys"].clone()),
+        (200, json!(["bob", "carol"]))
+    );
+
+    // An alias for bob: a login through it is bob's, with bob's policies.
+    let (st, body) = server
+        .post(
+            "identity/entity-alias",
+            root,
+            &json!({"name": "alice", "mount_accessor": accessor, "canonical_id": bob}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["data"]["canonical_id"], json!(bob));
+    let alias_id = body["data"]["id"].as_str().unwrap().to_string();
+    let (st, body) = server
+        .post(
+            "identity/entity-alias",
+            root,
+            &json!({"name": "alice", "mount_accessor": accessor, "canonical_id": bob}),
+        )
+        .await;
+    assert_eq!(st, 204, "the same alias again: {body}");
+    let (st, body) = server
+        .post(
+            "identity/entity-alias",
+            root,
+            &json!({"name": "alice2", "mount_accessor": accessor, "canonical_id": bob}),
+        )
+        .await;
+    assert_eq!(
+        (st, error_message(&body)),
+        (
+            400,
+            "Alias already exists for requested entity and mount accessor".into()
+        )
+    );
+    let (st, list) = server.list("identity/entity-alias/id", root).await;
+    assert_eq!(st, 200, "{list}");
+    let info = &list["data"]["key_info"][&alias_id];
+    assert_eq!(
+        (
+            &info["canonical_id"],
+            &info["custom_metadata"],
+            &info["metadata"],
+            &info["mount_path"]
+        ),
+        (&json!(bob), &json!({}), &Value::Null, &json!("auth/jwt/")),
+        "{list}"
+    );
+    let (st, body) = server
+        .login(
+            "jwt",
+            "demo",
+            &key.sign_claims("RS256", &seed_claims("alice")),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["auth"]["entity_id"], json!(bob));
+    assert_eq!(
+        body["auth"]["identity_policies"],
+        json!(["bob-reader", "other"])
+    );
+    let token = client_token(&body);
+    assert_eq!(server.get("auth/jwt/role/demo", Some(&token)).await.0, 200);
+
+    // A disabled entity's tokens are refused, and so are its logins.
+    let (st, _) = server
+        .post(
+            &format!("identity/entity/id/{bob}"),
+            root,
+            &json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(
+        server.get("auth/token/lookup-self", Some(&token)).await.0,
+        403
+    );
+    let (st, _) = server
+        .login(
+            "jwt",
+            "demo",
+            &key.sign_claims("RS256", &seed_claims("alice")),
+        )
+        .await;
+    assert_eq!(st, 403);
+
+    // Delete: the entity and its alias are gone; a new login makes a new entity.
+    let (st, _) = server
+        .delete(&format!("identity/entity/id/{bob}"), root)
+        .await;
+    assert_eq!(st, 204);
+    assert_eq!(
+        server
+            .get(&format!("identity/entity/id/{bob}"), root)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        server
+            .get(&format!("identity/entity-alias/id/{alias_id}"), root)
+            .await
+            .0,
+        404
+    );
+    let (st, _) = server.delete("identity/entity/name/carol", root).await;
+    assert_eq!(st, 204);
+    assert_eq!(
+        server.delete("identity/entity/name/carol", root).await.0,
+        204
+    );
+    assert_eq!(server.list("identity/entity/name", root).await.0, 404);
+    let (st, body) = server
+        .login(
+            "jwt",
+            "demo",
+            &key.sign_claims("RS256", &seed_claims("alice")),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_ne!(body["auth"]["entity_id"], json!(bob));
 }
 
 #[tokio::test]

@@ -76,8 +76,10 @@ pub struct TokenEntry {
     pub policies: Vec<String>,
     /// Policies that came from the role (`token_policies` in the login answer).
     pub token_policies: Vec<String>,
-    /// Login metadata (`meta` on lookup).
-    pub meta: BTreeMap<String, String>,
+    /// Metadata (`meta` on lookup): a login's, or what `auth/token/create` was given;
+    /// `None` for a token created without any (answered as `null`, as Vault does).
+    #[serde(default)]
+    pub meta: Option<BTreeMap<String, String>>,
     /// `<mount path with - for />-<alias name>`, or `root`.
     pub display_name: String,
     /// The login path, e.g. `auth/jwt/login` (empty for root tokens).
@@ -579,7 +581,7 @@ mod tests {
             accessor: String::new(),
             policies: vec!["default".into()],
             token_policies: vec!["default".into()],
-            meta: BTreeMap::new(),
+            meta: None,
             display_name: "jwt-alice".into(),
             path: "auth/jwt/login".into(),
             mount_accessor: "auth_jwt_00000000".into(),

@@ -728,6 +728,9 @@ def scenario(r: Run, keys):
     r.req("identity.group-update", "POST", "identity/group/id/${group_id}",
           body={"policies": ["webapps", "dev"], "metadata": {"team": "b"}})
     r.req("identity.group-read-updated", "GET", "identity/group/id/${group_id}")
+    r.req("identity.group-update-by-name", "POST", "identity/group/name/admins", body={"metadata": {"team": "c"}})
+    r.req("identity.group-create-by-name", "POST", "identity/group/name/viewers", body={"policies": ["webapps"]})
+    r.req("identity.group-read-created-by-name", "GET", "identity/group/name/viewers")
     r.req("identity.group-create-same-name", "POST", "identity/group", body={"name": "admins"})
     r.req("identity.group-create-external", "POST", "identity/group", body={
         "name": "dev-ext", "type": "external", "policies": ["dev"]},
@@ -736,6 +739,7 @@ def scenario(r: Run, keys):
         "name": "dev", "mount_accessor": "${accessor}", "canonical_id": "${ext_group_id}"},
         capture={"group_alias_id": "data.id"})
     r.req("identity.group-alias-read", "GET", "identity/group-alias/id/${group_alias_id}")
+    r.req("identity.group-alias-list", "LIST", "identity/group-alias/id")
     r.req("identity.group-alias-bad-accessor", "POST", "identity/group-alias", body={
         "name": "ops", "mount_accessor": "auth_jwt_00000000", "canonical_id": "${ext_group_id}"})
     r.req("identity.group-alias-internal", "POST", "identity/group-alias", body={
@@ -808,6 +812,33 @@ def scenario(r: Run, keys):
           body={"name": "bob@example.com", "canonical_id": "${bob_id}", "mount_accessor": "${accessor}"},
           capture={"bob_alias_id": "data.id"})
     r.req("identity.entity-alias-read-created", "GET", "identity/entity-alias/id/${bob_alias_id}")
+    r.req("identity.entity-alias-again", "POST", "identity/entity-alias",
+          body={"name": "bob@example.com", "canonical_id": "${bob_id}", "mount_accessor": "${accessor}"})
+    r.req("identity.entity-alias-second-on-mount", "POST", "identity/entity-alias",
+          body={"name": "bobby", "canonical_id": "${bob_id}", "mount_accessor": "${accessor}"})
+    r.req("identity.entity-alias-bad-canonical", "POST", "identity/entity-alias",
+          body={"name": "x", "canonical_id": "00000000-0000-0000-0000-000000000000",
+                "mount_accessor": "${accessor}"})
+    r.req("identity.entity-alias-bad-accessor", "POST", "identity/entity-alias",
+          body={"name": "x", "mount_accessor": "auth_jwt_00000000"})
+    r.req("identity.entity-alias-no-name", "POST", "identity/entity-alias",
+          body={"mount_accessor": "${accessor}"})
+    r.req("identity.entity-alias-list-created", "LIST", "identity/entity-alias/id")
+    r.req("identity.entity-update-name", "POST", "identity/entity/name/bob",
+          body={"metadata": {"team": "b"}})
+    r.req("identity.entity-update-id", "POST", "identity/entity/id/${bob_id}",
+          body={"policies": ["webapps", "dev"], "disabled": False})
+    r.req("identity.entity-create-same-name", "POST", "identity/entity", body={"name": "bob"})
+    r.req("identity.entity-read-updated", "GET", "identity/entity/id/${bob_id}")
+    r.req("identity.entity-update-missing", "POST",
+          "identity/entity/id/00000000-0000-0000-0000-000000000000", body={"policies": ["x"]})
+    r.req("identity.entity-create-root-policy", "POST", "identity/entity",
+          body={"name": "eve", "policies": ["root"]})
+    r.req("identity.entity-read-name-missing", "GET", "identity/entity/name/nobody")
+    r.req("identity.entity-create-carol", "POST", "identity/entity", body={"name": "carol", "disabled": True})
+    r.req("identity.entity-rename-taken", "POST", "identity/entity/id/${bob_id}", body={"name": "carol"})
+    r.req("identity.entity-delete-by-name", "DELETE", "identity/entity/name/carol")
+    r.req("identity.entity-read-name-deleted", "GET", "identity/entity/name/carol")
     r.req("identity.entity-delete", "DELETE", "identity/entity/id/${bob_id}")
     r.req("identity.entity-read-deleted", "GET", "identity/entity/id/${bob_id}")
     r.req("identity.group-delete", "DELETE", "identity/group/id/${group_id}")

@@ -43,12 +43,15 @@ impl CoreInner {
             .identity
             .sync_external_groups(&entity.id, &info.accessor, &auth.group_aliases)
             .await?;
-        // Identity never grants root (refused at write; ignored here for stores written
-        // before that rule).
-        let identity_policies: Vec<String> = crate::identity::group_policies(&groups)
+        // The entity's own policies and its groups'. Identity never grants root (refused
+        // at write; ignored here for stores written before that rule).
+        let mut identity_policies: Vec<String> = crate::identity::group_policies(&groups)
             .into_iter()
+            .chain(entity.policies.iter().cloned())
             .filter(|p| p != "root")
             .collect();
+        identity_policies.sort();
+        identity_policies.dedup();
         let tuned = self
             .mounts
             .by_accessor(&info.accessor)?
@@ -68,7 +71,7 @@ impl CoreInner {
             entry.token_type = TokenType::Batch;
             entry.renewable = false;
         }
-        entry.meta = auth.metadata.clone();
+        entry.meta = Some(auth.metadata.clone());
         entry.mount_accessor = info.accessor.clone();
         entry.entity_id = entity.id.clone();
         entry.internal_data = auth.internal_data.clone();

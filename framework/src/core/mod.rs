@@ -467,14 +467,15 @@ impl CoreInner {
         })
     }
 
-    /// The ACL of a token: its own policies plus, resolved now, its entity's group policies,
-    /// so a policy or group change applies to the next request. `root` is never taken from
-    /// identity (Vault: identity policies cannot grant root).
+    /// The ACL of a token: its own policies plus, resolved now, its entity's policies and
+    /// its groups', so a policy, entity or group change applies to the next request. `root`
+    /// is never taken from identity (Vault: identity policies cannot grant root). Errors:
+    /// 403 when the token's entity is disabled.
     async fn acl(&self, entry: &TokenEntry) -> Result<Acl> {
         let mut names = entry.policies.clone();
         names.extend(
             self.identity
-                .identity_policies(&entry.entity_id)
+                .request_policies(&entry.entity_id)
                 .await?
                 .into_iter()
                 .filter(|p| p != "root"),

@@ -86,7 +86,10 @@ fn rfc3339(secs: i64) -> String {
 }
 
 /// `data` of `lookup-self`, `lookup` and `lookup-accessor` (reference §1.4). `id` is the
-/// token itself, or empty when looked up by accessor.
+/// token itself, or empty when looked up by accessor. `meta` is `null` when the token was
+/// given none; `last_renewal_time` (Unix seconds) and `last_renewal` (RFC 3339), `period`
+/// and `bound_cidrs` are left out when unset; `identity_policies` (with OpenBao's empty
+/// `external_namespace_policies`) only when the entity gives some, as OpenBao answers.
 pub fn lookup_data(id: &str, e: &TokenEntry, now: i64) -> Value {
     let mut data = json!({
         "accessor": e.accessor,
@@ -98,22 +101,33 @@ pub fn lookup_data(id: &str, e: &TokenEntry, now: i64) -> Value {
         "explicit_max_ttl": e.explicit_max_ttl,
         "id": id,
         "issue_time": rfc3339(e.creation_time),
-        "last_renewal_time": e.last_renewal_time,
-        "meta": if e.meta.is_empty() { Value::Null } else { json!(e.meta) },
+        "meta": e.meta,
         "num_uses": e.num_uses.max(0),
         "orphan": e.parent_accessor.is_empty(),
         "path": e.path,
-        "period": if e.period > 0 { json!(e.period) } else { Value::Null },
         "policies": e.policies,
         "renewable": e.renewable,
         "ttl": e.ttl(now),
         "type": type_name(e.token_type),
-        "bound_cidrs": if e.bound_cidrs.is_empty() { Value::Null } else {
-            json!(e.bound_cidrs.iter().map(ToString::to_string).collect::<Vec<_>>())
-        },
     });
+    // Present only when set, as Vault answers them.
+    if let Some(renewed) = e.last_renewal_time {
+        data["last_renewal_time"] = json!(renewed);
+        data["last_renewal"] = json!(rfc3339(renewed));
+    }
+    if e.period > 0 {
+        data["period"] = json!(e.period);
+    }
+    if !e.bound_cidrs.is_empty() {
+        data["bound_cidrs"] = json!(e
+            .bound_cidrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>());
+    }
     if !e.identity_policies.is_empty() {
         data["identity_policies"] = json!(e.identity_policies);
+        data["external_namespace_policies"] = json!({});
     }
     data
 }

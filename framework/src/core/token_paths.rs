@@ -16,7 +16,7 @@ use crate::backend::{BackendRequest, MountInfo, RenewRequest};
 use crate::error::{Error, Result};
 use crate::path::{Field, FieldType, Path};
 use crate::response::{Response, TokenParams, TokenType};
-use crate::token::StoredToken;
+use crate::token::{StoredToken, TokenEntry};
 use crate::tokenutil::parse_policies;
 
 fn token_field() -> Field {
@@ -136,11 +136,26 @@ fn caller(req: &BackendRequest) -> Result<&super::Caller> {
 }
 
 impl CoreInner {
+    /// A token entry as lookups and renewals show it: with the identity policies of its
+    /// entity as they are now (the entity's and its groups'), not those of its login, as
+    /// Vault resolves them at each request; `root` is never among them.
+    async fn shown(&self, entry: &TokenEntry) -> Result<TokenEntry> {
+        let mut shown = entry.clone();
+        shown.identity_policies = self
+            .identity
+            .identity_policies(&entry.entity_id)
+            .await?
+            .into_iter()
+            .filter(|p| p != "root")
+            .collect();
+        Ok(shown)
+    }
+
     async fn lookup_self(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let caller = caller(&req)?;
         Ok(Response::json(lookup_data(
             &caller.token,
-            caller.entry(),
+            &self.shown(caller.entry()).await?,
             self.clock.unix(),
         )))
     }
@@ -154,7 +169,7 @@ impl CoreInner {
             .ok_or_else(|| Error::Forbidden("bad token".into()))?;
         Ok(Response::json(lookup_data(
             token,
-            &found.entry,
+            &self.shown(&found.entry).await?,
             self.clock.unix(),
         )))
     }
@@ -170,7 +185,7 @@ impl CoreInner {
         let found = self.by_accessor(&req).await?;
         Ok(Response::json(lookup_data(
             "",
-            &found.entry,
+            &self.shown(&found.entry).await?,
             self.clock.unix(),
         )))
     }
@@ -358,9 +373,7 @@ impl CoreInner {
         if f.bool("renewable") == Some(false) {
             entry.renewable = false;
         }
-        if let Some(meta) = f.kv_pairs("meta") {
-            entry.meta = meta;
-        }
+        entry.meta = f.kv_pairs("meta");
         if !orphan && !parent.accessor.is_empty() {
             entry.parent_accessor = parent.accessor.clone();
         }
@@ -442,7 +455,7 @@ impl CoreInner {
             })
             .await?;
         let mut response = Response::warnings(warnings);
-        response.issued = Some(auth_block(token, &renewed.entry, ttl));
+        response.issued = Some(auth_block(token, &self.shown(&renewed.entry).await?, ttl));
         Ok(response)
     }
 }

@@ -4,7 +4,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{group_alias_key, group_key, member_key, membership_key, text, Claim, IdentityStore};
+use super::{
+    entity_key, group_alias_key, group_key, member_key, membership_key, settle_list, settle_map,
+    text, Claim, IdentityStore,
+};
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::storage::Retry;
 
@@ -18,19 +22,39 @@ pub struct Group {
     /// `internal` (members set by hand) or `external` (members set at login by group aliases).
     #[serde(rename = "type")]
     pub kind: String,
-    /// Policies the members' tokens get (`identity_policies`).
-    pub policies: Vec<String>,
-    /// Free metadata.
-    pub metadata: BTreeMap<String, String>,
-    /// Member entities of an internal group (an external group's members are found with
-    /// [`IdentityStore::member_entity_ids`]).
-    pub member_entity_ids: Vec<String>,
+    /// Policies the members' tokens get (`identity_policies`); `None` until some are
+    /// written (answered as `null`, as OpenBao does).
+    pub policies: Option<Vec<String>>,
+    /// Free metadata; `None` until some is written.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Member entities of an internal group; `None` until some are written. An external
+    /// group's members are found with [`IdentityStore::member_entity_ids`]; there it is
+    /// `Some(empty)` once an entity has joined or left (its members are then answered as a
+    /// list, `[]` when empty, as OpenBao does).
+    pub member_entity_ids: Option<Vec<String>>,
     /// The group's alias id (external groups), empty when none.
     pub alias_id: String,
-    /// Unix seconds.
-    pub creation_time: i64,
-    /// Unix seconds.
-    pub last_update_time: i64,
+    /// When it was created.
+    pub creation_time: Timestamp,
+    /// When it was last written, or its alias changed.
+    pub last_update_time: Timestamp,
+    /// Raised by every change of the group, its alias or its members (OpenBao's
+    /// `modify_index`; 1 after the creation).
+    #[serde(default)]
+    pub modify_index: u64,
+}
+
+impl Group {
+    /// Empty lists and maps become `None`, as every change of a group leaves the fields it
+    /// does not set in OpenBao (see [`settle_list`]). An external group's member marker is
+    /// left to [`IdentityStore::write_group`] and the login.
+    pub(super) fn settle(&mut self) {
+        settle_list(&mut self.policies);
+        settle_map(&mut self.metadata);
+        if self.kind != "external" {
+            settle_list(&mut self.member_entity_ids);
+        }
+    }
 }
 
 /// A group alias: the name an auth mount's group claim uses for an external group.
@@ -44,8 +68,22 @@ pub struct GroupAlias {
     pub mount_accessor: String,
     /// The group's id.
     pub canonical_id: String,
-    /// Unix seconds.
-    pub creation_time: i64,
+    /// When it was created.
+    pub creation_time: Timestamp,
+    /// When it was last written (zero in documents of earlier versions: see
+    /// [`GroupAlias::updated`]).
+    #[serde(default)]
+    pub last_update_time: Timestamp,
+}
+
+impl GroupAlias {
+    /// `last_update_time`, or the creation time where an earlier version stored none.
+    pub fn updated(&self) -> Timestamp {
+        match self.last_update_time {
+            Timestamp(0) => self.creation_time,
+            t => t,
+        }
+    }
 }
 
 /// What a write to a group changes: each `Some` replaces the group's field, `None` keeps it.
@@ -84,10 +122,10 @@ impl GroupChanges {
             group.kind = kind.clone();
         }
         if let Some(policies) = &self.policies {
-            group.policies = policies.clone();
+            group.policies = Some(policies.clone());
         }
         if let Some(metadata) = &self.metadata {
-            group.metadata = metadata.clone();
+            group.metadata = Some(metadata.clone());
         }
         if let Some(members) = &self.member_entity_ids {
             if group.kind == "external" {
@@ -95,7 +133,7 @@ impl GroupChanges {
                     "member entities can't be set manually for external groups",
                 ));
             }
-            group.member_entity_ids = members.clone();
+            group.member_entity_ids = Some(members.clone());
         }
         Ok(())
     }
@@ -117,7 +155,7 @@ pub enum GroupTarget {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct Membership {
     /// External groups, per mount accessor, as its last login's group aliases named them.
-    external: BTreeMap<String, Vec<String>>,
+    pub(super) external: BTreeMap<String, Vec<String>>,
     /// Internal groups that list the entity among their members.
     pub(super) internal: Vec<String>,
     /// Raised by every change of `internal`, so that a compare-and-set based on an older
@@ -128,7 +166,10 @@ pub(super) struct Membership {
 
 /// The policies of these groups, sorted and deduplicated.
 pub fn group_policies(groups: &[Group]) -> Vec<String> {
-    let mut policies: Vec<String> = groups.iter().flat_map(|g| g.policies.clone()).collect();
+    let mut policies: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g.policies.iter().flatten().cloned())
+        .collect();
     policies.sort();
     policies.dedup();
     policies
@@ -163,13 +204,20 @@ impl IdentityStore {
     /// creates of one name make one group (the second updates it). Then each entity that
     /// joined or left the group has its membership brought in line. Returns the group as
     /// stored, and true when this write created it. Errors: 404 for an unknown id; 400 for
-    /// a name another group has, and those of [`GroupChanges`].
+    /// a name another group has, `invalid entity ID "<id>"` for a member entity that does
+    /// not exist (OpenBao's text; OpenBao answers it with a 500), and those of
+    /// [`GroupChanges`].
     pub async fn write_group(
         &self,
         target: GroupTarget,
         changes: &GroupChanges,
     ) -> Result<(Group, bool)> {
         let index = self.index().await?;
+        for id in changes.member_entity_ids.iter().flatten() {
+            if self.storage.get(&entity_key(id)).await?.is_none() {
+                return Err(Error::invalid(format!("invalid entity ID {id:?}")));
+            }
+        }
         let mut retry = Retry::new();
         loop {
             let stored = match &target {
@@ -182,7 +230,7 @@ impl IdentityStore {
                 GroupTarget::Name(name) => self.group_by_name_versioned(name).await?,
                 GroupTarget::New => None,
             };
-            let now = self.clock.unix();
+            let now = Timestamp::now(&self.clock);
             let (before, raw) = match stored {
                 Some((group, raw)) => (Some(group), Some(raw)),
                 None => (None, None),
@@ -194,15 +242,28 @@ impl IdentityStore {
                     _ => String::new(),
                 },
                 kind: "internal".into(),
-                policies: vec![],
-                metadata: BTreeMap::new(),
-                member_entity_ids: vec![],
+                policies: None,
+                metadata: None,
+                member_entity_ids: None,
                 alias_id: String::new(),
                 creation_time: now,
                 last_update_time: now,
+                modify_index: 0,
             });
+            group.settle();
+            let no_members = match (&before, group.member_entity_ids.is_some()) {
+                (Some(old), true) if group.kind == "external" => self
+                    .member_entity_ids(old)
+                    .await?
+                    .is_none_or(|m| m.is_empty()),
+                _ => false,
+            };
+            if no_members {
+                group.member_entity_ids = None;
+            }
             changes.apply(&mut group, before.is_some())?;
             group.last_update_time = now;
+            group.modify_index += 1;
             let name_key = index.group(&group.name);
             let taken = || Error::invalid("group name is already in use");
             match &before {
@@ -241,16 +302,12 @@ impl IdentityStore {
                 }
             }
             let created = before.is_none();
-            let old_members = before.map(|b| b.member_entity_ids).unwrap_or_default();
+            let old_members = before.and_then(|b| b.member_entity_ids).unwrap_or_default();
+            let new_members = group.member_entity_ids.clone().unwrap_or_default();
             let mut changed: Vec<&String> = old_members
                 .iter()
-                .filter(|m| !group.member_entity_ids.contains(m))
-                .chain(
-                    group
-                        .member_entity_ids
-                        .iter()
-                        .filter(|m| !old_members.contains(m)),
-                )
+                .filter(|m| !new_members.contains(m))
+                .chain(new_members.iter().filter(|m| !old_members.contains(m)))
                 .collect();
             changed.sort();
             changed.dedup();
@@ -277,7 +334,7 @@ impl IdentityStore {
                 None => (Membership::default(), None),
             };
             let listed = self.group(group_id).await?.is_some_and(|g| {
-                g.kind == "internal" && g.member_entity_ids.iter().any(|m| m == entity_id)
+                g.kind == "internal" && g.member_entity_ids.iter().flatten().any(|m| m == entity_id)
             });
             membership.internal.retain(|g| g != group_id);
             if listed {
@@ -317,7 +374,7 @@ impl IdentityStore {
         }
         self.release(&index.group(&group.name), &group.id).await?;
         self.storage.delete(&group_key(&group.id)).await?;
-        for member in &group.member_entity_ids {
+        for member in group.member_entity_ids.iter().flatten() {
             self.reconcile_member(member, &group.id).await?;
         }
         let joined = format!("group-members/{}/", group.id);
@@ -335,8 +392,9 @@ impl IdentityStore {
     /// The member entities of a group, as Vault's group read lists them: an internal
     /// group's own list; for an external group, the entities whose last login on a mount
     /// named its group alias. The login path only adds to an external group's list of
-    /// joiners; this read drops those that have left since.
-    pub async fn member_entity_ids(&self, group: &Group) -> Result<Vec<String>> {
+    /// joiners; this read drops those that have left since. `None` (answered as `null`)
+    /// while no member was ever written or joined.
+    pub async fn member_entity_ids(&self, group: &Group) -> Result<Option<Vec<String>>> {
         if group.kind != "external" {
             return Ok(group.member_entity_ids.clone());
         }
@@ -356,7 +414,28 @@ impl IdentityStore {
             }
             members.push(entity_id);
         }
-        Ok(members)
+        if members.is_empty() && group.member_entity_ids.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(members))
+    }
+
+    /// Records a change of an external group's members (an entity joined or left it at
+    /// login, or was deleted): its `modify_index` rises, and its members are answered as a
+    /// list from then on, as OpenBao does. The members themselves are not in the document
+    /// (see [`IdentityStore::member_entity_ids`]).
+    pub(super) async fn external_members_changed(&self, group_id: &str) -> Result<()> {
+        self.storage
+            .update_json::<Group, _>(&group_key(group_id), |current| {
+                Ok(current.map(|mut g| {
+                    g.settle();
+                    g.modify_index += 1;
+                    g.member_entity_ids.get_or_insert_with(Vec::new);
+                    g
+                }))
+            })
+            .await?;
+        Ok(())
     }
 
     async fn in_external_group(&self, entity_id: &str, group_id: &str) -> Result<bool> {
@@ -397,12 +476,16 @@ impl IdentityStore {
                 "combination of mount and group alias name is already in use",
             ));
         }
+        let now = Timestamp::now(&self.clock);
         let linked = self
             .storage
             .update_json::<Group, _>(&group_key(&alias.canonical_id), |current| {
                 linkable(current.as_ref())?;
                 Ok(current.filter(|g| g.alias_id != alias.id).map(|mut g| {
+                    g.settle();
                     g.alias_id = alias.id.clone();
+                    g.last_update_time = now;
+                    g.modify_index += 1;
                     g
                 }))
             })
@@ -434,10 +517,14 @@ impl IdentityStore {
         )
         .await?;
         self.storage.delete(&group_alias_key(&alias.id)).await?;
+        let now = Timestamp::now(&self.clock);
         self.storage
             .update_json::<Group, _>(&group_key(&alias.canonical_id), |current| {
                 Ok(current.filter(|g| g.alias_id == alias.id).map(|mut g| {
+                    g.settle();
                     g.alias_id.clear();
+                    g.last_update_time = now;
+                    g.modify_index += 1;
                     g
                 }))
             })
@@ -488,20 +575,24 @@ impl IdentityStore {
             .await?;
         let membership = after.unwrap_or_default();
         // Joiners are listed for group reads, after the membership write (see
-        // `member_entity_ids`); those who left are dropped by the next read.
+        // `member_entity_ids`); those who left are dropped by the next read. Each group
+        // joined or left counts the change.
         let was = before
             .and_then(|m| m.external.get(mount_accessor).cloned())
             .unwrap_or_default();
-        for group_id in membership
+        let now_in = membership
             .external
             .get(mount_accessor)
-            .into_iter()
-            .flatten()
-            .filter(|g| !was.contains(g))
-        {
+            .cloned()
+            .unwrap_or_default();
+        for group_id in now_in.iter().filter(|g| !was.contains(g)) {
             self.storage
                 .put(&member_key(group_id, entity_id), b"")
                 .await?;
+            self.external_members_changed(group_id).await?;
+        }
+        for group_id in was.iter().filter(|g| !now_in.contains(g)) {
+            self.external_members_changed(group_id).await?;
         }
         self.groups_in(entity_id, &membership).await
     }
@@ -529,7 +620,7 @@ impl IdentityStore {
             if let Some(g) = self.group(id).await? {
                 let agrees = match g.kind.as_str() {
                     "external" => true,
-                    _ => g.member_entity_ids.iter().any(|m| m == entity_id),
+                    _ => g.member_entity_ids.iter().flatten().any(|m| m == entity_id),
                 };
                 if agrees {
                     groups.push(g);
@@ -537,14 +628,6 @@ impl IdentityStore {
             }
         }
         Ok(groups)
-    }
-
-    /// The policies `entity_id` gets from its groups now, sorted and deduplicated.
-    pub async fn identity_policies(&self, entity_id: &str) -> Result<Vec<String>> {
-        if entity_id.is_empty() {
-            return Ok(vec![]);
-        }
-        Ok(group_policies(&self.groups_of(entity_id).await?))
     }
 
     /// Ids of every entity, sorted.

@@ -25,12 +25,14 @@
 //! |---|---|
 //! | `entity/<id>`, `alias/<id>` | [`Entity`], [`EntityAlias`] |
 //! | `alias-index/<mount accessor>/<mac>` | the alias id |
+//! | `entity-index/<mac>` | the entity id (names compared without case) |
 //! | `group/<id>`, `group-alias/<id>` | [`Group`], [`GroupAlias`] |
 //! | `group-index/<mac>` | the group id |
 //! | `group-alias-index/<mount accessor>/<mac>` | the group alias id |
 //! | `membership/<entity id>` | the groups of an entity (read once per request) |
 //! | `group-members/<group id>/<entity id>` | empty: entities that joined an external group at login (for group reads) |
 //! | `index-key`, `index-migrated` | the index key; the marker of the migration |
+//! | `entity-index-built` | the marker of the indexing of entity names (entities made before entity names were indexed) |
 //!
 //! Source: Vault identity secrets engine (entities, entity aliases, groups, group aliases).
 
@@ -42,29 +44,71 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::storage::{Retry, View};
 
+mod entities;
 mod groups;
 #[cfg(test)]
 mod tests;
 
+pub use entities::{AliasWrite, EntityChanges, EntityTarget};
 pub use groups::{group_policies, Group, GroupAlias, GroupChanges, GroupTarget};
 
-/// An identity entity.
+/// An identity entity. Source: Vault API `identity/entity`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entity {
     /// UUID.
     pub id: String,
-    /// `entity_<8 hex>`.
+    /// Unique name, compared without case: given at creation, or `entity_<8 hex>`.
     pub name: String,
     /// Ids of its aliases.
     pub aliases: Vec<String>,
-    /// Unix seconds.
-    pub creation_time: i64,
-    /// A disabled entity cannot log in (403).
+    /// Policies its tokens get (with its groups', as `identity_policies`), normalised.
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// Free metadata; `None` until some is written (answered as `null`).
+    #[serde(default)]
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// When it was created.
+    pub creation_time: Timestamp,
+    /// When it was last written through `identity/entity` (zero in documents of earlier
+    /// versions: see [`Entity::updated`]).
+    #[serde(default)]
+    pub last_update_time: Timestamp,
+    /// A disabled entity cannot log in, and its tokens are refused (403).
     pub disabled: bool,
+}
+
+impl Entity {
+    /// `last_update_time`, or the creation time where an earlier version stored none.
+    pub fn updated(&self) -> Timestamp {
+        match self.last_update_time {
+            Timestamp(0) => self.creation_time,
+            t => t,
+        }
+    }
+}
+
+/// Makes an empty list `None`. OpenBao answers an empty list or map as written (`[]`,
+/// `{}`) until the next change of the object that holds it, which stores it as absent
+/// (`null`); every change here does the same to the fields it does not set.
+pub(crate) fn settle_list(list: &mut Option<Vec<String>>) -> bool {
+    let empty = list.as_ref().is_some_and(Vec::is_empty);
+    if empty {
+        *list = None;
+    }
+    empty
+}
+
+/// Makes an empty map `None` (see [`settle_list`]).
+pub(crate) fn settle_map(map: &mut Option<BTreeMap<String, String>>) -> bool {
+    let empty = map.as_ref().is_some_and(BTreeMap::is_empty);
+    if empty {
+        *map = None;
+    }
+    empty
 }
 
 /// An entity alias: the name a mount knows someone by.
@@ -78,12 +122,25 @@ pub struct EntityAlias {
     pub name: String,
     /// Accessor of the mount.
     pub mount_accessor: String,
-    /// Metadata of the last login.
-    pub metadata: BTreeMap<String, String>,
-    /// Unix seconds.
-    pub creation_time: i64,
-    /// Unix seconds of the last metadata change.
-    pub last_update_time: i64,
+    /// Metadata of the last login; `None` for an alias made through `identity/entity-alias`
+    /// that no login has used yet.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// Metadata given through `identity/entity-alias` (`custom_metadata`); `None` for an
+    /// alias made or changed by a login (answered as `null`, as OpenBao does).
+    #[serde(default)]
+    pub custom_metadata: Option<BTreeMap<String, String>>,
+    /// When it was created.
+    pub creation_time: Timestamp,
+    /// When its metadata or its entity last changed.
+    pub last_update_time: Timestamp,
+}
+
+impl EntityAlias {
+    /// Empty metadata become `None` (see [`settle_list`]); true when something changed.
+    fn settle(&mut self) -> bool {
+        let metadata = settle_map(&mut self.metadata);
+        settle_map(&mut self.custom_metadata) || metadata
+    }
 }
 
 /// The identity store, over the core's storage view.
@@ -131,6 +188,14 @@ impl IndexKey {
         format!(
             "group-index/{}",
             self.mac("group", "", &name.to_lowercase())
+        )
+    }
+
+    /// Entity names are case-insensitive too: the index keys the lower-cased name.
+    fn entity(&self, name: &str) -> String {
+        format!(
+            "entity-index/{}",
+            self.mac("entity", "", &name.to_lowercase())
         )
     }
 
@@ -214,6 +279,7 @@ impl IdentityStore {
                     .map(IndexKey)
                     .ok_or_else(|| Error::internal("corrupt identity index key"))?;
                 self.migrate(&key).await?;
+                self.index_entity_names(&key).await?;
                 Ok(key)
             })
             .await
@@ -310,7 +376,8 @@ impl IdentityStore {
         name: &str,
         metadata: &BTreeMap<String, String>,
     ) -> Result<(EntityAlias, Entity)> {
-        let key = self.index().await?.alias(mount_accessor, name);
+        let index = self.index().await?;
+        let key = index.alias(mount_accessor, name);
         let mut retry = Retry::new();
         loop {
             let indexed = self.storage.get(&key).await?;
@@ -319,24 +386,19 @@ impl IdentityStore {
                     return Ok(found);
                 }
             }
-            let now = self.clock.unix();
-            let entity_id = uuid::Uuid::new_v4().to_string();
+            let now = Timestamp::now(&self.clock);
+            let mut entity = Entity::new(now);
             let alias = EntityAlias {
                 id: uuid::Uuid::new_v4().to_string(),
-                canonical_id: entity_id.clone(),
+                canonical_id: entity.id.clone(),
                 name: name.to_string(),
                 mount_accessor: mount_accessor.to_string(),
-                metadata: metadata.clone(),
+                metadata: Some(metadata.clone()),
+                custom_metadata: None,
                 creation_time: now,
                 last_update_time: now,
             };
-            let entity = Entity {
-                name: format!("entity_{}", &entity_id[..8]),
-                id: entity_id,
-                aliases: vec![alias.id.clone()],
-                creation_time: now,
-                disabled: false,
-            };
+            entity.aliases.push(alias.id.clone());
             self.storage
                 .put_batch(vec![
                     (
@@ -349,14 +411,24 @@ impl IdentityStore {
                     ),
                 ])
                 .await?;
-            if self
-                .storage
-                .compare_and_put(&key, indexed.as_deref(), alias.id.as_bytes())
-                .await?
+            let name_key = index.entity(&entity.name);
+            let named = matches!(
+                self.claim(&name_key, &entity.id, "entity/").await?,
+                Claim::Ours
+            );
+            if named
+                && self
+                    .storage
+                    .compare_and_put(&key, indexed.as_deref(), alias.id.as_bytes())
+                    .await?
             {
                 return Ok((alias, entity));
             }
-            // Another login of the same alias won: nothing points at these two yet.
+            // Another login of the same alias won (or, never in practice, the random name
+            // was taken): nothing points at these two yet.
+            if named {
+                self.release(&name_key, &entity.id).await?;
+            }
             self.storage.delete(&alias_key(&alias.id)).await?;
             self.storage.delete(&entity_key(&entity.id)).await?;
             retry.lost("an entity alias").await?;
@@ -364,7 +436,8 @@ impl IdentityStore {
     }
 
     /// The alias `alias_id` and its entity, with `metadata` stored on the alias when it
-    /// changed; `None` when either is gone (the index entry is then taken over).
+    /// changed (a change of the entity, as in OpenBao: empty maps of its aliases become
+    /// `null`); `None` when either is gone (the index entry is then taken over).
     async fn existing(
         &self,
         alias_id: &str,
@@ -376,20 +449,24 @@ impl IdentityStore {
         let Some(entity) = self.entity(&alias.canonical_id).await? else {
             return Ok(None);
         };
-        if &alias.metadata == metadata {
+        if alias.metadata.as_ref() == Some(metadata) {
             return Ok(Some((alias, entity)));
         }
-        let now = self.clock.unix();
+        let now = Timestamp::now(&self.clock);
         let (_, alias) = self
             .storage
             .update_json::<EntityAlias, _>(&alias_key(alias_id), |current| {
-                Ok(current.filter(|a| &a.metadata != metadata).map(|mut a| {
-                    a.metadata = metadata.clone();
-                    a.last_update_time = now;
-                    a
-                }))
+                Ok(current
+                    .filter(|a| a.metadata.as_ref() != Some(metadata))
+                    .map(|mut a| {
+                        a.settle();
+                        a.metadata = Some(metadata.clone());
+                        a.last_update_time = now;
+                        a
+                    }))
             })
             .await?;
+        self.settle_aliases(&entity, Some(alias_id)).await?;
         Ok(alias.map(|a| (a, entity)))
     }
 

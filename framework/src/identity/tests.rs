@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::storage::{InMemory, SqlStore, Storage};
+use serde_json::json;
 use std::sync::Arc;
 
 fn store() -> IdentityStore {
@@ -51,9 +52,20 @@ async fn group_alias(ids: &IdentityStore, group: &Group, name: &str, accessor: &
         name: name.into(),
         mount_accessor: accessor.into(),
         canonical_id: group.id.clone(),
-        creation_time: 0,
+        creation_time: Timestamp(0),
+        last_update_time: Timestamp(0),
     };
     ids.put_group_alias(&alias).await
+}
+
+/// A new entity named `name`; its id.
+async fn entity(ids: &IdentityStore, name: &str) -> String {
+    let (entity, created) = ids
+        .write_entity(EntityTarget::Name(name.into()), &EntityChanges::default())
+        .await
+        .unwrap();
+    assert!(created);
+    entity.id
 }
 
 /// Every key under `prefix` in `view`.
@@ -280,7 +292,10 @@ async fn one_entity_per_alias_and_metadata_follows_the_last_login() {
         .await
         .unwrap();
     assert_eq!((a1.id.clone(), e1.id.clone()), (a2.id.clone(), e2.id));
-    assert_eq!(ids.alias(&a1.id).await.unwrap().unwrap().metadata, meta);
+    assert_eq!(
+        ids.alias(&a1.id).await.unwrap().unwrap().metadata,
+        Some(meta.clone())
+    );
     let (_, other) = ids
         .upsert_alias("auth_jwt_2", "alice", &meta)
         .await
@@ -351,12 +366,14 @@ async fn concurrent_group_updates_lose_nothing(store: Arc<dyn Storage>, n: usize
         );
     }
     let expected: Vec<String> = (0..8).map(|g| format!("p{g}")).collect();
-    for entity in ["e1", "e2"] {
+    let e1 = entity(&nodes[0], "e1").await;
+    let e2 = entity(&nodes[0], "e2").await;
+    for entity in [&e1, &e2] {
         let mut tasks = tokio::task::JoinSet::new();
         for (i, group) in groups.iter().enumerate() {
-            let (node, id) = (nodes[i % n].clone(), group.id.clone());
+            let (node, id, entity) = (nodes[i % n].clone(), group.id.clone(), entity.clone());
             tasks.spawn(async move {
-                node.write_group(GroupTarget::Id(id), &members(&[entity]))
+                node.write_group(GroupTarget::Id(id), &members(&[&entity]))
                     .await
             });
         }
@@ -366,8 +383,8 @@ async fn concurrent_group_updates_lose_nothing(store: Arc<dyn Storage>, n: usize
         assert_eq!(nodes[0].identity_policies(entity).await.unwrap(), expected);
         assert_eq!(nodes[0].membership(entity).await.unwrap().internal.len(), 8);
     }
-    assert!(nodes[0].identity_policies("e1").await.unwrap().is_empty());
-    assert!(nodes[0].membership("e1").await.unwrap().internal.is_empty());
+    assert!(nodes[0].identity_policies(&e1).await.unwrap().is_empty());
+    assert!(nodes[0].membership(&e1).await.unwrap().internal.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -391,16 +408,17 @@ async fn concurrent_writes_of_different_fields_all_stay() {
         .await
         .unwrap()
         .0;
+    let e = entity(&nodes[0], "e").await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..8 {
-        let (node, id) = (nodes[i % 2].clone(), group.id.clone());
+        let (node, id, e) = (nodes[i % 2].clone(), group.id.clone(), e.clone());
         tasks.spawn(async move {
             let changes = match i {
                 0 => GroupChanges {
                     policies: Some(vec!["kept".into()]),
                     ..Default::default()
                 },
-                1 => members(&["e"]),
+                1 => members(&[&e]),
                 _ => GroupChanges {
                     metadata: Some(BTreeMap::from([("k".into(), "v".into())])),
                     ..Default::default()
@@ -413,9 +431,11 @@ async fn concurrent_writes_of_different_fields_all_stay() {
         done.unwrap().unwrap();
     }
     let stored = nodes[1].group(&group.id).await.unwrap().unwrap();
-    assert_eq!(stored.policies, ["kept"]);
-    assert_eq!(stored.member_entity_ids, ["e"]);
-    assert_eq!(stored.metadata["k"], "v");
+    assert_eq!(stored.policies, Some(vec!["kept".to_string()]));
+    assert_eq!(stored.member_entity_ids, Some(vec![e]));
+    assert_eq!(stored.metadata.unwrap()["k"], "v");
+    // Each write counted once: the creation and the eight updates.
+    assert_eq!(stored.modify_index, 9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -521,54 +541,55 @@ async fn index_keys_do_not_show_names() {
     );
 }
 
-/// The layout written before opaque index keys: names hex-encoded in the keys.
+/// The layout written before opaque index keys: names hex-encoded in the keys, times in
+/// whole seconds, no entity name index; documents as that version wrote them.
 async fn write_legacy_store(view: &View) -> (Entity, EntityAlias, Group) {
-    let alias = EntityAlias {
-        id: "a-1".into(),
-        canonical_id: "e-1".into(),
-        name: "alice".into(),
-        mount_accessor: "auth_jwt_1".into(),
-        metadata: BTreeMap::new(),
-        creation_time: 1,
-        last_update_time: 1,
-    };
-    let entity = Entity {
-        id: "e-1".into(),
-        name: "entity_e1".into(),
-        aliases: vec!["a-1".into()],
-        creation_time: 1,
-        disabled: false,
-    };
-    let group = Group {
-        id: "g-1".into(),
-        name: "eng".into(),
-        kind: "external".into(),
-        policies: vec!["eng".into()],
-        metadata: BTreeMap::new(),
-        member_entity_ids: vec![],
-        alias_id: "ga-1".into(),
-        creation_time: 1,
-        last_update_time: 1,
-    };
-    let group_alias = GroupAlias {
-        id: "ga-1".into(),
-        name: "engineering".into(),
-        mount_accessor: "auth_jwt_1".into(),
-        canonical_id: "g-1".into(),
-        creation_time: 1,
-    };
-    view.put_json("entity/e-1", &entity).await.unwrap();
-    view.put_json("alias/a-1", &alias).await.unwrap();
-    view.put_json("group/g-1", &group).await.unwrap();
-    view.put_json("group-alias/ga-1", &group_alias)
-        .await
-        .unwrap();
+    let documents = [
+        (
+            "alias/a-1",
+            json!({"id": "a-1", "canonical_id": "e-1", "name": "alice",
+                   "mount_accessor": "auth_jwt_1", "metadata": {},
+                   "creation_time": 1, "last_update_time": 1}),
+        ),
+        (
+            "entity/e-1",
+            json!({"id": "e-1", "name": "entity_e1", "aliases": ["a-1"],
+                   "creation_time": 1, "disabled": false}),
+        ),
+        (
+            "group/g-1",
+            json!({"id": "g-1", "name": "eng", "type": "external", "policies": ["eng"],
+                   "metadata": {}, "member_entity_ids": [], "alias_id": "ga-1",
+                   "creation_time": 1, "last_update_time": 1}),
+        ),
+        (
+            "group-alias/ga-1",
+            json!({"id": "ga-1", "name": "engineering", "mount_accessor": "auth_jwt_1",
+                   "canonical_id": "g-1", "creation_time": 1}),
+        ),
+        // An internal group listing the entity, and the membership document as that
+        // version wrote it (no `version`).
+        (
+            "group/g-2",
+            json!({"id": "g-2", "name": "ops", "type": "internal", "policies": ["ops"],
+                   "metadata": {}, "member_entity_ids": ["e-1"], "alias_id": "",
+                   "creation_time": 1, "last_update_time": 1}),
+        ),
+        (
+            "membership/e-1",
+            json!({"external": {}, "internal": ["g-2"]}),
+        ),
+    ];
+    for (key, value) in &documents {
+        view.put_json(key, value).await.unwrap();
+    }
     let legacy = [
         (
             format!("alias-by-name/auth_jwt_1/{}", hex::encode("alice")),
             "a-1",
         ),
         (format!("group-by-name/{}", hex::encode("eng")), "g-1"),
+        (format!("group-by-name/{}", hex::encode("ops")), "g-2"),
         (
             format!(
                 "group-alias-by-name/auth_jwt_1/{}",
@@ -580,25 +601,12 @@ async fn write_legacy_store(view: &View) -> (Entity, EntityAlias, Group) {
     for (key, id) in legacy {
         view.put(&key, id.as_bytes()).await.unwrap();
     }
-    // An internal group listing the entity, and the membership document as that version
-    // wrote it (no `version`).
-    let ops = Group {
-        id: "g-2".into(),
-        name: "ops".into(),
-        kind: "internal".into(),
-        policies: vec!["ops".into()],
-        member_entity_ids: vec!["e-1".into()],
-        alias_id: String::new(),
-        ..group.clone()
-    };
-    view.put_json("group/g-2", &ops).await.unwrap();
-    view.put(&format!("group-by-name/{}", hex::encode("ops")), b"g-2")
-        .await
-        .unwrap();
-    view.put("membership/e-1", br#"{"external":{},"internal":["g-2"]}"#)
-        .await
-        .unwrap();
-    (entity, alias, group)
+    let read = |i: usize| documents[i].1.clone();
+    (
+        serde_json::from_value(read(1)).unwrap(),
+        serde_json::from_value(read(0)).unwrap(),
+        serde_json::from_value(read(2)).unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -644,6 +652,14 @@ async fn a_store_with_hex_name_keys_is_migrated_by_the_first_node_to_use_it() {
         "legacy keys left: {keys:?}"
     );
     assert!(keys.contains(&INDEX_MIGRATED.to_string()));
+    // Entities made before entity names were indexed are found by name (without case), and
+    // their times in whole seconds read as instants.
+    let found = nodes[1].entity_by_name("ENTITY_E1").await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.updated()),
+        ("e-1", Timestamp::from_unix(1))
+    );
+    assert!(keys.contains(&"entity-index-built".to_string()));
     // Names stay unique across the migration.
     let err = nodes[0]
         .write_group(GroupTarget::New, &named("eng", "internal", &[]))
@@ -694,12 +710,21 @@ async fn an_external_group_lists_the_entities_that_joined_it_at_login() {
             .await
             .unwrap();
     }
-    assert_eq!(ids.member_entity_ids(&group).await.unwrap(), ["e1", "e2"]);
-    // e2's next login no longer names the group: the next read drops it.
+    assert_eq!(
+        ids.member_entity_ids(&group).await.unwrap(),
+        Some(vec!["e1".to_string(), "e2".into()])
+    );
+    // e2's next login no longer names the group: the next read drops it. Each join and
+    // leave counts in the group's modify_index (created, alias set, two joins, one leave).
     ids.sync_external_groups("e2", "auth_jwt_1", &[])
         .await
         .unwrap();
-    assert_eq!(ids.member_entity_ids(&group).await.unwrap(), ["e1"]);
+    let stored = ids.group(&group.id).await.unwrap().unwrap();
+    assert_eq!(stored.modify_index, 5);
+    assert_eq!(
+        ids.member_entity_ids(&group).await.unwrap(),
+        Some(vec!["e1".to_string()])
+    );
     assert_eq!(
         ids.storage
             .list(&format!("group-members/{}/", group.id))
@@ -711,4 +736,321 @@ async fn an_external_group_lists_the_entities_that_joined_it_at_login() {
     ids.delete_group(&group).await.unwrap();
     assert!(ids.storage.list("group-members/").await.unwrap().is_empty());
     assert!(ids.identity_policies("e1").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn entities_are_written_by_id_or_by_name_and_names_ignore_case() {
+    let ids = store();
+    let changes = EntityChanges {
+        policies: Some(vec!["p".into()]),
+        metadata: Some(BTreeMap::from([("team".into(), "a".into())])),
+        ..Default::default()
+    };
+    let (bob, created) = ids
+        .write_entity(EntityTarget::Name("bob".into()), &changes)
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(
+        (bob.name.as_str(), bob.policies.as_slice()),
+        ("bob", &["p".to_string()][..])
+    );
+    // Another spelling finds it; a name in the changes renames it to that spelling.
+    let rename = EntityChanges {
+        name: Some("Bob".into()),
+        disabled: Some(true),
+        ..Default::default()
+    };
+    let (same, created) = ids
+        .write_entity(EntityTarget::Name("BOB".into()), &rename)
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(
+        (same.id.as_str(), same.name.as_str()),
+        (bob.id.as_str(), "Bob")
+    );
+    assert_eq!(same.metadata, changes.metadata, "untouched fields stay");
+    assert_eq!(same.creation_time, bob.creation_time);
+    // A disabled entity's tokens are refused; its policies still show.
+    assert_eq!(ids.identity_policies(&bob.id).await.unwrap(), ["p"]);
+    assert_eq!(
+        ids.request_policies(&bob.id).await.unwrap_err().status(),
+        403
+    );
+    // New entities without a name get one; names are unique; unknown ids are refused.
+    let (anon, _) = ids
+        .write_entity(EntityTarget::New, &EntityChanges::default())
+        .await
+        .unwrap();
+    assert_eq!(anon.name, format!("entity_{}", &anon.id[..8]));
+    assert_eq!(anon.metadata, None);
+    let taken = EntityChanges {
+        name: Some("bob".into()),
+        ..Default::default()
+    };
+    let err = ids
+        .write_entity(EntityTarget::Id(anon.id.clone()), &taken)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "entity name is already in use");
+    let err = ids
+        .write_entity(EntityTarget::Id("nope".into()), &taken)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "entity not found from id");
+    // A rename frees the old name.
+    let carol = EntityChanges {
+        name: Some("carol".into()),
+        ..Default::default()
+    };
+    ids.write_entity(EntityTarget::Id(bob.id.clone()), &carol)
+        .await
+        .unwrap();
+    assert!(ids.entity_by_name("bob").await.unwrap().is_none());
+    assert_eq!(
+        ids.entity_by_name("CAROL").await.unwrap().unwrap().id,
+        bob.id
+    );
+}
+
+#[tokio::test]
+async fn entity_aliases_are_made_moved_and_limited_to_one_per_mount() {
+    let ids = store();
+    let bob = entity(&ids, "bob").await;
+    let dave = entity(&ids, "dave").await;
+    let custom = BTreeMap::from([("k".to_string(), "v".to_string())]);
+    let (alias, write) = ids
+        .write_entity_alias("bob@x", "auth_jwt_1", Some(&bob), Some(&custom))
+        .await
+        .unwrap();
+    assert_eq!(write, AliasWrite::Created);
+    assert_eq!(
+        (alias.metadata.clone(), alias.custom_metadata.clone()),
+        (None, Some(custom.clone()))
+    );
+    // Again as it is: unchanged; without its custom metadata: updated (emptied), as
+    // OpenBao does. Another alias of bob's on that mount: refused.
+    let (_, write) = ids
+        .write_entity_alias("bob@x", "auth_jwt_1", Some(&bob), Some(&custom))
+        .await
+        .unwrap();
+    assert_eq!(write, AliasWrite::Unchanged);
+    let (emptied, write) = ids
+        .write_entity_alias("bob@x", "auth_jwt_1", Some(&bob), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (write, emptied.custom_metadata),
+        (AliasWrite::Updated, Some(BTreeMap::new()))
+    );
+    let err = ids
+        .write_entity_alias("bobby", "auth_jwt_1", Some(&bob), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Alias already exists for requested entity and mount accessor"
+    );
+    let err = ids
+        .write_entity_alias("x", "auth_jwt_1", Some("nope"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "invalid canonical ID");
+    // A login through it is bob's, and drops the custom metadata.
+    let meta = BTreeMap::from([("role".to_string(), "demo".to_string())]);
+    let (logged, e) = ids
+        .upsert_alias("auth_jwt_1", "bob@x", &meta)
+        .await
+        .unwrap();
+    assert_eq!(
+        (logged.id.as_str(), e.id.as_str()),
+        (alias.id.as_str(), bob.as_str())
+    );
+    let stored = ids.alias(&alias.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.metadata, stored.custom_metadata),
+        (Some(meta), None)
+    );
+    // Given to dave, it moves: dave lists it, bob no longer does.
+    let (moved, write) = ids
+        .write_entity_alias("bob@x", "auth_jwt_1", Some(&dave), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (write, moved.id.as_str()),
+        (AliasWrite::Moved, alias.id.as_str())
+    );
+    let listed = |id: String| {
+        let ids = &ids;
+        async move {
+            let e = ids.entity(&id).await.unwrap().unwrap();
+            ids.aliases_of(&e)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|a| a.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(dave.clone()).await, vec![alias.id.clone()]);
+    assert!(listed(bob.clone()).await.is_empty());
+    // Without an entity, a new one is made for the alias.
+    let (fresh, write) = ids
+        .write_entity_alias("zed", "auth_jwt_1", None, None)
+        .await
+        .unwrap();
+    assert_eq!(write, AliasWrite::Created);
+    assert_eq!(
+        listed(fresh.canonical_id.clone()).await,
+        vec![fresh.id.clone()]
+    );
+    assert_eq!(ids.alias_ids().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn deleting_an_entity_removes_its_aliases_and_memberships() {
+    let ids = store();
+    let (alias, e) = ids
+        .upsert_alias("auth_jwt_1", "alice", &BTreeMap::new())
+        .await
+        .unwrap();
+    let mut changes = named("humans", "internal", &["human"]);
+    changes.member_entity_ids = Some(vec![e.id.clone()]);
+    let (humans, _) = ids.write_group(GroupTarget::New, &changes).await.unwrap();
+    let (eng, _) = ids
+        .write_group(GroupTarget::New, &named("eng", "external", &["eng"]))
+        .await
+        .unwrap();
+    group_alias(&ids, &eng, "engineering", "auth_jwt_1")
+        .await
+        .unwrap();
+    ids.sync_external_groups(&e.id, "auth_jwt_1", &["engineering".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids.identity_policies(&e.id).await.unwrap(),
+        ["eng", "human"]
+    );
+    // A member that does not exist is refused.
+    let err = ids
+        .write_group(GroupTarget::Id(humans.id.clone()), &members(&["nope"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "invalid entity ID \"nope\"");
+
+    ids.delete_entity(&e.id).await.unwrap();
+    assert!(ids.entity(&e.id).await.unwrap().is_none());
+    assert!(ids.alias(&alias.id).await.unwrap().is_none());
+    assert!(ids.entity_by_name(&e.name).await.unwrap().is_none());
+    assert!(ids.identity_policies(&e.id).await.unwrap().is_empty());
+    let humans = ids.group(&humans.id).await.unwrap().unwrap();
+    assert_eq!(humans.member_entity_ids, Some(vec![]));
+    assert_eq!(humans.modify_index, 2);
+    let eng = ids.group(&eng.id).await.unwrap().unwrap();
+    assert_eq!(ids.member_entity_ids(&eng).await.unwrap(), Some(vec![]));
+    // A login through the alias makes a new entity; deleting again is no error.
+    let (_, again) = ids
+        .upsert_alias("auth_jwt_1", "alice", &BTreeMap::new())
+        .await
+        .unwrap();
+    assert_ne!(again.id, e.id);
+    ids.delete_entity(&e.id).await.unwrap();
+}
+
+/// Writes of one new entity name and of one new alias at once over three nodes: one
+/// entity, one alias.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_name_makes_one_entity_and_one_alias() {
+    let nodes = nodes(Arc::new(InMemory::new()), 3);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let node = nodes[i % 3].clone();
+        tasks.spawn(async move {
+            let (e, _) = node
+                .write_entity(EntityTarget::Name("bob".into()), &EntityChanges::default())
+                .await?;
+            node.write_entity_alias("bob", "auth_jwt_1", Some(&e.id), None)
+                .await
+        });
+    }
+    let mut aliases = std::collections::BTreeSet::new();
+    while let Some(done) = tasks.join_next().await {
+        aliases.insert(done.unwrap().unwrap().0.id);
+    }
+    assert_eq!(aliases.len(), 1);
+    assert_eq!(nodes[0].entity_ids().await.unwrap().len(), 1);
+    assert_eq!(nodes[1].alias_ids().await.unwrap().len(), 1);
+    let bob = nodes[2].entity_by_name("bob").await.unwrap().unwrap();
+    assert_eq!(bob.aliases.len(), 1);
+}
+
+/// OpenBao answers an empty map or list as written until the next change of the object
+/// that holds it (for an alias: of its entity), and as `null` from then on.
+#[tokio::test]
+async fn empty_maps_and_lists_become_null_at_the_next_change() {
+    let ids = store();
+    let empty = EntityChanges {
+        metadata: Some(BTreeMap::new()),
+        ..Default::default()
+    };
+    let (e, _) = ids
+        .write_entity(EntityTarget::Name("m".into()), &empty)
+        .await
+        .unwrap();
+    assert_eq!(e.metadata, Some(BTreeMap::new()));
+    let (alias, _) = ids
+        .write_entity_alias("m", "auth_jwt_1", Some(&e.id), None)
+        .await
+        .unwrap();
+    assert_eq!(alias.custom_metadata, Some(BTreeMap::new()));
+    let disable = EntityChanges {
+        disabled: Some(false),
+        ..Default::default()
+    };
+    let (e, _) = ids
+        .write_entity(EntityTarget::Id(e.id.clone()), &disable)
+        .await
+        .unwrap();
+    assert_eq!(e.metadata, None);
+    assert_eq!(
+        ids.alias(&alias.id).await.unwrap().unwrap().custom_metadata,
+        None
+    );
+    // Asked again without custom metadata: unchanged (none is empty); with some: updated.
+    let (_, write) = ids
+        .write_entity_alias("m", "auth_jwt_1", Some(&e.id), None)
+        .await
+        .unwrap();
+    assert_eq!(write, AliasWrite::Unchanged);
+    let custom = BTreeMap::from([("k".to_string(), "v".to_string())]);
+    let (updated, write) = ids
+        .write_entity_alias("m", "auth_jwt_1", None, Some(&custom))
+        .await
+        .unwrap();
+    assert_eq!(
+        (write, updated.custom_metadata),
+        (AliasWrite::Updated, Some(custom))
+    );
+
+    let mut changes = named("g", "internal", &[]);
+    changes.metadata = Some(BTreeMap::new());
+    changes.member_entity_ids = Some(vec![]);
+    let (g, _) = ids.write_group(GroupTarget::New, &changes).await.unwrap();
+    assert_eq!(
+        (
+            g.policies.clone(),
+            g.metadata.clone(),
+            g.member_entity_ids.clone()
+        ),
+        (Some(vec![]), Some(BTreeMap::new()), Some(vec![]))
+    );
+    let (g, _) = ids
+        .write_group(GroupTarget::Id(g.id.clone()), &GroupChanges::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (g.policies, g.metadata, g.member_entity_ids, g.modify_index),
+        (None, None, None, 2)
+    );
 }
