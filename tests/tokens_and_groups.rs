@@ -205,17 +205,203 @@ async fn a_token_dies_after_its_last_use() {
 #[tokio::test]
 async fn bad_token_parameters_are_refused() {
     let server = TestServer::start().await;
-    for body in [
-        json!({"num_uses": -1}),
-        json!({"ttl": "1hr"}),
-        json!({"ttl": -5}),
-        json!({"type": "weird"}),
-        json!({"policies": {"a": 1}}),
+    let (st, resp) = create(&server, &server.root, json!({"policies": {"a": 1}})).await;
+    assert_eq!(st, 400, "{resp}");
+    // OpenBao 2.7.2's answers, text for text (Go's duration messages, no field prefix).
+    for (body, message) in [
+        (json!({"num_uses": -1}), "number of uses cannot be negative"),
+        (
+            json!({"ttl": "tomorrow"}),
+            r#"time: invalid duration "tomorrow""#,
+        ),
+        (
+            json!({"ttl": "1hr"}),
+            r#"time: unknown unit "hr" in duration "1hr""#,
+        ),
+        (
+            json!({"explicit_max_ttl": "x", "period": "y"}),
+            r#"time: invalid duration "x""#,
+        ),
+        (json!({"ttl": -5}), "ttl must be positive"),
+        (json!({"ttl": "-5s"}), "ttl must be positive"),
+        (json!({"lease": "-5"}), "lease must be positive"),
+        (
+            json!({"type": "weird", "ttl": "x"}),
+            "invalid 'token_type' value",
+        ),
+        (json!({"type": "default"}), "invalid 'token_type' value"),
+        (
+            json!({"type": "batch", "num_uses": 2, "period": "1h"}),
+            r#"batch tokens cannot have "num_uses" set"#,
+        ),
+        (
+            json!({"type": "batch", "period": "1h"}),
+            r#"batch tokens cannot have "period" set"#,
+        ),
+        (
+            json!({"type": "batch", "explicit_max_ttl": "1h"}),
+            r#"batch tokens cannot have "explicit_max_ttl" set"#,
+        ),
+        (
+            json!({"type": "batch"}),
+            "batch tokens cannot be root tokens",
+        ),
     ] {
         let (st, resp) = create(&server, &server.root, body.clone()).await;
-        assert_eq!(st, 400, "{body}: {resp}");
-        assert!(!error_message(&resp).is_empty());
+        assert_eq!(
+            (st, error_message(&resp)),
+            (400, message.to_string()),
+            "{body}"
+        );
     }
+    // Seconds as a number or a string, days, and Go durations are taken.
+    for ttl in [json!(600), json!("600"), json!("1.5h"), json!("2d")] {
+        let (st, resp) = create(&server, &server.root, json!({"ttl": ttl})).await;
+        assert_eq!(st, 200, "{ttl}: {resp}");
+    }
+}
+
+/// Lookups, renewals and revocations answer as OpenBao 2.7.2 does: fields left out when
+/// unset, `auth/token/lookup` as a read and without a token, Vault's error texts.
+#[tokio::test]
+async fn token_lookups_answer_as_openbao() {
+    let server = TestServer::start().await;
+    let root = server.root.clone();
+    // A dev root token given by id is made as by auth/token/create, as in Vault.
+    let (_, own) = server.get("auth/token/lookup-self", Some(&root)).await;
+    assert_eq!(
+        (&own["data"]["display_name"], &own["data"]["path"]),
+        (&json!("token"), &json!("auth/token/create")),
+        "{own}"
+    );
+    // No meta given: metadata null, meta null; an empty meta stays empty.
+    let (st, body) = create(&server, &root, json!({"ttl": "1h"})).await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(body["auth"]["metadata"], Value::Null, "{body}");
+    let plain = client_token(&body);
+    let (_, body) = create(&server, &root, json!({"ttl": "1h", "meta": {}})).await;
+    assert_eq!(body["auth"]["metadata"], json!({}), "{body}");
+    let with_empty_meta = client_token(&body);
+    let (st, lookup) = server
+        .get(&format!("auth/token/lookup?token={plain}"), Some(&root))
+        .await;
+    assert_eq!(st, 200, "a read with ?token=: {lookup}");
+    let data = &lookup["data"];
+    assert_eq!(data["id"], json!(plain));
+    assert_eq!(data["meta"], Value::Null);
+    for unset in [
+        "bound_cidrs",
+        "period",
+        "last_renewal_time",
+        "last_renewal",
+        "identity_policies",
+    ] {
+        assert!(data.get(unset).is_none(), "{unset} is left out: {lookup}");
+    }
+    let (_, lookup) = server
+        .post(
+            "auth/token/lookup",
+            Some(&root),
+            &json!({"token": with_empty_meta}),
+        )
+        .await;
+    assert_eq!(lookup["data"]["meta"], json!({}));
+    // Without a token, the caller's own.
+    for (st, lookup) in [
+        server
+            .post("auth/token/lookup", Some(&plain), &json!({}))
+            .await,
+        server.get("auth/token/lookup", Some(&plain)).await,
+    ] {
+        assert_eq!(
+            (st, lookup["data"]["id"].clone()),
+            (200, json!(plain)),
+            "{lookup}"
+        );
+    }
+    // A renewal shows; a period shows.
+    let (st, _) = server
+        .post(
+            "auth/token/renew-self",
+            Some(&plain),
+            &json!({"increment": "30m"}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (_, lookup) = server.get("auth/token/lookup-self", Some(&plain)).await;
+    assert!(lookup["data"]["last_renewal_time"].is_i64(), "{lookup}");
+    assert!(lookup["data"]["last_renewal"].is_string(), "{lookup}");
+    let (_, body) = create(&server, &root, json!({"period": "24h"})).await;
+    let periodic = client_token(&body);
+    let (_, lookup) = server.get("auth/token/lookup-self", Some(&periodic)).await;
+    assert_eq!(lookup["data"]["period"], json!(86400), "{lookup}");
+
+    // Vault's answers for what is unknown or missing.
+    let unknown = json!({"token": "hvs.doesnotexist0000000000"});
+    let (st, body) = server
+        .post("auth/token/lookup", Some(&root), &unknown)
+        .await;
+    assert_eq!((st, error_message(&body)), (403, "bad token".to_string()));
+    let no_accessor = json!({"accessor": "doesnotexist00000000000"});
+    for path in ["auth/token/lookup-accessor", "auth/token/renew-accessor"] {
+        let (st, body) = server.post(path, Some(&root), &no_accessor).await;
+        assert_eq!(
+            (st, error_message(&body)),
+            (
+                400,
+                "1 error occurred:\n\t* invalid accessor\n\n".to_string()
+            ),
+            "{path}"
+        );
+        let (st, body) = server.post(path, Some(&root), &json!({})).await;
+        assert_eq!(
+            (st, error_message(&body)),
+            (
+                400,
+                "1 error occurred:\n\t* missing accessor\n\n".to_string()
+            ),
+            "{path}"
+        );
+    }
+    let (st, body) = server
+        .post("auth/token/revoke-accessor", Some(&root), &no_accessor)
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        body["warnings"],
+        json!(["No token found with this accessor"])
+    );
+    for path in [
+        "auth/token/renew",
+        "auth/token/revoke",
+        "auth/token/revoke-orphan",
+    ] {
+        let (st, body) = server.post(path, Some(&root), &json!({})).await;
+        assert_eq!(
+            (st, error_message(&body)),
+            (400, "missing token ID".to_string()),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        server
+            .post("auth/token/revoke", Some(&root), &unknown)
+            .await
+            .0,
+        204
+    );
+    let (st, body) = server
+        .post("auth/token/revoke-orphan", Some(&root), &unknown)
+        .await;
+    assert_eq!(
+        (st, error_message(&body)),
+        (400, "token to revoke not found".to_string())
+    );
+    let (st, body) = server.post("auth/token/renew", Some(&root), &unknown).await;
+    assert_eq!(
+        (st, error_message(&body)),
+        (400, "token not found".to_string())
+    );
 }
 
 #[tokio::test]

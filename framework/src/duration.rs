@@ -22,12 +22,21 @@ pub fn parse_seconds(value: &Value) -> Result<i64, String> {
                 Err("number is out of range".to_string())
             }
         }
-        Value::String(s) => parse_str(s.trim()),
+        Value::String(s) => parse_str(s.trim(), false),
         other => Err(format!("cannot parse {other} as a duration")),
     }
 }
 
-fn parse_str(s: &str) -> Result<i64, String> {
+/// [`parse_seconds`] on a string, with Go's own message, which quotes the value
+/// (`time: invalid duration "tomorrow"`, `time: unknown unit "x" in duration "1x"`,
+/// `time: missing unit in duration "1.5"`): for parameters that are never secret and that
+/// Vault parses itself (`auth/token/create`'s `ttl`). Field errors elsewhere do not echo
+/// the value.
+pub fn parse_seconds_quoting(text: &str) -> Result<i64, String> {
+    parse_str(text.trim(), true)
+}
+
+fn parse_str(s: &str, quote: bool) -> Result<i64, String> {
     if s.is_empty() {
         return Ok(0);
     }
@@ -43,7 +52,26 @@ fn parse_str(s: &str) -> Result<i64, String> {
     }
     go_parse_duration::parse_duration(s)
         .map(|nanos| nanos / 1_000_000_000)
-        .map_err(|_| "time: invalid duration".to_string())
+        .map_err(|go_parse_duration::Error::ParseError(why)| match quote {
+            true => go_message(s, &why),
+            false => "time: invalid duration".to_string(),
+        })
+}
+
+/// Go's `time.ParseDuration` message for `s`, from the parser's own description:
+/// `time: unknown unit "x" in duration "1x"`, `time: missing unit in duration "1.5"`, else
+/// `time: invalid duration "tomorrow"`.
+fn go_message(s: &str, why: &str) -> String {
+    if let Some((unit, _)) = why
+        .strip_prefix("unknown unit ")
+        .and_then(|rest| rest.split_once(" in duration "))
+    {
+        return format!("time: unknown unit {unit:?} in duration {s:?}");
+    }
+    if why.starts_with("missing unit") {
+        return format!("time: missing unit in duration {s:?}");
+    }
+    format!("time: invalid duration {s:?}")
 }
 
 /// Formats seconds as Go prints a `time.Duration` (`"1h0m0s"`, `"10m0s"`, `"30s"`), the way
@@ -87,6 +115,20 @@ mod tests {
         assert!(parse_seconds(&json!(true)).is_err());
         assert!(parse_seconds(&json!({"a": 1})).is_err());
         assert!(parse_seconds(&json!(1e300)).is_err());
+        // Go's messages, word for word, where the value may be quoted.
+        for (given, message) in [
+            ("tomorrow", r#"time: invalid duration "tomorrow""#),
+            ("1x", r#"time: unknown unit "x" in duration "1x""#),
+            ("1hr", r#"time: unknown unit "hr" in duration "1hr""#),
+            ("1.5", r#"time: missing unit in duration "1.5""#),
+        ] {
+            assert_eq!(parse_seconds_quoting(given), Err(message.to_string()));
+            assert_eq!(
+                parse_seconds(&json!(given)),
+                Err("time: invalid duration".to_string()),
+                "field errors do not echo the value"
+            );
+        }
     }
 
     #[test]

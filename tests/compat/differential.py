@@ -859,6 +859,10 @@ def scenario(r: Run, keys):
     r.req("token.lookup-accessor", "POST", "auth/token/lookup-accessor", body={"accessor": "${tok_accessor}"})
     r.req("token.lookup-accessor-unknown", "POST", "auth/token/lookup-accessor",
           body={"accessor": "doesnotexist00000000000"})
+    r.req("token.lookup-accessor-missing", "POST", "auth/token/lookup-accessor", body={})
+    r.req("token.renew-accessor-unknown", "POST", "auth/token/renew-accessor",
+          body={"accessor": "doesnotexist00000000000"})
+    r.req("token.lookup-get-own", "GET", "auth/token/lookup")
     r.req("token.lookup-no-token", "GET", "auth/token/lookup-self", token=None)
     r.req("token.lookup-bad-token", "GET", "auth/token/lookup-self", token="hvs.garbage0000000000000")
     r.req("token.renew-self", "POST", "auth/token/renew-self", token="${tok}", body={"increment": "30m"})
@@ -878,6 +882,13 @@ def scenario(r: Run, keys):
     r.req("token.create-period", "POST", "auth/token/create", body={"policies": ["webapps"], "period": "24h"})
     r.req("token.create-bad-ttl", "POST", "auth/token/create", body={"ttl": "tomorrow"})
     r.req("token.create-bad-type", "POST", "auth/token/create", body={"type": "gold"})
+    r.req("token.create-negative-ttl", "POST", "auth/token/create", body={"ttl": "-5s"})
+    r.req("token.create-bad-explicit-max", "POST", "auth/token/create", body={"explicit_max_ttl": "1x"})
+    r.req("token.create-batch-period", "POST", "auth/token/create", body={"type": "batch", "period": "1h"})
+    r.req("token.create-batch-uses", "POST", "auth/token/create", body={"type": "batch", "num_uses": 2})
+    r.req("token.create-empty-meta", "POST", "auth/token/create", body={"ttl": "10m", "meta": {}},
+          capture={"empty_meta_tok": "auth.client_token"})
+    r.req("token.lookup-empty-meta", "POST", "auth/token/lookup", body={"token": "${empty_meta_tok}"})
     r.req("token.create-unknown-field", "POST", "auth/token/create", body={"ttl": "10m", "colour": "blue"})
     r.req("token.create-as-child", "POST", "auth/token/create", token="${child}",
           body={"policies": ["webapps"], "ttl": "10m"})
@@ -914,6 +925,10 @@ def scenario(r: Run, keys):
     r.req("token.revoke", "POST", "auth/token/revoke", body={"token": "${child}"})
     r.req("token.lookup-revoked", "POST", "auth/token/lookup", body={"token": "${child}"})
     r.req("token.revoke-unknown", "POST", "auth/token/revoke", body={"token": "hvs.doesnotexist0000000000"})
+    r.req("token.revoke-orphan-unknown", "POST", "auth/token/revoke-orphan",
+          body={"token": "hvs.doesnotexist0000000000"})
+    r.req("token.renew-unknown", "POST", "auth/token/renew", body={"token": "hvs.doesnotexist0000000000"})
+    r.req("token.revoke-missing-param", "POST", "auth/token/revoke", body={})
     r.req("token.revoke-self", "POST", "auth/token/revoke-self", token="${tok}")
     r.req("token.lookup-self-revoked", "GET", "auth/token/lookup-self", token="${tok}")
 

@@ -175,11 +175,12 @@ impl Core {
     /// Dev mode: initializes the store if needed (a Shamir seal with one unseal key, kept
     /// unsealed), creates a root token with the given id (replacing any with that id), and
     /// returns the unseal key in base64 (`None` without a seal, or when already
-    /// initialized).
+    /// initialized). Vault makes a dev root token of a given id with `auth/token/create`,
+    /// so its lookup shows `display_name: token` and `path: auth/token/create`.
     pub async fn dev_init(&self, root_token: &str) -> Result<Option<String>> {
         let inner = &self.inner;
         if inner.seal.is_plain() {
-            inner.write_root_token(root_token).await?;
+            inner.write_dev_root_token(root_token).await?;
             inner.initialized.store(true, Ordering::Release);
             return Ok(None);
         }
@@ -196,7 +197,7 @@ impl Core {
             unseal_key = outcome.keys.first().map(|k| BASE64.encode(k.as_slice()));
         }
         inner.require_unsealed().await?;
-        inner.write_root_token(root_token).await?;
+        inner.write_dev_root_token(root_token).await?;
         Ok(unseal_key)
     }
 }
@@ -296,6 +297,25 @@ impl CoreInner {
             root_token: token,
             keys: outcome.keys,
         }))
+    }
+
+    /// Dev mode's root token with the given id (see [`Core::dev_init`]), and the store
+    /// marked initialized.
+    async fn write_dev_root_token(&self, token: &str) -> Result<()> {
+        let entry = super::login::new_entry(
+            &self.clock,
+            vec!["root".into()],
+            "token".into(),
+            "auth/token/create".into(),
+            0,
+            0,
+            &crate::response::TokenParams::default(),
+        );
+        self.tokens.create_with_id(token, entry).await?;
+        self.core_view
+            .put_if_absent("init", &self.init_marker()?)
+            .await?;
+        Ok(())
     }
 
     /// Creates a root token with the given id (replacing any with that id) and marks the

@@ -14,7 +14,7 @@ use super::reply::{auth_block, list_response, lookup_data};
 use super::CoreInner;
 use crate::backend::{BackendRequest, MountInfo, RenewRequest};
 use crate::error::{Error, Result};
-use crate::path::{Field, FieldType, Path};
+use crate::path::{Field, FieldData, FieldType, Path};
 use crate::response::{Response, TokenParams, TokenType};
 use crate::token::{StoredToken, TokenEntry};
 use crate::tokenutil::parse_policies;
@@ -35,10 +35,10 @@ fn create_fields() -> Vec<Field> {
         Field::new("no_parent", Bool, "Root only: create an orphan (not revoked with its creator)."),
         Field::new("no_default_policy", Bool, "Do not add the default policy."),
         Field::new("renewable", Bool, "Whether the token may be renewed (default true)."),
-        Field::new("ttl", DurationSecond, "TTL of the new token; 0 means the system default."),
-        Field::new("lease", DurationSecond, "Use ttl.").deprecated(),
-        Field::new("explicit_max_ttl", DurationSecond, "Hard cap on the token's lifetime, renewals included."),
-        Field::new("period", DurationSecond, "Root or sudo only: a periodic token, renewable for this long each time."),
+        Field::new("ttl", String, "TTL of the new token (seconds or a duration such as '1h'); 0 means the system default."),
+        Field::new("lease", String, "Use ttl.").deprecated(),
+        Field::new("explicit_max_ttl", String, "Hard cap on the token's lifetime, renewals included (seconds or a duration)."),
+        Field::new("period", String, "Root or sudo only: a periodic token, renewable for this long each time (seconds or a duration)."),
         Field::new("num_uses", Int, "Uses of the new token; 0 means unlimited."),
         Field::new("display_name", String, "Display name (`token-` is prepended)."),
         Field::new("type", String, "'service' (default) or 'batch'."),
@@ -71,8 +71,9 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
             .read(core, CoreInner::lookup_self)
             .update(core, CoreInner::lookup_self),
         Path::new("lookup")
-            .help("Look up a token.")
+            .help("Look up a token (the caller's own when none is given).")
             .field(token_field())
+            .read(core, CoreInner::lookup_token)
             .update(core, CoreInner::lookup_token),
         Path::new("lookup-accessor")
             .help("Look up a token by its accessor.")
@@ -124,11 +125,42 @@ fn token_store_mount(core: &CoreInner) -> MountInfo {
     }
 }
 
-fn required<'a>(req: &'a BackendRequest, name: &str) -> Result<&'a str> {
+/// A duration parameter of `auth/token/create` (`ttl`, `lease`, `explicit_max_ttl`,
+/// `period`): seconds, or a Go duration with Vault's `d` for days; absent or empty is 0.
+/// Errors (OpenBao's texts, without a field prefix): 400 with Go's parse error
+/// (`time: invalid duration "tomorrow"`), `<name> must be positive` for a negative value.
+fn create_duration(f: &FieldData, name: &str) -> Result<i64> {
+    let Some(text) = f.str(name).filter(|v| !v.is_empty()) else {
+        return Ok(0);
+    };
+    let seconds = crate::duration::parse_seconds_quoting(text).map_err(Error::invalid)?;
+    if seconds < 0 {
+        return Err(Error::invalid(format!("{name} must be positive")));
+    }
+    Ok(seconds)
+}
+
+/// A 400 whose message is Go's `multierror` of one error (`1 error occurred:\n\t* <message>\n\n`),
+/// as OpenBao words the accessor endpoints' errors.
+fn one_error(message: &str) -> Error {
+    Error::invalid(format!("1 error occurred:\n\t* {message}\n\n"))
+}
+
+/// The `token` parameter. Errors: 400 `missing token ID` (OpenBao's text).
+fn token_param(req: &BackendRequest) -> Result<&str> {
     req.fields
-        .str(name)
+        .str("token")
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| Error::invalid(format!("missing {name}")))
+        .ok_or_else(|| Error::invalid("missing token ID"))
+}
+
+/// The `accessor` parameter. Errors: 400 `missing accessor` as a multierror (OpenBao's
+/// text).
+fn accessor_param(req: &BackendRequest) -> Result<&str> {
+    req.fields
+        .str("accessor")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| one_error("missing accessor"))
 }
 
 fn caller(req: &BackendRequest) -> Result<&super::Caller> {
@@ -160,8 +192,13 @@ impl CoreInner {
         )))
     }
 
+    /// `auth/token/lookup` (a read with `?token=`, or a write): the token given, or the
+    /// caller's own when none is (as Vault does). Errors: 403 `bad token` for a token that
+    /// is not valid.
     async fn lookup_token(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        let token = required(&req, "token")?;
+        let Some(token) = req.fields.str("token").filter(|t| !t.is_empty()) else {
+            return self.lookup_self(req).await;
+        };
         let found = self
             .tokens
             .lookup(token)
@@ -176,9 +213,9 @@ impl CoreInner {
 
     async fn by_accessor(&self, req: &BackendRequest) -> Result<StoredToken> {
         self.tokens
-            .lookup_accessor(required(req, "accessor")?)
+            .lookup_accessor(accessor_param(req)?)
             .await?
-            .ok_or_else(|| Error::invalid("invalid accessor"))
+            .ok_or_else(|| one_error("invalid accessor"))
     }
 
     async fn lookup_accessor(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
@@ -196,7 +233,7 @@ impl CoreInner {
     }
 
     async fn renew_token(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        let token = required(&req, "token")?;
+        let token = token_param(&req)?;
         let found = self
             .tokens
             .lookup(token)
@@ -220,7 +257,7 @@ impl CoreInner {
     }
 
     async fn revoke_token(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        if let Some(found) = self.tokens.lookup(required(&req, "token")?).await? {
+        if let Some(found) = self.tokens.lookup(token_param(&req)?).await? {
             self.tokens.revoke(&found).await?;
         }
         Ok(Response::default())
@@ -229,11 +266,7 @@ impl CoreInner {
     /// Revoking an unknown accessor succeeds with a warning, as in Vault, so clean-up
     /// scripts can run again.
     async fn revoke_accessor(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        match self
-            .tokens
-            .lookup_accessor(required(&req, "accessor")?)
-            .await?
-        {
+        match self.tokens.lookup_accessor(accessor_param(&req)?).await? {
             Some(found) => {
                 self.tokens.revoke(&found).await?;
                 Ok(Response::default())
@@ -244,10 +277,15 @@ impl CoreInner {
         }
     }
 
+    /// Errors: 400 `token to revoke not found` (OpenBao's text; `revoke` of an unknown
+    /// token answers 204).
     async fn revoke_orphan(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        if let Some(found) = self.tokens.lookup(required(&req, "token")?).await? {
-            self.tokens.revoke_orphan(&found).await?;
-        }
+        let found = self
+            .tokens
+            .lookup(token_param(&req)?)
+            .await?
+            .ok_or_else(|| Error::invalid("token to revoke not found"))?;
+        self.tokens.revoke_orphan(&found).await?;
         Ok(Response::default())
     }
 
@@ -290,33 +328,49 @@ impl CoreInner {
                 )));
             }
         }
+        // OpenBao's checks, in its order and with its texts.
         let token_type = match f.str("type") {
-            None | Some("" | "service" | "default") => TokenType::Service,
+            None | Some("" | "service") => TokenType::Service,
             Some("batch") => TokenType::Batch,
-            Some(other) => return Err(Error::invalid(format!("invalid 'type' value {other:?}"))),
+            Some(_) => return Err(Error::invalid("invalid 'token_type' value")),
+        };
+        let num_uses = f.int("num_uses").unwrap_or(0);
+        if token_type == TokenType::Batch {
+            let given = |name| f.str(name).is_some_and(|v| !v.is_empty() && v != "0");
+            if num_uses != 0 {
+                return Err(Error::invalid(r#"batch tokens cannot have "num_uses" set"#));
+            }
+            for name in ["period", "explicit_max_ttl"] {
+                if given(name) {
+                    return Err(Error::invalid(format!(
+                        "batch tokens cannot have {name:?} set"
+                    )));
+                }
+            }
+        }
+        if num_uses < 0 {
+            return Err(Error::invalid("number of uses cannot be negative"));
+        }
+        let explicit_max_ttl = create_duration(f, "explicit_max_ttl")?;
+        let period = create_duration(f, "period")?;
+        let ttl = match f.str("ttl").filter(|v| !v.is_empty()) {
+            Some(_) => create_duration(f, "ttl")?,
+            None => create_duration(f, "lease")?,
         };
         let params = TokenParams {
             policies: policies.clone(),
-            ttl: f.int("ttl").or(f.int("lease")).unwrap_or(0),
+            ttl,
             max_ttl: 0,
-            explicit_max_ttl: f.int("explicit_max_ttl").unwrap_or(0),
-            period: f.int("period").unwrap_or(0),
-            num_uses: f.int("num_uses").unwrap_or(0),
+            explicit_max_ttl,
+            period,
+            num_uses,
             no_default_policy: f.bool("no_default_policy").unwrap_or(false),
             bound_cidrs: vec![],
             token_type,
         };
-        if params.num_uses < 0 {
-            return Err(Error::invalid("number of uses cannot be negative"));
-        }
         if params.period > 0 && !sudo {
             return Err(Error::invalid(
                 "root or sudo privileges required to create periodic token",
-            ));
-        }
-        if token_type == TokenType::Batch && (params.period > 0 || params.num_uses > 0) {
-            return Err(Error::invalid(
-                "batch tokens cannot be periodic or have limited uses",
             ));
         }
         let is_root_token = policies.iter().any(|p| p == "root");
@@ -325,9 +379,7 @@ impl CoreInner {
                 return Err(Error::PermissionDenied);
             }
             if token_type == TokenType::Batch {
-                return Err(Error::invalid(
-                    "batch tokens cannot be created with the root policy",
-                ));
+                return Err(Error::invalid("batch tokens cannot be root tokens"));
             }
             policies
         } else {
