@@ -61,6 +61,13 @@ pub struct BackendRequest {
     pub remote_addr: Option<IpAddr>,
     /// The authenticated caller; `None` on unauthenticated paths.
     pub caller: Option<Arc<Caller>>,
+    /// How long the caller asked the answer to be response-wrapped for (`X-Vault-Wrap-TTL`).
+    /// The core wraps answers itself; only `sys/wrapping/wrap` needs to see it.
+    pub(crate) wrap_ttl: Option<std::time::Duration>,
+    /// The token sent with a request to one of the core's unauthenticated paths, unchecked
+    /// (`sys/wrapping/lookup` takes the wrapping token from `X-Vault-Token`). Never set for a
+    /// backend's paths.
+    pub(crate) presented_token: Option<String>,
 }
 
 /// A renewal of a token this backend issued.

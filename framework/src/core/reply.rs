@@ -100,7 +100,8 @@ pub fn lookup_data(id: &str, e: &TokenEntry, now: i64) -> Value {
         "issue_time": rfc3339(e.creation_time),
         "last_renewal_time": e.last_renewal_time,
         "meta": if e.meta.is_empty() { Value::Null } else { json!(e.meta) },
-        "num_uses": e.num_uses.max(0),
+        // A wrapping token serves one request (authmount counts it by its own rule).
+        "num_uses": if e.response_wrapping { 1 } else { e.num_uses.max(0) },
         "orphan": e.parent_accessor.is_empty(),
         "path": e.path,
         "period": if e.period > 0 { json!(e.period) } else { Value::Null },

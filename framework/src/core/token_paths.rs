@@ -15,6 +15,7 @@ use super::CoreInner;
 use crate::backend::{BackendRequest, MountInfo, RenewRequest};
 use crate::error::{Error, Result};
 use crate::path::{Field, FieldType, Path};
+use crate::policy::RESPONSE_WRAPPING;
 use crate::response::{Response, TokenParams, TokenType};
 use crate::token::StoredToken;
 use crate::tokenutil::parse_policies;
@@ -265,6 +266,11 @@ impl CoreInner {
         let sudo = parent_is_root || caller.has_sudo(&canonical);
         let requested = f.strings("policies");
         let policies = parse_policies(&requested.unwrap_or_else(|| parent.policies.clone()));
+        if policies.iter().any(|p| p == RESPONSE_WRAPPING) {
+            return Err(Error::invalid(format!(
+                "cannot assign policy {RESPONSE_WRAPPING:?}"
+            )));
+        }
         if !parent_is_root {
             if let Some(extra) = policies
                 .iter()
