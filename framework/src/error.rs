@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 /// |---|---|---|
 /// | `InvalidRequest` | 400 | `{"errors":["<message>"]}` |
 /// | `PermissionDenied` | 403 | `{"errors":["permission denied"]}` |
+/// | `AclDenied` | 403 | `{"errors":["1 error occurred:\n\t* permission denied\n\n"]}` |
 /// | `Forbidden` | 403 | `{"errors":["<message>"]}` |
 /// | `NotFound` | 404 | `{"errors":[]}` (a read or list that found nothing) |
 /// | `UnsupportedPath` | 404 | `{"errors":["<message>"]}`, the message contains `unsupported path` |
@@ -30,6 +31,10 @@ pub enum Error {
     /// No token, an unknown or dead token, a CIDR mismatch, or a token without the right: 403.
     #[error("permission denied")]
     PermissionDenied,
+    /// A live token whose policies do not grant the request: 403, in the multi-error shape
+    /// Vault's router gives this refusal (a missing or dead token is [`Error::PermissionDenied`]).
+    #[error("permission denied")]
+    AclDenied,
     /// A refusal with its own message, answered with 403 (e.g. `bad token` on a lookup).
     #[error("{0}")]
     Forbidden(String),
@@ -78,7 +83,7 @@ impl Error {
     pub fn status(&self) -> u16 {
         match self {
             Error::InvalidRequest(_) => 400,
-            Error::PermissionDenied | Error::Forbidden(_) => 403,
+            Error::PermissionDenied | Error::AclDenied | Error::Forbidden(_) => 403,
             Error::NotFound | Error::UnsupportedPath(_) => 404,
             Error::UnsupportedOperation | Error::MethodNotAllowed => 405,
             Error::Internal(_) => 500,
@@ -90,8 +95,8 @@ impl Error {
     pub fn body(&self) -> Value {
         let errors: Vec<String> = match self {
             Error::NotFound | Error::MethodNotAllowed => vec![],
-            Error::UnsupportedOperation => {
-                vec!["1 error occurred:\n\t* unsupported operation\n\n".to_string()]
+            Error::UnsupportedOperation | Error::AclDenied => {
+                vec![format!("1 error occurred:\n\t* {self}\n\n")]
             }
             other => vec![other.to_string()],
         };

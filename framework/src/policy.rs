@@ -174,14 +174,21 @@ pub const RESPONSE_WRAPPING: &str = "response-wrapping";
 impl Policy {
     /// Parses Vault's policy language: `path "<pattern>" { capabilities = [...] }` blocks in
     /// HCL (with the `hcl-rs` crate), or the same structure as JSON. Rules for the same
-    /// pattern are merged. Errors: the reason, e.g. `invalid capability "reed"`.
+    /// pattern are merged. Errors: the reason, e.g. `failed to parse policy: path "a": path
+    /// "a": invalid capability "reed"` (Vault's text).
     pub fn parse(name: &str, text: &str) -> std::result::Result<Policy, String> {
         let mut rules: BTreeMap<String, Capabilities> = BTreeMap::new();
         for (pattern, caps) in path_blocks(text)? {
             let mut set = Capabilities::default();
             for cap in caps {
                 let parsed = Capability::from_name(&cap)
-                    .ok_or_else(|| format!("invalid capability {cap:?} in path {pattern:?}"))?;
+                    // Vault's words, the path named twice as its nested errors name it.
+                    .ok_or_else(|| {
+                        format!(
+                            "failed to parse policy: path {pattern:?}: path {pattern:?}: \
+                             invalid capability {cap:?}"
+                        )
+                    })?;
                 set.insert(parsed);
             }
             let pattern = pattern.trim_start_matches('/').to_string();
@@ -488,20 +495,24 @@ impl PolicyStore {
     /// `response-wrapping`.
     pub async fn delete(&self, name: &str) -> Result<()> {
         if matches!(name, "root" | "default" | RESPONSE_WRAPPING) {
-            return Err(Error::invalid(format!("cannot delete {name:?} policy")));
+            return Err(Error::invalid(match name {
+                "default" => "cannot delete default policy".to_string(),
+                _ => format!("cannot delete {name:?} policy"),
+            }));
         }
         self.storage.delete(name).await?;
         self.cache.remove(name);
         Ok(())
     }
 
-    /// Every policy name, `default` and `root` included (`response-wrapping` is not
-    /// listed, as in Vault), sorted.
+    /// Every policy name: `default` and the stored ones sorted, then `root` last, as Vault
+    /// lists them (`response-wrapping` is not listed).
     pub async fn names(&self) -> Result<Vec<String>> {
         let mut names = self.storage.list("").await?;
-        names.extend(["default".to_string(), "root".to_string()]);
+        names.push("default".to_string());
         names.sort();
         names.dedup();
+        names.push("root".to_string());
         Ok(names)
     }
 }

@@ -494,7 +494,7 @@ impl CoreInner {
             _ => path.to_string(),
         };
         if !acl.allows(&acl_path, capability, sudo) {
-            return Err(Error::PermissionDenied);
+            return Err(Error::AclDenied);
         }
         Ok(Caller {
             token: token.to_string(),

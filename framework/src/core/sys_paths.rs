@@ -308,7 +308,13 @@ impl CoreInner {
             .filter(|t| !t.trim().is_empty())
             .ok_or_else(|| Error::invalid("'policy' parameter not supplied or empty"))?;
         self.policies.put(name, text).await?;
-        Ok(Response::default())
+        Ok(match legacy && !req.fields.has("policy") {
+            // Vault's legacy path still takes `rules`, and says so.
+            true => Response::warnings(vec![
+                "'rules' is deprecated, please use 'policy' instead".into()
+            ]),
+            false => Response::default(),
+        })
     }
 
     async fn delete_policy(self: Arc<Self>, req: BackendRequest) -> Result<Response> {

@@ -147,7 +147,10 @@ impl CoreInner {
     /// `sys/wrapping/lookup`: the token from `token`, else from `X-Vault-Token`; nothing is
     /// spent. Errors: 403 without any token; 400 for one that is not a live wrapping token.
     async fn lookup_wrapping(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        let entry = self.tokens.lookup_wrapping(wrapping_token_of(&req)?).await?;
+        let entry = self
+            .tokens
+            .lookup_wrapping(wrapping_token_of(&req)?)
+            .await?;
         Ok(Response::json(json!({
             "creation_path": entry.path,
             "creation_time": creation_time(&entry),
