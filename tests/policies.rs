@@ -76,7 +76,10 @@ async fn a_role_admin_manages_roles_but_not_the_mount() {
         "1 error occurred:\n\t* permission denied\n\n"
     );
     let (st, body) = server.post("auth/jwt/config", None, &json!({})).await;
-    assert_eq!((st, error_message(&body).as_str()), (403, "permission denied"));
+    assert_eq!(
+        (st, error_message(&body).as_str()),
+        (403, "permission denied")
+    );
     assert_eq!(status(&server, "delete", "sys/auth/jwt", c).await, 403);
     let (st, _) = server
         .post("sys/auth/other", Some(c), &json!({"type": "jwt"}))

@@ -307,14 +307,11 @@ impl Registry {
         self
     }
 
-    /// The factory for `kind`. Errors: 400 naming the known types.
+    /// The factory for `kind`. Errors: 400 `plugin not found in the catalog: <kind>`
+    /// (Vault's words).
     pub fn factory(&self, kind: &str) -> Result<&Factory> {
-        self.factories.get(kind).ok_or_else(|| {
-            let known: Vec<&str> = self.factories.keys().map(String::as_str).collect();
-            Error::invalid(format!(
-                "unknown auth method type {kind:?}; known types: {}",
-                known.join(", ")
-            ))
-        })
+        self.factories
+            .get(kind)
+            .ok_or_else(|| Error::invalid(format!("plugin not found in the catalog: {kind}")))
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// | `AclDenied` | 403 | `{"errors":["1 error occurred:\n\t* permission denied\n\n"]}` |
 /// | `Forbidden` | 403 | `{"errors":["<message>"]}` |
 /// | `NotFound` | 404 | `{"errors":[]}` (a read or list that found nothing) |
-/// | `UnsupportedPath` | 404 | `{"errors":["<message>"]}`, the message contains `unsupported path` |
+/// | `UnsupportedPath` | 404 | `{"errors":["1 error occurred:\n\t* unsupported path\n\n"]}` inside a mount or the core's tables; `{"errors":["no handler for route \"<path>\". route entry not found."]}` where nothing is mounted |
 /// | `UnsupportedOperation` | 405 | `{"errors":["1 error occurred:\n\t* unsupported operation\n\n"]}` |
 /// | `MethodNotAllowed` | 405 | `{"errors":[]}` |
 /// | `Internal` | 500 | `{"errors":["<message>"]}` |
@@ -74,9 +74,16 @@ impl Error {
         Error::Internal(message.to_string())
     }
 
-    /// The 404 for a path that no route matches.
-    pub fn unsupported_path(path: &str) -> Self {
-        Error::UnsupportedPath(format!("unsupported path: {path:?}"))
+    /// The 404 for a path that no path of its mount (or of the core's tables) matches.
+    pub fn unsupported_path() -> Self {
+        Error::UnsupportedPath("1 error occurred:\n\t* unsupported path\n\n".into())
+    }
+
+    /// The 404 for a path under no mount at all.
+    pub fn no_route(path: &str) -> Self {
+        Error::UnsupportedPath(format!(
+            "no handler for route {path:?}. route entry not found."
+        ))
     }
 
     /// The HTTP status code of this error.

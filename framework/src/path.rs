@@ -739,7 +739,7 @@ mod tests {
         let router = Router::new(vec![path(&state)]);
         let m = router
             .find(p, Operation::Read)
-            .ok_or_else(|| Error::unsupported_path(p))?;
+            .ok_or_else(Error::unsupported_path)?;
         FieldData::parse(
             m.path,
             &m.captures,

@@ -444,7 +444,7 @@ fn server_errors_exit_2_with_the_servers_message() {
             "Error writing data to auth/nowhere/role/x: Error making API request.",
             &format!("URL: PUT {}/v1/auth/nowhere/role/x", server.addr),
             "Code: 404. Errors:",
-            "unsupported path",
+            "no handler for route \"auth/nowhere/role/x\"",
         ]);
     root.run(&["write", "auth/jwt/role/bad", "user_claim=sub", "ttl=1hr"])
         .remote_error(&["Code: 400", "ttl"]);

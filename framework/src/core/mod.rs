@@ -335,7 +335,7 @@ impl CoreInner {
         let Some(route) = self.route(&path)? else {
             self.authenticate_for(&req, &path, capability_of(req.operation), false)
                 .await?;
-            return Err(Error::unsupported_path(&path));
+            return Err(Error::no_route(&path));
         };
         let rel = &path[route.prefix.len().min(path.len())..];
         let Some(matched) = route.table.find(rel, req.operation) else {
@@ -344,7 +344,7 @@ impl CoreInner {
             }
             self.authenticate_for(&req, &path, capability_of(req.operation), false)
                 .await?;
-            return Err(Error::unsupported_path(&path));
+            return Err(Error::unsupported_path());
         };
         let canonical = format!("{}{}", route.prefix, matched.canonical);
         if req.help {

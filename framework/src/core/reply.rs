@@ -166,7 +166,7 @@ pub fn tune_json(e: &MountEntry, info: &MountInfo) -> Value {
 
 /// The optional tuning values, present only when set (as Vault answers them).
 fn add_tuned_lists(out: &mut Value, c: &MountConfig) {
-    if c.listing_visibility != ListingVisibility::Hidden {
+    if c.listing_visibility != ListingVisibility::Unset {
         out["listing_visibility"] = json!(c.listing_visibility.as_str());
     }
     for (name, list) in [

@@ -111,6 +111,11 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
             .help("List the accessors of every stored token. Needs sudo.")
             .sudo()
             .list(core, CoreInner::list_accessors),
+        Path::new("roles/?")
+            .help(
+                "List the token roles: authmount has none (Vault's answer for an empty list, 404).",
+            )
+            .list(core, CoreInner::list_token_roles),
     ]
 }
 
@@ -137,6 +142,12 @@ fn caller(req: &BackendRequest) -> Result<&super::Caller> {
 }
 
 impl CoreInner {
+    /// `LIST auth/token/roles`: token roles are not served, so the list is always empty:
+    /// 404 with an empty error list, as Vault answers an empty list.
+    async fn list_token_roles(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
+        Err(Error::NotFound)
+    }
+
     async fn lookup_self(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let caller = caller(&req)?;
         Ok(Response::json(lookup_data(
