@@ -555,3 +555,30 @@ async fn seeded() -> (TestServer, Key) {
     seed_mount(&server, "jwt", &key).await;
     (server, key)
 }
+
+/// `sys/health` and `sys/seal-status` name the cluster once the server is initialized and
+/// unsealed, with one id that stays the same (a dev server has no seal, so its id is made at
+/// first use and kept in storage).
+#[tokio::test]
+async fn health_and_seal_status_name_one_cluster() {
+    let server = TestServer::start().await;
+    let mut ids = Vec::new();
+    for path in ["sys/health", "sys/seal-status", "sys/health"] {
+        let (status, body) = server.get(path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        let id = body["cluster_id"].as_str().expect("cluster_id").to_string();
+        assert!(uuid_like(&id), "{path}: {id}");
+        ids.push(id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+}
+
+/// 8-4-4-4-12 hexadecimal digits.
+fn uuid_like(id: &str) -> bool {
+    let parts: Vec<&str> = id.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+}

@@ -69,7 +69,17 @@ async fn a_role_admin_manages_roles_but_not_the_mount() {
     assert_eq!(status(&server, "read", "auth/jwt/config", c).await, 403);
     let (st, body) = server.post("auth/jwt/config", Some(c), &json!({})).await;
     assert_eq!(st, 403, "{body}");
-    assert_eq!(error_message(&body), "permission denied");
+    // A live token refused by its policies gets Vault's multi-error shape; no token at all
+    // gets the plain text.
+    assert_eq!(
+        error_message(&body),
+        "1 error occurred:\n\t* permission denied\n\n"
+    );
+    let (st, body) = server.post("auth/jwt/config", None, &json!({})).await;
+    assert_eq!(
+        (st, error_message(&body).as_str()),
+        (403, "permission denied")
+    );
     assert_eq!(status(&server, "delete", "sys/auth/jwt", c).await, 403);
     let (st, _) = server
         .post("sys/auth/other", Some(c), &json!({"type": "jwt"}))
@@ -216,14 +226,26 @@ async fn bad_policies_are_refused_and_nothing_is_stored() {
         (200, true),
         "{body}"
     );
+    // The legacy path takes `rules`, with Vault's deprecation warning.
+    let (st, body) = server
+        .post(
+            "sys/policy/zeta",
+            root,
+            &json!({"rules": r#"path "z" { capabilities = ["read"] }"#}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(
+        body["warnings"],
+        json!(["'rules' is deprecated, please use 'policy' instead"])
+    );
+    // Listed sorted, with root last as Vault lists it.
     let (st, body) = server.get("sys/policy", root).await;
     assert_eq!(st, 200);
-    assert_eq!(body["data"]["policies"], json!(["default", "good", "root"]));
+    let names = json!(["default", "good", "zeta", "root"]);
+    assert_eq!(body["data"]["policies"], names);
     let (st, body) = server.list("sys/policies/acl", root).await;
-    assert_eq!(
-        (st, body["data"]["keys"].clone()),
-        (200, json!(["default", "good", "root"]))
-    );
+    assert_eq!((st, body["data"]["keys"].clone()), (200, names));
     let valid = json!({"policy": r#"path "a" { capabilities = ["read"] }"#});
     let (st, body) = server.post("sys/policies/acl/root", root, &valid).await;
     assert_eq!(st, 400);

@@ -61,6 +61,13 @@ pub struct BackendRequest {
     pub remote_addr: Option<IpAddr>,
     /// The authenticated caller; `None` on unauthenticated paths.
     pub caller: Option<Arc<Caller>>,
+    /// How long the caller asked the answer to be response-wrapped for (`X-Vault-Wrap-TTL`).
+    /// The core wraps answers itself; only `sys/wrapping/wrap` needs to see it.
+    pub(crate) wrap_ttl: Option<std::time::Duration>,
+    /// The token sent with a request to one of the core's unauthenticated paths, unchecked
+    /// (`sys/wrapping/lookup` takes the wrapping token from `X-Vault-Token`). Never set for a
+    /// backend's paths.
+    pub(crate) presented_token: Option<String>,
 }
 
 /// A renewal of a token this backend issued.
@@ -300,14 +307,11 @@ impl Registry {
         self
     }
 
-    /// The factory for `kind`. Errors: 400 naming the known types.
+    /// The factory for `kind`. Errors: 400 `plugin not found in the catalog: <kind>`
+    /// (Vault's words).
     pub fn factory(&self, kind: &str) -> Result<&Factory> {
-        self.factories.get(kind).ok_or_else(|| {
-            let known: Vec<&str> = self.factories.keys().map(String::as_str).collect();
-            Error::invalid(format!(
-                "unknown auth method type {kind:?}; known types: {}",
-                known.join(", ")
-            ))
-        })
+        self.factories
+            .get(kind)
+            .ok_or_else(|| Error::invalid(format!("plugin not found in the catalog: {kind}")))
     }
 }

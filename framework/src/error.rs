@@ -12,9 +12,10 @@ use serde_json::{json, Value};
 /// |---|---|---|
 /// | `InvalidRequest` | 400 | `{"errors":["<message>"]}` |
 /// | `PermissionDenied` | 403 | `{"errors":["permission denied"]}` |
+/// | `AclDenied` | 403 | `{"errors":["1 error occurred:\n\t* permission denied\n\n"]}` |
 /// | `Forbidden` | 403 | `{"errors":["<message>"]}` |
 /// | `NotFound` | 404 | `{"errors":[]}` (a read or list that found nothing) |
-/// | `UnsupportedPath` | 404 | `{"errors":["<message>"]}`, the message contains `unsupported path` |
+/// | `UnsupportedPath` | 404 | `{"errors":["1 error occurred:\n\t* unsupported path\n\n"]}` inside a mount or the core's tables; `{"errors":["no handler for route \"<path>\". route entry not found."]}` where nothing is mounted |
 /// | `UnsupportedOperation` | 405 | `{"errors":["1 error occurred:\n\t* unsupported operation\n\n"]}` |
 /// | `MethodNotAllowed` | 405 | `{"errors":[]}` |
 /// | `Internal` | 500 | `{"errors":["<message>"]}` |
@@ -30,6 +31,10 @@ pub enum Error {
     /// No token, an unknown or dead token, a CIDR mismatch, or a token without the right: 403.
     #[error("permission denied")]
     PermissionDenied,
+    /// A live token whose policies do not grant the request: 403, in the multi-error shape
+    /// Vault's router gives this refusal (a missing or dead token is [`Error::PermissionDenied`]).
+    #[error("permission denied")]
+    AclDenied,
     /// A refusal with its own message, answered with 403 (e.g. `bad token` on a lookup).
     #[error("{0}")]
     Forbidden(String),
@@ -69,16 +74,23 @@ impl Error {
         Error::Internal(message.to_string())
     }
 
-    /// The 404 for a path that no route matches.
-    pub fn unsupported_path(path: &str) -> Self {
-        Error::UnsupportedPath(format!("unsupported path: {path:?}"))
+    /// The 404 for a path that no path of its mount (or of the core's tables) matches.
+    pub fn unsupported_path() -> Self {
+        Error::UnsupportedPath("1 error occurred:\n\t* unsupported path\n\n".into())
+    }
+
+    /// The 404 for a path under no mount at all.
+    pub fn no_route(path: &str) -> Self {
+        Error::UnsupportedPath(format!(
+            "no handler for route {path:?}. route entry not found."
+        ))
     }
 
     /// The HTTP status code of this error.
     pub fn status(&self) -> u16 {
         match self {
             Error::InvalidRequest(_) => 400,
-            Error::PermissionDenied | Error::Forbidden(_) => 403,
+            Error::PermissionDenied | Error::AclDenied | Error::Forbidden(_) => 403,
             Error::NotFound | Error::UnsupportedPath(_) => 404,
             Error::UnsupportedOperation | Error::MethodNotAllowed => 405,
             Error::Internal(_) => 500,
@@ -90,8 +102,8 @@ impl Error {
     pub fn body(&self) -> Value {
         let errors: Vec<String> = match self {
             Error::NotFound | Error::MethodNotAllowed => vec![],
-            Error::UnsupportedOperation => {
-                vec!["1 error occurred:\n\t* unsupported operation\n\n".to_string()]
+            Error::UnsupportedOperation | Error::AclDenied => {
+                vec![format!("1 error occurred:\n\t* {self}\n\n")]
             }
             other => vec![other.to_string()],
         };

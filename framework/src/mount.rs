@@ -65,9 +65,12 @@ impl MountTokenType {
 /// without a token.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ListingVisibility {
-    /// Not listed (Vault's default, read back as `""`).
+    /// Never set: not listed (Vault's default, read back as `""`, left out of tune reads).
     #[default]
-    #[serde(rename = "", alias = "hidden")]
+    #[serde(rename = "")]
+    Unset,
+    /// Set to `hidden`: not listed, and read back as `hidden` (as OpenBao keeps it).
+    #[serde(rename = "hidden")]
     Hidden,
     /// Listed without authentication.
     #[serde(rename = "unauth")]
@@ -75,10 +78,11 @@ pub enum ListingVisibility {
 }
 
 impl ListingVisibility {
-    /// Vault's spelling: `""` or `unauth`.
+    /// Vault's spelling: `""`, `hidden` or `unauth`.
     pub fn as_str(self) -> &'static str {
         match self {
-            ListingVisibility::Hidden => "",
+            ListingVisibility::Unset => "",
+            ListingVisibility::Hidden => "hidden",
             ListingVisibility::Unauth => "unauth",
         }
     }
@@ -86,7 +90,8 @@ impl ListingVisibility {
     /// Parses `""`, `hidden` or `unauth`. Errors: 400 `invalid listing_visibility <v>`.
     pub fn parse(value: &str) -> Result<Self> {
         match value {
-            "" | "hidden" => Ok(ListingVisibility::Hidden),
+            "" => Ok(ListingVisibility::Unset),
+            "hidden" => Ok(ListingVisibility::Hidden),
             "unauth" => Ok(ListingVisibility::Unauth),
             other => Err(Error::invalid(format!(
                 "invalid listing_visibility {other}"

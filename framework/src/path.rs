@@ -189,6 +189,10 @@ pub struct Path {
     pub sudo: bool,
     /// Short help text.
     pub help: &'static str,
+    /// The path takes parameters of any name besides its declared fields (Vault
+    /// `TakesArbitraryInput`, e.g. `sys/wrapping/wrap`): they are handed over as sent in
+    /// [`FieldData::arbitrary`] and get no unknown-parameter warning.
+    pub arbitrary_input: bool,
     operations: Vec<(Operation, Handler)>,
     existence: Option<ExistenceCheck>,
 }
@@ -211,6 +215,7 @@ impl Path {
             unauthenticated: false,
             sudo: false,
             help: "",
+            arbitrary_input: false,
             operations: Vec::new(),
             existence: None,
         }
@@ -237,6 +242,12 @@ impl Path {
     /// Marks the path as needing no token.
     pub fn unauthenticated(mut self) -> Self {
         self.unauthenticated = true;
+        self
+    }
+
+    /// Marks the path as taking parameters of any name (see [`Path::arbitrary_input`]).
+    pub fn arbitrary_input(mut self) -> Self {
+        self.arbitrary_input = true;
         self
     }
 
@@ -448,6 +459,8 @@ pub struct FieldData {
     declared: BTreeSet<&'static str>,
     /// Body parameters the path does not declare, sorted (DECISIONS D10 warns about them).
     pub unknown: Vec<String>,
+    /// On a path that takes arbitrary input: the parameters it does not declare, as sent.
+    arbitrary: Map<String, Value>,
 }
 
 impl FieldData {
@@ -489,9 +502,13 @@ impl FieldData {
             data.values.insert(field.name, value);
         }
         let known = |k: &str| data.declared.contains(k) || captures.contains_key(k);
-        let mut unknown: Vec<String> = body.keys().filter(|k| !known(k)).cloned().collect();
-        unknown.sort();
-        data.unknown = unknown;
+        let undeclared = body.iter().filter(|(k, _)| !known(k));
+        if path.arbitrary_input {
+            data.arbitrary = undeclared.map(|(k, v)| (k.clone(), v.clone())).collect();
+        } else {
+            data.unknown = undeclared.map(|(k, _)| k.clone()).collect();
+            data.unknown.sort();
+        }
         Ok(data)
     }
 
@@ -556,6 +573,12 @@ impl FieldData {
                 .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
                 .collect()
         })
+    }
+
+    /// The undeclared parameters of a path that takes arbitrary input, as sent (empty on
+    /// other paths).
+    pub fn arbitrary(&self) -> &Map<String, Value> {
+        &self.arbitrary
     }
 
     /// The warning Vault's framework gives for undeclared parameters, if there were any.
@@ -716,7 +739,7 @@ mod tests {
         let router = Router::new(vec![path(&state)]);
         let m = router
             .find(p, Operation::Read)
-            .ok_or_else(|| Error::unsupported_path(p))?;
+            .ok_or_else(Error::unsupported_path)?;
         FieldData::parse(
             m.path,
             &m.captures,

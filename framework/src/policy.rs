@@ -118,7 +118,8 @@ pub struct Policy {
     rules: BTreeMap<String, Capabilities>,
 }
 
-/// The built-in `default` policy: a token may look itself up, renew and revoke itself.
+/// The built-in `default` policy: a token may look itself up, renew and revoke itself, and
+/// wrap, look up and unwrap response-wrapping tokens.
 pub const DEFAULT_POLICY: &str = r#"# Allow tokens to look up their own properties
 path "auth/token/lookup-self" {
   capabilities = ["read"]
@@ -133,19 +134,61 @@ path "auth/token/renew-self" {
 path "auth/token/revoke-self" {
   capabilities = ["update"]
 }
+
+# Allow tokens to wrap values of their own in a response-wrapping token
+path "sys/wrapping/wrap" {
+  capabilities = ["update"]
+}
+
+# Allow tokens to look up a response-wrapping token's creation path, time and TTL
+path "sys/wrapping/lookup" {
+  capabilities = ["update"]
+}
+
+# Allow tokens to unwrap a response-wrapping token given in the request body
+path "sys/wrapping/unwrap" {
+  capabilities = ["update"]
+}
 "#;
+
+/// The built-in `response-wrapping` policy of wrapping tokens: unwrap (or revoke) and
+/// nothing else. It cannot be changed, deleted, listed or given to a token. Source: Vault
+/// "Response Wrapping" (the rules are Vault's; `cubbyhole/response` is Vault's legacy unwrap
+/// path, which authmount does not serve).
+pub const RESPONSE_WRAPPING_POLICY: &str = r#"path "cubbyhole/response" {
+  capabilities = ["create", "read"]
+}
+
+path "sys/wrapping/unwrap" {
+  capabilities = ["update"]
+}
+
+path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}
+"#;
+
+/// The name of [`RESPONSE_WRAPPING_POLICY`].
+pub const RESPONSE_WRAPPING: &str = "response-wrapping";
 
 impl Policy {
     /// Parses Vault's policy language: `path "<pattern>" { capabilities = [...] }` blocks in
     /// HCL (with the `hcl-rs` crate), or the same structure as JSON. Rules for the same
-    /// pattern are merged. Errors: the reason, e.g. `invalid capability "reed"`.
+    /// pattern are merged. Errors: the reason, e.g. `failed to parse policy: path "a": path
+    /// "a": invalid capability "reed"` (Vault's text).
     pub fn parse(name: &str, text: &str) -> std::result::Result<Policy, String> {
         let mut rules: BTreeMap<String, Capabilities> = BTreeMap::new();
         for (pattern, caps) in path_blocks(text)? {
             let mut set = Capabilities::default();
             for cap in caps {
                 let parsed = Capability::from_name(&cap)
-                    .ok_or_else(|| format!("invalid capability {cap:?} in path {pattern:?}"))?;
+                    // Vault's words, the path named twice as its nested errors name it.
+                    .ok_or_else(|| {
+                        format!(
+                            "failed to parse policy: path {pattern:?}: path {pattern:?}: \
+                             invalid capability {cap:?}"
+                        )
+                    })?;
                 set.insert(parsed);
             }
             let pattern = pattern.trim_start_matches('/').to_string();
@@ -392,6 +435,7 @@ pub struct PolicyStore {
     cache: Cached<Policy>,
     builtin_default: Arc<Policy>,
     builtin_root: Arc<Policy>,
+    builtin_wrapping: Arc<Policy>,
 }
 
 impl PolicyStore {
@@ -404,13 +448,17 @@ impl PolicyStore {
             cache: Cached::new(),
             builtin_default: builtin("default", DEFAULT_POLICY),
             builtin_root: builtin("root", ""),
+            builtin_wrapping: builtin(RESPONSE_WRAPPING, RESPONSE_WRAPPING_POLICY),
         }
     }
 
-    /// The policy `name`: stored, or the built-in `default`/`root`; `None` when unknown.
+    /// The policy `name`: stored, or the built-in `default`/`root`/`response-wrapping`;
+    /// `None` when unknown.
     pub async fn get(&self, name: &str) -> Result<Option<Arc<Policy>>> {
-        if name == "root" {
-            return Ok(Some(self.builtin_root.clone()));
+        match name {
+            "root" => return Ok(Some(self.builtin_root.clone())),
+            RESPONSE_WRAPPING => return Ok(Some(self.builtin_wrapping.clone())),
+            _ => {}
         }
         let stored = self
             .cache
@@ -426,15 +474,15 @@ impl PolicyStore {
         })
     }
 
-    /// Writes policy `name` from its text. Errors: 400 for `root`, an empty name or text
+    /// Writes policy `name` from its text. Errors: 400 for `root` and `response-wrapping`, an empty name or text
     /// that does not parse; nothing is stored then.
     pub async fn put(&self, name: &str, text: &str) -> Result<()> {
         let name = name.to_lowercase();
         if name.is_empty() {
             return Err(Error::invalid("missing policy name"));
         }
-        if name == "root" {
-            return Err(Error::invalid("cannot update \"root\" policy"));
+        if name == "root" || name == RESPONSE_WRAPPING {
+            return Err(Error::invalid(format!("cannot update {name:?} policy")));
         }
         let policy = Policy::parse(&name, text).map_err(Error::invalid)?;
         self.storage.put(&name, text.as_bytes()).await?;
@@ -443,22 +491,28 @@ impl PolicyStore {
         Ok(())
     }
 
-    /// Deletes policy `name`. Errors: 400 for `root` and `default`.
+    /// Deletes policy `name`. Errors: 400 for the built-in `root`, `default` and
+    /// `response-wrapping`.
     pub async fn delete(&self, name: &str) -> Result<()> {
-        if name == "root" || name == "default" {
-            return Err(Error::invalid(format!("cannot delete {name:?} policy")));
+        if matches!(name, "root" | "default" | RESPONSE_WRAPPING) {
+            return Err(Error::invalid(match name {
+                "default" => "cannot delete default policy".to_string(),
+                _ => format!("cannot delete {name:?} policy"),
+            }));
         }
         self.storage.delete(name).await?;
         self.cache.remove(name);
         Ok(())
     }
 
-    /// Every policy name, `default` and `root` included, sorted.
+    /// Every policy name: `default` and the stored ones sorted, then `root` last, as Vault
+    /// lists them (`response-wrapping` is not listed).
     pub async fn names(&self) -> Result<Vec<String>> {
         let mut names = self.storage.list("").await?;
-        names.extend(["default".to_string(), "root".to_string()]);
+        names.push("default".to_string());
         names.sort();
         names.dedup();
+        names.push("root".to_string());
         Ok(names)
     }
 }

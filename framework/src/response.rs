@@ -28,6 +28,9 @@ pub struct Response {
     pub(crate) raw: Option<Reply>,
     /// The `auth` block of a token the token store issued itself (`auth/token/create`).
     pub(crate) issued: Option<Value>,
+    /// An answer already in Vault's envelope (an unwrapped answer): sent with a fresh
+    /// `request_id`, and wrapped again when the caller asks for it.
+    pub(crate) envelope: Option<Value>,
 }
 
 impl Response {
@@ -80,6 +83,7 @@ impl Response {
             && self.warnings.is_empty()
             && self.raw.is_none()
             && self.issued.is_none()
+            && self.envelope.is_none()
     }
 
     /// A reply sent as it is, without the envelope.

@@ -122,6 +122,11 @@ pub struct TokenEntry {
     /// revokes its children.
     #[serde(default)]
     pub parent_accessor: String,
+    /// A response-wrapping token: it holds one wrapped answer (kept beside it in the store)
+    /// and serves one request. Source: Vault "Response Wrapping" (its wrapping tokens carry
+    /// the `response-wrapping` policy and one use).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub response_wrapping: bool,
 }
 
 impl TokenEntry {
@@ -194,6 +199,16 @@ fn id_key(hash: &str) -> String {
     format!("id/{hash}")
 }
 
+fn wrapped_key(hash: &str) -> String {
+    format!("wrapped/{hash}")
+}
+
+/// The one answer Vault gives for a wrapping token that is unknown, expired, already
+/// unwrapped, or not a wrapping token at all (400).
+pub fn invalid_wrapping_token() -> Error {
+    Error::invalid("wrapping token is not valid or does not exist")
+}
+
 fn decode_key(hex_key: &str) -> Result<[u8; 32]> {
     hex::decode(hex_key)
         .ok()
@@ -245,7 +260,7 @@ impl TokenStore {
         }
         let token = format!("hvs.{}", Alphanumeric.sample_string(&mut OsRng, 32));
         entry.accessor = Alphanumeric.sample_string(&mut OsRng, 24);
-        self.store(&token, &entry).await?;
+        self.store(&token, &entry, None).await?;
         // A revocation of the parent marks it dead before it lists the children: a child
         // written before that mark is found and revoked with it; one that sees the parent
         // dead here revokes itself.
@@ -265,23 +280,81 @@ impl TokenStore {
     /// Stores a token under a chosen id (dev mode's `-dev-root-token-id`).
     pub async fn create_with_id(&self, token: &str, mut entry: TokenEntry) -> Result<TokenEntry> {
         entry.accessor = Alphanumeric.sample_string(&mut OsRng, 24);
-        self.store(token, &entry).await?;
+        self.store(token, &entry, None).await?;
         Ok(entry)
     }
 
-    /// Writes the entry, its accessor index and its parent link in one batch.
-    async fn store(&self, token: &str, entry: &TokenEntry) -> Result<()> {
+    /// Issues a response-wrapping token holding `wrapped` (the wrapped answer's bytes): an
+    /// orphan service token marked [`TokenEntry::response_wrapping`], stored with its answer
+    /// in one batch. The answer is deleted with the token, whether it is unwrapped, revoked
+    /// or swept when expired.
+    pub async fn create_wrapping(
+        &self,
+        mut entry: TokenEntry,
+        wrapped: Vec<u8>,
+    ) -> Result<(String, TokenEntry)> {
+        entry.response_wrapping = true;
+        entry.parent_accessor.clear();
+        let token = format!("hvs.{}", Alphanumeric.sample_string(&mut OsRng, 32));
+        entry.accessor = Alphanumeric.sample_string(&mut OsRng, 24);
+        self.store(&token, &entry, Some(wrapped)).await?;
+        Ok((token, entry))
+    }
+
+    /// The live wrapping token `token` (for `sys/wrapping/lookup`: nothing is consumed).
+    /// Errors: 400 [`invalid_wrapping_token`] when it is unknown, dead or not a wrapping
+    /// token.
+    pub async fn lookup_wrapping(&self, token: &str) -> Result<TokenEntry> {
+        match self.lookup(token).await? {
+            Some(found) if found.entry.response_wrapping => Ok(found.entry),
+            _ => Err(invalid_wrapping_token()),
+        }
+    }
+
+    /// Unwraps `token`: claims it with a compare-and-set (exactly one of any number of
+    /// concurrent unwraps, on any node, wins), takes its answer and revokes it. Returns the
+    /// token's entry and the answer's bytes. Errors: 400 [`invalid_wrapping_token`] for every
+    /// other caller, and for a token that is unknown, expired or not a wrapping token.
+    pub async fn unwrap(&self, token: &str) -> Result<(TokenEntry, Vec<u8>)> {
+        let hash = self.keys().await?.hash(token);
+        let now = self.clock.unix();
+        let (_, claimed) = self
+            .storage
+            .update_json::<TokenEntry, _>(&id_key(&hash), |current| match current {
+                Some(mut entry) if entry.response_wrapping && !entry.dead(now) => {
+                    entry.num_uses = REVOCATION_PENDING;
+                    Ok(Some(entry))
+                }
+                _ => Err(invalid_wrapping_token()),
+            })
+            .await?;
+        let entry = claimed.ok_or_else(invalid_wrapping_token)?;
+        let wrapped = self.storage.get(&wrapped_key(&hash)).await?;
+        self.revoke_entry(&hash, &entry, Children::Revoke).await?;
+        let wrapped = wrapped.ok_or_else(|| Error::internal("wrapped answer vanished"))?;
+        Ok((entry, wrapped))
+    }
+
+    /// Writes the entry, its accessor index, its parent link and (for a wrapping token) the
+    /// wrapped answer in one batch.
+    async fn store(&self, token: &str, entry: &TokenEntry, wrapped: Option<Vec<u8>>) -> Result<()> {
         let hash = self.keys().await?.hash(token);
         let mut batch = vec![
             (
                 id_key(&hash),
                 serde_json::to_vec(entry).map_err(Error::internal)?,
             ),
-            (format!("accessor/{}", entry.accessor), hash.into_bytes()),
+            (
+                format!("accessor/{}", entry.accessor),
+                hash.clone().into_bytes(),
+            ),
         ];
         if !entry.parent_accessor.is_empty() {
             let link = format!("parent/{}/{}", entry.parent_accessor, entry.accessor);
             batch.push((link, Vec::new()));
+        }
+        if let Some(wrapped) = wrapped {
+            batch.push((wrapped_key(&hash), wrapped));
         }
         self.storage.put_batch(batch).await
     }
@@ -509,6 +582,9 @@ impl TokenStore {
                 .delete(&format!("parent/{}/{accessor}", entry.parent_accessor))
                 .await?;
         }
+        if entry.response_wrapping {
+            self.storage.delete(&wrapped_key(hash)).await?;
+        }
         self.storage.delete(&id_key(hash)).await?;
         if !accessor.is_empty() {
             self.storage.delete(&format!("accessor/{accessor}")).await?;
@@ -601,6 +677,7 @@ mod tests {
             last_renewal_time: None,
             identity_policies: vec![],
             parent_accessor: String::new(),
+            response_wrapping: false,
         }
     }
 
@@ -894,6 +971,45 @@ mod tests {
             tokens.revoke(&orphan).await.unwrap();
             assert!(tokens.lookup(&grandchild).await.unwrap().is_none());
         }
+    }
+
+    #[tokio::test]
+    async fn a_wrapped_answer_lives_and_dies_with_its_wrapping_token() {
+        let (view, tokens) = store().await;
+        let (live, _) = tokens
+            .create_wrapping(entry(TokenType::Service, 60, 0), b"{\"a\":1}".to_vec())
+            .await
+            .unwrap();
+        let (expired, _) = tokens
+            .create_wrapping(entry(TokenType::Service, -1, 0), b"{}".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(view.list("wrapped/").await.unwrap().len(), 2);
+        assert_eq!(
+            tokens.unwrap(&expired).await.unwrap_err(),
+            invalid_wrapping_token()
+        );
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+        assert_eq!(view.list("wrapped/").await.unwrap().len(), 1);
+        // An ordinary token is no wrapping token.
+        let (plain, _) = tokens
+            .create(entry(TokenType::Service, 60, 0))
+            .await
+            .unwrap();
+        assert_eq!(
+            tokens.unwrap(&plain).await.unwrap_err(),
+            invalid_wrapping_token()
+        );
+        assert!(tokens.lookup(&plain).await.unwrap().is_some());
+        let (e, answer) = tokens.unwrap(&live).await.unwrap();
+        assert!(e.response_wrapping);
+        assert_eq!(answer, b"{\"a\":1}");
+        assert_eq!(
+            tokens.unwrap(&live).await.unwrap_err(),
+            invalid_wrapping_token()
+        );
+        assert!(view.list("wrapped/").await.unwrap().is_empty());
+        assert!(tokens.lookup(&live).await.unwrap().is_none());
     }
 
     #[tokio::test]

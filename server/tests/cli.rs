@@ -444,7 +444,7 @@ fn server_errors_exit_2_with_the_servers_message() {
             "Error writing data to auth/nowhere/role/x: Error making API request.",
             &format!("URL: PUT {}/v1/auth/nowhere/role/x", server.addr),
             "Code: 404. Errors:",
-            "unsupported path",
+            "no handler for route \"auth/nowhere/role/x\"",
         ]);
     root.run(&["write", "auth/jwt/role/bad", "user_claim=sub", "ttl=1hr"])
         .remote_error(&["Code: 400", "ttl"]);
@@ -1055,4 +1055,54 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
+}
+
+/// `-wrap-ttl` wraps any answer (the table shows the wrapping rows) and `unwrap` hands it
+/// over once: by TOKEN beside the current token, or as the current token.
+#[test]
+fn wrap_ttl_wraps_an_answer_and_unwrap_hands_it_over_once() {
+    let server = Server::start();
+    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let wrapped = cli.run(&[
+        "write",
+        "-wrap-ttl=5m",
+        "sys/wrapping/wrap",
+        "password=hunter2",
+    ]);
+    let wrapping = wrapped.row("wrapping_token:");
+    assert_eq!(wrapped.row("wrapping_token_ttl:"), "5m");
+    assert_eq!(
+        wrapped.row("wrapping_token_creation_path:"),
+        "sys/wrapping/wrap"
+    );
+    let unwrapped = cli.run(&["unwrap", "-field=password", &wrapping]);
+    assert_eq!(unwrapped.ok().trim(), "hunter2");
+    cli.run(&["unwrap", &wrapping])
+        .remote_error(&["Code: 400", "wrapping token is not valid or does not exist"]);
+
+    // A wrapped token creation, unwrapped by the wrapping token itself (VAULT_TOKEN).
+    let created = Cli::new(&server)
+        .env("VAULT_TOKEN", &server.root)
+        .env("VAULT_WRAP_TTL", "90")
+        .run(&[
+            "write",
+            "-format=json",
+            "auth/token/create",
+            "policies=default",
+        ]);
+    let info = created.json()["wrap_info"].clone();
+    assert_eq!(info["ttl"], 90);
+    let wrapping = info["token"].as_str().unwrap().to_string();
+    let receiver = Cli::new(&server).env("VAULT_TOKEN", &wrapping);
+    let token = receiver.run(&["unwrap", "-field=token"]);
+    let token = token.ok().trim().to_string();
+    assert!(token.starts_with("hvs."), "{token}");
+    let me = Cli::new(&server)
+        .env("VAULT_TOKEN", &token)
+        .run(&["token", "lookup", "-format=json"]);
+    assert_eq!(me.json()["data"]["accessor"], info["wrapped_accessor"]);
+    // A bad VAULT_WRAP_TTL is a usage error before any request.
+    cli.env("VAULT_WRAP_TTL", "soon")
+        .run(&["read", "auth/token/lookup-self"])
+        .local_error("VAULT_WRAP_TTL");
 }

@@ -948,6 +948,25 @@ def scenario(r: Run, keys):
     r.req("wrap.unwrap-login", "POST", "sys/wrapping/unwrap", body={"token": "${wrapped_login}"})
     r.req("wrap.lookup-self", "GET", "auth/token/lookup-self", headers={"X-Vault-Wrap-TTL": "1h30m"})
     r.req("wrap.ttl-zero", "GET", "auth/token/lookup-self", headers={"X-Vault-Wrap-TTL": "0"})
+    r.req("wrap.token-create", "POST", "auth/token/create", headers={"X-Vault-Wrap-TTL": "90"},
+          body={"policies": ["default"]}, capture={"wrapped_token": "wrap_info.token"})
+    r.req("wrap.lookup-header", "POST", "sys/wrapping/lookup", token="${wrapped_token}", body={})
+    r.req("wrap.lookup-query", "GET", "sys/wrapping/lookup?token=${wrapped_token}", token=None)
+    r.req("wrap.lookup-empty", "POST", "sys/wrapping/lookup", token=None, body={})
+    r.req("wrap.unwrap-rewrapped", "POST", "sys/wrapping/unwrap", headers={"X-Vault-Wrap-TTL": "30"},
+          body={"token": "${wrapped_token}"}, capture={"wrapped_token": "wrap_info.token"})
+    r.req("wrap.unwrap-get", "GET", "sys/wrapping/unwrap", token="${wrapped_token}")
+    r.req("wrap.unwrap-after-get", "POST", "sys/wrapping/unwrap", body={"token": "${wrapped_token}"})
+    r.req("wrap.wrap-empty", "POST", "sys/wrapping/wrap", headers={"X-Vault-Wrap-TTL": "60"},
+          body={}, capture={"wrapped_empty": "wrap_info.token"})
+    r.req("wrap.spent-elsewhere", "GET", "auth/token/lookup-self", token="${wrapped_empty}")
+    r.req("wrap.unwrap-spent", "POST", "sys/wrapping/unwrap", body={"token": "${wrapped_empty}"})
+    r.req("wrap.unwrap-no-token", "POST", "sys/wrapping/unwrap", body={})
+    r.req("wrap.unwrap-unauthenticated", "POST", "sys/wrapping/unwrap", token=None, body={"token": "x"})
+    r.req("wrap.policy-write", "POST", "sys/policy/response-wrapping",
+          body={"policy": 'path "*" { capabilities = ["read"] }'})
+    r.req("wrap.policy-delete", "DELETE", "sys/policy/response-wrapping")
+    r.req("wrap.policy-assign", "POST", "auth/token/create", body={"policies": ["response-wrapping"]})
     for i, bad in enumerate(["abc", "-5", "-5s", "1x", "xd", "1.5", "1e3", "30S", "9999999999999999999"]):
         r.req(f"wrap.ttl-bad-{i}", "GET", "auth/token/lookup-self", headers={"X-Vault-Wrap-TTL": bad})
     r.req("wrap.ttl-bad-unauthenticated", "GET", "sys/auth", token=None, headers={"X-Vault-Wrap-TTL": "abc"})

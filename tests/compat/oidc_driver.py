@@ -23,6 +23,7 @@ Exit status 0 when the provider was left as expected, 1 otherwise.
 """
 import argparse
 import html.parser
+import http.client
 import http.cookiejar
 import json
 import sys
@@ -106,7 +107,13 @@ class Browser:
         self.trace.append(f"{method} {url}")
         try:
             with self.opener.open(req, timeout=TIMEOUT) as r:
-                return r.status, dict(r.headers), r.read().decode("utf-8", "replace")
+                try:
+                    body = r.read()
+                except http.client.IncompleteRead as e:
+                    # A CLI's one-shot callback listener may exit while its page is still
+                    # being sent (seen with bao 2.7.2's): the status arrived, keep the rest.
+                    body = e.partial
+                return r.status, dict(r.headers), body.decode("utf-8", "replace")
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers), e.read().decode("utf-8", "replace")
 

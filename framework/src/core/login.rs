@@ -133,6 +133,7 @@ pub(super) fn new_entry(
         last_renewal_time: None,
         identity_policies: vec![],
         parent_accessor: String::new(),
+        response_wrapping: false,
     }
 }
 

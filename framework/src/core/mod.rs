@@ -16,7 +16,8 @@
 //! 4. fields are parsed and validated from the path's table (unknown ones give a warning);
 //! 5. the handler runs; a login's `Auth` becomes a token (TTLs from the token parameters and
 //!    the mount's tuning, identity entity and alias, group aliases);
-//! 6. the answer is wrapped in Vault's envelope.
+//! 6. the answer is wrapped in Vault's envelope, and response-wrapped when the caller asked
+//!    for it with `X-Vault-Wrap-TTL` (`wrapping_paths.rs`).
 
 mod docs;
 mod identity_paths;
@@ -25,9 +26,11 @@ mod reply;
 mod seal_paths;
 mod sys_paths;
 mod token_paths;
+mod wrapping_paths;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -174,7 +177,12 @@ impl Core {
             mount_table: Cached::new(),
             tables: CoreTables {
                 sys: Arc::new(Router::new(
-                    [seal_paths::paths(weak), sys_paths::paths(weak)].concat(),
+                    [
+                        seal_paths::paths(weak),
+                        sys_paths::paths(weak),
+                        wrapping_paths::paths(weak),
+                    ]
+                    .concat(),
                 )),
                 token: Arc::new(Router::new(token_paths::paths(weak))),
                 identity: Arc::new(Router::new(identity_paths::paths(weak))),
@@ -327,7 +335,7 @@ impl CoreInner {
         let Some(route) = self.route(&path)? else {
             self.authenticate_for(&req, &path, capability_of(req.operation), false)
                 .await?;
-            return Err(Error::unsupported_path(&path));
+            return Err(Error::no_route(&path));
         };
         let rel = &path[route.prefix.len().min(path.len())..];
         let Some(matched) = route.table.find(rel, req.operation) else {
@@ -336,7 +344,7 @@ impl CoreInner {
             }
             self.authenticate_for(&req, &path, capability_of(req.operation), false)
                 .await?;
-            return Err(Error::unsupported_path(&path));
+            return Err(Error::unsupported_path());
         };
         let canonical = format!("{}{}", route.prefix, matched.canonical);
         if req.help {
@@ -365,6 +373,7 @@ impl CoreInner {
         };
         let fields = FieldData::parse(spec, &matched.captures, &req.data, req.operation)?;
         let unknown_warning = fields.unknown_warning();
+        let core_unauthenticated = spec.unauthenticated && route.backend.is_none();
         let backend_req = BackendRequest {
             operation: req.operation,
             path: matched.canonical.clone(),
@@ -372,10 +381,16 @@ impl CoreInner {
             mount: route.mount.clone(),
             remote_addr: req.remote_addr,
             caller,
+            wrap_ttl: req.wrap_ttl,
+            presented_token: req.client_token.clone().filter(|_| core_unauthenticated),
         };
         let mut response = handler(backend_req).await?;
         if let Some(raw) = response.raw.take() {
             return Ok(raw);
+        }
+        if let Some(mut body) = response.envelope.take() {
+            body["request_id"] = Value::String(uuid::Uuid::new_v4().to_string());
+            return self.answer(body, &canonical, req.wrap_ttl, None).await;
         }
         // DECISIONS D10: unknown parameters always get a warning, even on a write.
         if let Some(w) = unknown_warning.filter(|_| response.auth.is_none()) {
@@ -391,12 +406,27 @@ impl CoreInner {
         if response.data.is_none() && auth.is_none() && response.warnings.is_empty() {
             return Ok(Reply::no_content());
         }
-        Ok(Reply::ok(envelope(
-            response.data,
-            auth,
-            &response.warnings,
-            &route.mount.kind,
-        )))
+        let accessor = auth.as_ref().and_then(|a| a["accessor"].as_str());
+        let accessor = accessor.filter(|a| !a.is_empty()).map(str::to_string);
+        let body = envelope(response.data, auth, &response.warnings, &route.mount.kind);
+        self.answer(body, &canonical, req.wrap_ttl, accessor.as_deref())
+            .await
+    }
+
+    /// A 200 answer with `body`, response-wrapped when the caller asked for it (Vault
+    /// wraps any answer with content; errors and 204s are never wrapped). `issued` is the
+    /// accessor of the token the answer carries, if any.
+    async fn answer(
+        &self,
+        body: Value,
+        path: &str,
+        wrap_ttl: Option<Duration>,
+        issued: Option<&str>,
+    ) -> Result<Reply> {
+        match wrap_ttl {
+            Some(ttl) => self.wrap(body, path, ttl, issued).await,
+            None => Ok(Reply::ok(body)),
+        }
     }
 
     /// The capability a request needs: its operation's, except that a write to a path with
@@ -432,6 +462,8 @@ impl CoreInner {
             mount: route.mount.clone(),
             remote_addr: req.remote_addr,
             caller: None,
+            wrap_ttl: None,
+            presented_token: None,
         };
         Ok(match check(probe).await? {
             true => Capability::Update,
@@ -451,6 +483,10 @@ impl CoreInner {
     ) -> Result<Caller> {
         let token = req.client_token.as_deref().ok_or(Error::PermissionDenied)?;
         let stored = self.tokens.use_token(token, req.remote_addr).await?;
+        if stored.entry.response_wrapping && !wrapping_paths::unwraps_with(path, capability) {
+            // A wrapping token serves one request (Vault gives it one use): spent here.
+            self.tokens.revoke(&stored).await?;
+        }
         let acl = self.acl(&stored.entry).await?;
         // Vault checks list requests against the path with a trailing slash.
         let acl_path = match req.operation {
@@ -458,7 +494,7 @@ impl CoreInner {
             _ => path.to_string(),
         };
         if !acl.allows(&acl_path, capability, sudo) {
-            return Err(Error::PermissionDenied);
+            return Err(Error::AclDenied);
         }
         Ok(Caller {
             token: token.to_string(),

@@ -102,7 +102,8 @@ pub fn lookup_data(id: &str, e: &TokenEntry, now: i64) -> Value {
         "id": id,
         "issue_time": rfc3339(e.creation_time),
         "meta": e.meta,
-        "num_uses": e.num_uses.max(0),
+        // A wrapping token serves one request (authmount counts it by its own rule).
+        "num_uses": if e.response_wrapping { 1 } else { e.num_uses.max(0) },
         "orphan": e.parent_accessor.is_empty(),
         "path": e.path,
         "policies": e.policies,
@@ -179,7 +180,7 @@ pub fn tune_json(e: &MountEntry, info: &MountInfo) -> Value {
 
 /// The optional tuning values, present only when set (as Vault answers them).
 fn add_tuned_lists(out: &mut Value, c: &MountConfig) {
-    if c.listing_visibility != ListingVisibility::Hidden {
+    if c.listing_visibility != ListingVisibility::Unset {
         out["listing_visibility"] = json!(c.listing_visibility.as_str());
     }
     for (name, list) in [

@@ -354,6 +354,12 @@ impl CoreInner {
                 b.remove("cluster_name");
             }
         }
+        if storage.is_ok() && initialized && !sealed {
+            let from_seal = self.seal.status().await.ok().and_then(|s| s.cluster_id);
+            if let Ok(Some(id)) = self.cluster_id(from_seal).await {
+                body["cluster_id"] = json!(id);
+            }
+        }
         let status = match &storage {
             Err(e) => {
                 body["storage_error"] = json!(e.to_string());
@@ -405,8 +411,25 @@ impl CoreInner {
     }
 
     async fn read_seal_status(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
-        let status = self.seal.status().await?;
+        let mut status = self.seal.status().await?;
+        status.cluster_id = self.cluster_id(status.cluster_id.take()).await?;
         Ok(Response::raw(Reply::ok(status_json(&status))))
+    }
+
+    /// The cluster id that `sys/health` and `sys/seal-status` show once initialized and
+    /// unsealed: the seal's (made at init), or, for a core without a seal, one made at its
+    /// first use and kept in storage (the same on every node). `None` while sealed or
+    /// before initialization.
+    async fn cluster_id(&self, from_seal: Option<String>) -> Result<Option<String>> {
+        if from_seal.is_some() || self.seal.is_sealed() || !self.is_initialized().await? {
+            return Ok(from_seal);
+        }
+        let fresh = uuid::Uuid::new_v4().to_string();
+        self.core_view
+            .put_if_absent("cluster_id", fresh.as_bytes())
+            .await?;
+        let stored = self.core_view.get("cluster_id").await?;
+        Ok(stored.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// `PUT sys/unseal {"key": "<hex or base64>"}` or `{"reset": true}`.

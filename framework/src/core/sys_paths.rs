@@ -308,7 +308,13 @@ impl CoreInner {
             .filter(|t| !t.trim().is_empty())
             .ok_or_else(|| Error::invalid("'policy' parameter not supplied or empty"))?;
         self.policies.put(name, text).await?;
-        Ok(Response::default())
+        Ok(match legacy && !req.fields.has("policy") {
+            // Vault's legacy path still takes `rules`, and says so.
+            true => Response::warnings(vec![
+                "'rules' is deprecated, please use 'policy' instead".into()
+            ]),
+            false => Response::default(),
+        })
     }
 
     async fn delete_policy(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
@@ -339,7 +345,11 @@ fn tune_config(
         }
         convert(FieldType::DurationSecond, v)
             .map(|v| v.as_i64().unwrap_or(0))
-            .map_err(|e| Error::invalid(format!("invalid {name}: {e}")))
+            .map_err(|e| match v.as_str() {
+                // Vault's words, with the text given (a duration is no secret).
+                Some(raw) if e.starts_with("time: ") => Error::invalid(format!("{e} {raw:?}")),
+                _ => Error::invalid(format!("invalid {name}: {e}")),
+            })
     };
     let text = |name: &str, v: &Value| -> Result<String> {
         convert(FieldType::String, v)
@@ -383,9 +393,10 @@ fn tune_config(
         }
     }
     if config.max_lease_ttl > 0 && config.default_lease_ttl > config.max_lease_ttl {
-        return Err(Error::invalid(
-            "backend max lease TTL cannot be less than backend default lease TTL",
-        ));
+        return Err(Error::invalid(format!(
+            "backend max lease TTL of {} would be less than backend default lease TTL of {}",
+            config.max_lease_ttl, config.default_lease_ttl
+        )));
     }
     Ok(config)
 }

@@ -15,6 +15,7 @@ use super::CoreInner;
 use crate::backend::{BackendRequest, MountInfo, RenewRequest};
 use crate::error::{Error, Result};
 use crate::path::{Field, FieldData, FieldType, Path};
+use crate::policy::RESPONSE_WRAPPING;
 use crate::response::{Response, TokenParams, TokenType};
 use crate::token::{StoredToken, TokenEntry};
 use crate::tokenutil::parse_policies;
@@ -111,6 +112,11 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
             .help("List the accessors of every stored token. Needs sudo.")
             .sudo()
             .list(core, CoreInner::list_accessors),
+        Path::new("roles/?")
+            .help(
+                "List the token roles: authmount has none (Vault's answer for an empty list, 404).",
+            )
+            .list(core, CoreInner::list_token_roles),
     ]
 }
 
@@ -181,6 +187,12 @@ impl CoreInner {
             .filter(|p| p != "root")
             .collect();
         Ok(shown)
+    }
+
+    /// `LIST auth/token/roles`: token roles are not served, so the list is always empty:
+    /// 404 with an empty error list, as Vault answers an empty list.
+    async fn list_token_roles(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
+        Err(Error::NotFound)
     }
 
     async fn lookup_self(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
@@ -318,6 +330,11 @@ impl CoreInner {
         let sudo = parent_is_root || caller.has_sudo(&canonical);
         let requested = f.strings("policies");
         let policies = parse_policies(&requested.unwrap_or_else(|| parent.policies.clone()));
+        if policies.iter().any(|p| p == RESPONSE_WRAPPING) {
+            return Err(Error::invalid(format!(
+                "cannot assign policy {RESPONSE_WRAPPING:?}"
+            )));
+        }
         if !parent_is_root {
             if let Some(extra) = policies
                 .iter()

@@ -54,6 +54,22 @@ pub enum Command {
     Operator(OperatorCommand),
     /// Show the seal status (`GET sys/seal-status`); exit status 0 unsealed, 2 sealed.
     Status(StatusArgs),
+    /// Unwrap a response-wrapping token once (`PUT sys/wrapping/unwrap`) and print what it
+    /// wrapped: `authmount unwrap TOKEN`, or the current token when TOKEN is omitted.
+    Unwrap(UnwrapArgs),
+}
+
+/// `authmount unwrap [options] [TOKEN]`.
+#[derive(Debug, Args)]
+pub struct UnwrapArgs {
+    /// The wrapping token [default: the current token]
+    #[arg(value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Print only this field, raw.
+    #[arg(long, value_name = "NAME")]
+    pub field: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
 }
 
 /// `authmount operator ...`.
@@ -178,6 +194,10 @@ pub struct CommonFlags {
     /// Output format: table or json [env: VAULT_FORMAT] [default: table]
     #[arg(long, value_name = "FORMAT", help_heading = "Output Options")]
     pub format: Option<String>,
+    /// Ask the server to response-wrap its answer for this long (e.g. 5m): the answer is a
+    /// wrapping token to give to whoever runs `authmount unwrap` [env: VAULT_WRAP_TTL]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "HTTP Options")]
+    pub wrap_ttl: Option<i64>,
 }
 
 /// `authmount auth ...`.

@@ -37,6 +37,8 @@ pub struct Settings {
     pub insecure_skip_verify: bool,
     /// Output format.
     pub format: Format,
+    /// Response-wrap every answer for this many seconds (`-wrap-ttl`, `VAULT_WRAP_TTL`).
+    pub wrap_ttl: Option<i64>,
 }
 
 impl Settings {
@@ -74,6 +76,16 @@ impl Settings {
             .ca_cert
             .clone()
             .or_else(|| non_empty("VAULT_CACERT").map(PathBuf::from));
+        let wrap_ttl = match (flags.wrap_ttl, non_empty("VAULT_WRAP_TTL")) {
+            (Some(secs), _) => Some(secs),
+            (None, Some(raw)) => Some(
+                authmount_framework::duration::parse_seconds(&Value::String(raw.clone())).map_err(
+                    |e| Failure::Local(format!("could not parse VAULT_WRAP_TTL {raw:?}: {e}")),
+                )?,
+            ),
+            (None, None) => None,
+        }
+        .filter(|secs| *secs > 0);
         let env_token = non_empty("VAULT_TOKEN").map(|t| t.trim().to_string());
         let token_from_env = env_token.is_some();
         let token = match env_token {
@@ -95,6 +107,7 @@ impl Settings {
             ca_cert,
             insecure_skip_verify,
             format,
+            wrap_ttl,
         })
     }
 }
@@ -114,6 +127,7 @@ pub struct Client {
     http: reqwest::Client,
     address: String,
     token: Option<String>,
+    wrap_ttl: Option<i64>,
 }
 
 impl Client {
@@ -150,6 +164,7 @@ impl Client {
             http,
             address: settings.address.clone(),
             token: settings.token.clone(),
+            wrap_ttl: settings.wrap_ttl,
         })
     }
 
@@ -230,6 +245,9 @@ impl Client {
             .header("X-Vault-Request", "true");
         if let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) {
             req = req.header("X-Vault-Token", token);
+        }
+        if let Some(secs) = self.wrap_ttl {
+            req = req.header("X-Vault-Wrap-TTL", secs.to_string());
         }
         if let Some(body) = body {
             req = req

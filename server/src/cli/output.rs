@@ -183,6 +183,7 @@ pub fn has_content(secret: &Value) -> bool {
         .unwrap_or(0)
         > 0
         || secret.get("auth").is_some_and(Value::is_object)
+        || secret.get("wrap_info").is_some_and(Value::is_object)
         || secret
             .get("data")
             .and_then(Value::as_object)
@@ -247,16 +248,53 @@ pub fn secret_table(secret: &Value) -> Option<String> {
             rows.push(row(k, cell(k, v)));
         }
     }
+    for (name, value) in wrap_rows(secret) {
+        let shown = match (name, &value) {
+            ("wrapping_token_ttl:", Value::Number(n)) => human_duration(n.as_i64().unwrap_or(0)),
+            _ => go_value(&value),
+        };
+        rows.push(row(name, shown));
+    }
     if rows.len() == 1 {
         return None;
     }
     Some(table(&rows))
 }
 
-/// One field of an answer for `-field=NAME` (Vault's `PrintRawField`): the token rows of a
-/// login by their table names (`token`, `token_accessor`, `token_duration`,
+/// The rows of a response-wrapped answer, in Vault's order and with its names (colon
+/// included): the wrapping token, its accessor, TTL (seconds), creation time and path, and
+/// the accessor of the token it wraps when it wraps one. Empty for other answers.
+fn wrap_rows(secret: &Value) -> Vec<(&'static str, Value)> {
+    let Some(info) = secret.get("wrap_info").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    [
+        ("wrapping_token:", "token"),
+        ("wrapping_accessor:", "accessor"),
+        ("wrapping_token_ttl:", "ttl"),
+        ("wrapping_token_creation_time:", "creation_time"),
+        ("wrapping_token_creation_path:", "creation_path"),
+        ("wrapped_accessor:", "wrapped_accessor"),
+    ]
+    .into_iter()
+    .filter_map(|(name, key)| {
+        let value = info.get(key).filter(|v| !v.is_null() && *v != "")?;
+        Some((name, value.clone()))
+    })
+    .collect()
+}
+
+/// One field of an answer for `-field=NAME` (Vault's `PrintRawField`): the rows of a
+/// wrapped answer by their names without the colon (`wrapping_token`, ...), the token rows
+/// of a login by their table names (`token`, `token_accessor`, `token_duration`,
 /// `token_policies`, `token_meta_<k>`, ...), else the data key of that name.
 pub fn secret_field(secret: &Value, field: &str) -> Option<Value> {
+    if let Some((_, value)) = wrap_rows(secret)
+        .into_iter()
+        .find(|(name, _)| name.trim_end_matches(':') == field)
+    {
+        return Some(value);
+    }
     if let Some(auth) = secret.get("auth").and_then(Value::as_object) {
         let from = |k: &str| auth.get(k).cloned();
         let found = match field {

@@ -7,7 +7,7 @@
 //! | `data.rs` | `write`, `read`, `list`, `delete`, `path-help` |
 //! | `login.rs` | `login` |
 //! | `oidc.rs` | `login -method=oidc` (the browser login) |
-//! | `token.rs` | `token lookup`, `token renew`, `token revoke` |
+//! | `token.rs` | `token lookup`, `token renew`, `token revoke`, `unwrap` |
 //! | `policy.rs` | `policy write`, `policy read`, `policy list`, `policy delete` |
 //! | `operator.rs` | `operator init`, `operator unseal`, `operator seal`, `status` |
 
@@ -64,6 +64,7 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::Operator(OperatorCommand::Seal(a)) => operator::seal(&Ctx::new(&a.common)?).await,
         Command::Status(a) => operator::status(&Ctx::new(&a.common)?).await,
+        Command::Unwrap(a) => token::unwrap(&Ctx::new(&a.common)?, &a).await,
     }
 }
 

@@ -1,11 +1,12 @@
-//! `token lookup`, `token renew`, `token revoke`. Without a TOKEN argument they act on the
-//! current token (`VAULT_TOKEN`, else the stored one) through the `*-self` endpoints.
-//! Source: Vault `command/token_{lookup,renew,revoke}.go`.
+//! `token lookup`, `token renew`, `token revoke`, and `unwrap`. Without a TOKEN argument they
+//! act on the current token (`VAULT_TOKEN`, else the stored one): the `*-self` endpoints, or
+//! the current token as the wrapping token.
+//! Source: Vault `command/token_{lookup,renew,revoke}.go`, `command/unwrap.go`.
 
 use serde_json::{json, Map, Value};
 
 use super::{print_field, print_secret, say, Ctx};
-use crate::cli::args::{TokenLookupArgs, TokenRenewArgs, TokenRevokeArgs};
+use crate::cli::args::{TokenLookupArgs, TokenRenewArgs, TokenRevokeArgs, UnwrapArgs};
 use crate::cli::output::Format;
 use crate::cli::Failure;
 
@@ -67,6 +68,32 @@ pub async fn revoke(ctx: &Ctx, args: &TokenRevokeArgs) -> Result<(), Failure> {
         say("Success! Revoked token (if it existed)");
     }
     Ok(())
+}
+
+/// `unwrap [TOKEN]`: `PUT sys/wrapping/unwrap`. The wrapping token goes as the request's
+/// own token when there is no current token (or it is the current token), else in the body
+/// beside the current token, as Vault's client does. Prints what was wrapped.
+pub async fn unwrap(ctx: &Ctx, args: &UnwrapArgs) -> Result<(), Failure> {
+    let current = ctx.settings.token.clone().filter(|t| !t.is_empty());
+    let wrapping = args.token.as_deref().map(str::trim);
+    let (client, body) = match (wrapping, current) {
+        (None, None) => {
+            return Err(Failure::Local(
+                "no wrapping token: give TOKEN, or set VAULT_TOKEN to it".into(),
+            ))
+        }
+        (None, Some(_)) => (ctx.client.clone(), json!({})),
+        (Some(token), Some(current)) if token != current => {
+            (ctx.client.clone(), json!({ "token": token }))
+        }
+        (Some(token), _) => (ctx.client.with_token(Some(token.to_string())), json!({})),
+    };
+    let answer = client
+        .write("sys/wrapping/unwrap", &body)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error unwrapping: {e}")))?
+        .ok_or_else(|| Failure::Remote("Could not find wrapped response".into()))?;
+    show(ctx, &answer, args.field.as_deref())
 }
 
 fn show(ctx: &Ctx, answer: &Value, field: Option<&str>) -> Result<(), Failure> {
