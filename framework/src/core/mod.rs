@@ -18,9 +18,12 @@
 //!    the mount's tuning, identity entity and alias, group aliases);
 //! 6. the answer is wrapped in Vault's envelope.
 
+mod capabilities_paths;
 mod docs;
+mod identity_lookup_paths;
 mod identity_paths;
 mod login;
+mod mounts_paths;
 mod reply;
 mod seal_paths;
 mod sys_paths;
@@ -174,10 +177,22 @@ impl Core {
             mount_table: Cached::new(),
             tables: CoreTables {
                 sys: Arc::new(Router::new(
-                    [seal_paths::paths(weak), sys_paths::paths(weak)].concat(),
+                    [
+                        seal_paths::paths(weak),
+                        sys_paths::paths(weak),
+                        capabilities_paths::paths(weak),
+                        mounts_paths::paths(weak),
+                    ]
+                    .concat(),
                 )),
                 token: Arc::new(Router::new(token_paths::paths(weak))),
-                identity: Arc::new(Router::new(identity_paths::paths(weak))),
+                identity: Arc::new(Router::new(
+                    [
+                        identity_paths::paths(weak),
+                        identity_lookup_paths::paths(weak),
+                    ]
+                    .concat(),
+                )),
             },
             storage,
             core_view,
@@ -338,7 +353,7 @@ impl CoreInner {
                 .await?;
             return Err(Error::unsupported_path(&path));
         };
-        let canonical = format!("{}{}", route.prefix, matched.canonical);
+        let canonical = CoreInner::acl_spelling(&route, &matched);
         if req.help {
             return self.help(&req, &route, Some((&matched, &canonical))).await;
         }
@@ -354,6 +369,7 @@ impl CoreInner {
             return Err(Error::UnsupportedOperation);
         };
         let caller = match spec.unauthenticated {
+            true if spec.token_optional => self.peek_caller(&req).await?.map(Arc::new),
             true => None,
             false => {
                 let capability = self.capability(&req, &route, &matched).await?;
@@ -397,6 +413,13 @@ impl CoreInner {
             &response.warnings,
             &route.mount.kind,
         )))
+    }
+
+    /// The path the ACL judges for a request that `matched` in `route`'s table: the route's
+    /// prefix and the matched path's canonical spelling (DECISIONS D15). The one place this
+    /// spelling is made: the request flow and `sys/capabilities*` both use it.
+    fn acl_spelling(route: &Route, matched: &Matched<'_>) -> String {
+        format!("{}{}", route.prefix, matched.canonical)
     }
 
     /// The capability a request needs: its operation's, except that a write to a path with
@@ -465,6 +488,23 @@ impl CoreInner {
             stored,
             acl,
         })
+    }
+
+    /// The caller of a [`Path::token_optional`](crate::path::Path::token_optional) path:
+    /// `None` without a token; else the token's entry and ACL, checked as
+    /// [`CoreInner::authenticate_for`] checks it but with no use counted. Errors: 403 for an
+    /// unknown, dead or out-of-CIDR token.
+    async fn peek_caller(&self, req: &Request) -> Result<Option<Caller>> {
+        let Some(token) = req.client_token.as_deref() else {
+            return Ok(None);
+        };
+        let stored = self.tokens.peek(token, req.remote_addr).await?;
+        let acl = self.acl(&stored.entry).await?;
+        Ok(Some(Caller {
+            token: token.to_string(),
+            stored,
+            acl,
+        }))
     }
 
     /// The ACL of a token: its own policies plus, resolved now, its entity's group policies,
