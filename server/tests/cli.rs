@@ -58,19 +58,24 @@ fn the_seeds_commands_run_as_written_at_jwt_and_my_path() {
     let list = cli.run(&["auth", "list"]);
     let lines: Vec<&str> = list.ok().lines().collect();
     assert!(
-        lines[0].starts_with("Path        Type    Accessor"),
+        lines[0].starts_with("Path        Type     Accessor"),
         "{lines:?}"
     );
     assert!(
-        lines[1].starts_with("----        ----    --------"),
+        lines[1].starts_with("----        ----     --------"),
         "{lines:?}"
     );
     assert!(
-        lines[2].starts_with("jwt/        jwt     auth_jwt_"),
+        lines[2].starts_with("jwt/        jwt      auth_jwt_"),
         "{lines:?}"
     );
     assert!(
-        lines[3].starts_with("my-path/    jwt     auth_jwt_"),
+        lines[3].starts_with("my-path/    jwt      auth_jwt_"),
+        "{lines:?}"
+    );
+    // The token store is listed too, as Vault lists it.
+    assert!(
+        lines[4].starts_with("token/      token    auth_token_"),
         "{lines:?}"
     );
 
