@@ -10,8 +10,8 @@
 //! Patterns: an exact path; a trailing `*` matches any rest; `+` matches one whole path
 //! segment. When several patterns match, the most specific wins (Vault's priority rules);
 //! a matching `deny` refuses everything. The policies `root` (everything) and `default`
-//! (the token's own lookup, renewal and revocation) are built in; `default` may be
-//! rewritten. Source: Vault documentation, "Policies".
+//! (the token's own lookup, renewal, revocation and `sys/capabilities-self`) are built in;
+//! `default` may be rewritten. Source: Vault documentation, "Policies".
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
