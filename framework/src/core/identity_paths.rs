@@ -252,7 +252,8 @@ impl CoreInner {
         list_response(self.identity.entity_ids().await?)
     }
 
-    async fn read_entity(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+    /// `identity/entity/id/<id>` (also the answer of `identity/lookup/entity`).
+    pub(super) async fn read_entity(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let id = req.fields.str("id").unwrap_or_default();
         let entity = self.identity.entity(id).await?.ok_or(Error::NotFound)?;
         let mut aliases = Vec::new();
