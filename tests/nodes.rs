@@ -33,6 +33,7 @@ async fn concurrent_mount_changes_on_two_nodes_are_never_lost() {
     for task in tasks {
         assert_eq!(task.await.expect("task"), 204);
     }
+    let mut token_store = Vec::new();
     for core in [&a, &b] {
         let reply = core
             .handle(Request::new(Operation::Read, "sys/auth").with_token("root"))
@@ -41,8 +42,12 @@ async fn concurrent_mount_changes_on_two_nodes_are_never_lost() {
             .as_object()
             .cloned()
             .expect("data");
-        assert_eq!(mounts.len(), 24, "{:?}", mounts.keys().collect::<Vec<_>>());
+        // The 24, and the token store's token/.
+        assert_eq!(mounts.len(), 25, "{:?}", mounts.keys().collect::<Vec<_>>());
+        token_store.push(mounts["token/"]["accessor"].clone());
     }
+    // The built-in mounts are made once per store: both nodes show the same token/.
+    assert_eq!(token_store[0], token_store[1]);
     // The same path enabled on both nodes at once: exactly one wins.
     let (x, y) = tokio::join!(enable(a.clone(), 99), enable(b.clone(), 99));
     let mut statuses = [x, y];

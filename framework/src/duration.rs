@@ -89,10 +89,44 @@ pub fn format_go(seconds: i64) -> String {
     }
 }
 
+/// Formats seconds as Vault quotes a capped TTL (`TTL of "5h1s" exceeded ...`) and as its
+/// CLI prints durations: Go's `time.Duration` text without the zero units (`"1h"`,
+/// `"1h30m"`, `"5h1s"`, `"45s"`, `"0s"`).
+pub fn format_compact(seconds: i64) -> String {
+    let sign = if seconds < 0 { "-" } else { "" };
+    let s = seconds.unsigned_abs();
+    let (h, m, sec) = (s / 3600, (s / 60) % 60, s % 60);
+    let mut out = sign.to_string();
+    for (value, unit) in [(h, "h"), (m, "m"), (sec, "s")] {
+        if value > 0 {
+            out.push_str(&format!("{value}{unit}"));
+        }
+    }
+    if out.len() == sign.len() {
+        out.push_str("0s");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn compact_durations_drop_zero_units() {
+        for (secs, text) in [
+            (0, "0s"),
+            (45, "45s"),
+            (90, "1m30s"),
+            (3600, "1h"),
+            (5400, "1h30m"),
+            (18001, "5h1s"),
+            (90000, "25h"),
+        ] {
+            assert_eq!(format_compact(secs), text);
+        }
+    }
 
     #[test]
     fn accepts_vault_forms() {

@@ -187,6 +187,8 @@ pub struct Path {
     pub unauthenticated: bool,
     /// Root-protected: the caller also needs `sudo` on the path (Vault `PathsSpecial.Root`).
     pub sudo: bool,
+    /// On an unauthenticated path: a token sent is looked at (see [`Path::token_optional`]).
+    pub token_optional: bool,
     /// Short help text.
     pub help: &'static str,
     /// The path takes parameters of any name besides its declared fields (Vault
@@ -214,6 +216,7 @@ impl Path {
             fields: Vec::new(),
             unauthenticated: false,
             sudo: false,
+            token_optional: false,
             help: "",
             arbitrary_input: false,
             operations: Vec::new(),
@@ -248,6 +251,17 @@ impl Path {
     /// Marks the path as taking parameters of any name (see [`Path::arbitrary_input`]).
     pub fn arbitrary_input(mut self) -> Self {
         self.arbitrary_input = true;
+        self
+    }
+
+    /// Marks the path as needing no token but looking at one when it is sent: the handler
+    /// gets the token's caller (its ACL included) in [`BackendRequest::caller`], `None`
+    /// without a token. An unknown or dead token is refused (403); no use is counted.
+    /// Source: Vault's `sys/internal/ui/mounts`, which shows a caller with a token what its
+    /// policies reach.
+    pub fn token_optional(mut self) -> Self {
+        self.unauthenticated = true;
+        self.token_optional = true;
         self
     }
 

@@ -10,8 +10,8 @@
 //! Patterns: an exact path; a trailing `*` matches any rest; `+` matches one whole path
 //! segment. When several patterns match, the most specific wins (Vault's priority rules);
 //! a matching `deny` refuses everything. The policies `root` (everything) and `default`
-//! (the token's own lookup, renewal and revocation) are built in; `default` may be
-//! rewritten. Source: Vault documentation, "Policies".
+//! (the token's own lookup, renewal, revocation and `sys/capabilities-self`) are built in;
+//! `default` may be rewritten. Source: Vault documentation, "Policies".
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -119,7 +119,8 @@ pub struct Policy {
 }
 
 /// The built-in `default` policy: a token may look itself up, renew and revoke itself, and
-/// wrap, look up and unwrap response-wrapping tokens.
+/// ask its own capabilities (`sys/capabilities-self`), and wrap, look up and unwrap
+/// response-wrapping tokens, as Vault's default policy allows.
 pub const DEFAULT_POLICY: &str = r#"# Allow tokens to look up their own properties
 path "auth/token/lookup-self" {
   capabilities = ["read"]
@@ -132,6 +133,11 @@ path "auth/token/renew-self" {
 
 # Allow tokens to revoke themselves
 path "auth/token/revoke-self" {
+  capabilities = ["update"]
+}
+
+# Allow a token to look up its own capabilities on a path
+path "sys/capabilities-self" {
   capabilities = ["update"]
 }
 
@@ -425,6 +431,41 @@ impl Acl {
             && caps.contains(needed)
             && (!sudo || caps.contains(Capability::Sudo))
     }
+
+    /// True when these policies grant anything on the mount at `prefix` (e.g. `auth/jwt/`,
+    /// `sys/`): a capability other than `deny` on `prefix` itself, or a rule for a path under
+    /// it that grants one (a `+` segment matching any one segment of `prefix`). Root sees
+    /// every mount. Source: Vault's rule for which mounts `sys/internal/ui/mounts` shows a
+    /// token.
+    pub fn grants_under(&self, prefix: &str) -> bool {
+        if self.root {
+            return true;
+        }
+        let granted = |caps: &Capabilities| {
+            !caps.contains(Capability::Deny) && *caps != Capabilities::default()
+        };
+        if granted(&self.capabilities(prefix)) {
+            return true;
+        }
+        let mount: Vec<&str> = prefix.trim_end_matches('/').split('/').collect();
+        self.rules
+            .iter()
+            .filter(|(_, caps)| granted(caps))
+            .any(|(pattern, _)| {
+                let body = pattern.trim_end_matches('*');
+                if !pattern.contains('+') {
+                    return body.starts_with(prefix);
+                }
+                // A `+` pattern reaches under the mount when its first segments match the
+                // mount's, a `+` matching any one of them.
+                let segments: Vec<&str> = body.split('/').collect();
+                segments.len() > mount.len()
+                    && mount
+                        .iter()
+                        .zip(&segments)
+                        .all(|(m, s)| *s == "+" || s == m)
+            })
+    }
 }
 
 /// Stored policies (`sys/policy/<name>`), parsed once per text and cached exactly
@@ -601,5 +642,37 @@ mod tests {
         assert!(a.allows("auth/token/revoke-self", Capability::Update, false));
         assert!(!a.allows("auth/token/lookup", Capability::Update, false));
         assert!(!a.allows("auth/jwt/config", Capability::Read, false));
+        assert!(a.allows("sys/capabilities-self", Capability::Update, false));
+    }
+
+    #[test]
+    fn a_mount_is_reached_by_any_rule_that_grants_under_it() {
+        let a = acl(r#"
+            path "auth/jwt/role/*" { capabilities = ["read"] }
+            path "auth/denied/*" { capabilities = ["deny"] }
+            path "auth/team/+/role/*" { capabilities = ["list"] }
+            path "sys/tools/hash" { capabilities = ["update"] }
+            path "secret*" { capabilities = ["read"] }
+        "#);
+        for yes in [
+            "auth/jwt/",
+            "auth/team/a/",
+            "auth/team/",
+            "auth/",
+            "sys/",
+            "secret/",
+            "secrets/",
+        ] {
+            assert!(a.grants_under(yes), "{yes}");
+        }
+        for no in [
+            "auth/denied/",
+            "auth/other/",
+            "auth/team/a/b/c/",
+            "identity/",
+        ] {
+            assert!(!a.grants_under(no), "{no}");
+        }
+        assert!(Acl::new([&Policy::parse("root", "").unwrap()]).grants_under("anything/"));
     }
 }

@@ -437,6 +437,17 @@ impl TokenStore {
         }))
     }
 
+    /// Checks `token` as [`TokenStore::use_token`] does (unknown, dead or out-of-CIDR tokens
+    /// give 403) without counting a use: for endpoints that only look at who asks
+    /// (`sys/internal/ui/mounts`, as Vault does there).
+    pub async fn peek(&self, token: &str, addr: Option<IpAddr>) -> Result<StoredToken> {
+        let found = self.lookup(token).await?.ok_or(Error::PermissionDenied)?;
+        if !found.entry.allows(addr) {
+            return Err(Error::PermissionDenied);
+        }
+        Ok(found)
+    }
+
     /// Checks `token` for one use from `addr` and counts the use: unknown, dead, or
     /// out-of-CIDR tokens give 403. Counting is a compare-and-set on the entry, so a token
     /// with `num_uses = N` serves exactly N requests however many nodes share the store; the

@@ -58,19 +58,24 @@ fn the_seeds_commands_run_as_written_at_jwt_and_my_path() {
     let list = cli.run(&["auth", "list"]);
     let lines: Vec<&str> = list.ok().lines().collect();
     assert!(
-        lines[0].starts_with("Path        Type    Accessor"),
+        lines[0].starts_with("Path        Type     Accessor"),
         "{lines:?}"
     );
     assert!(
-        lines[1].starts_with("----        ----    --------"),
+        lines[1].starts_with("----        ----     --------"),
         "{lines:?}"
     );
     assert!(
-        lines[2].starts_with("jwt/        jwt     auth_jwt_"),
+        lines[2].starts_with("jwt/        jwt      auth_jwt_"),
         "{lines:?}"
     );
     assert!(
-        lines[3].starts_with("my-path/    jwt     auth_jwt_"),
+        lines[3].starts_with("my-path/    jwt      auth_jwt_"),
+        "{lines:?}"
+    );
+    // The token store is listed too, as Vault lists it.
+    assert!(
+        lines[4].starts_with("token/      token    auth_token_"),
         "{lines:?}"
     );
 
@@ -1105,4 +1110,120 @@ fn wrap_ttl_wraps_an_answer_and_unwrap_hands_it_over_once() {
     cli.env("VAULT_WRAP_TTL", "soon")
         .run(&["read", "auth/token/lookup-self"])
         .local_error("VAULT_WRAP_TTL");
+}
+
+/// `token create` with Vault's flags prints the token table (or one field), and `token
+/// capabilities` prints what a token may do, as `bao` prints them.
+#[test]
+fn token_create_and_capabilities_print_as_vaults_cli() {
+    let server = Server::start();
+    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let text = "path \"auth/jwt/role/*\" {\n  capabilities = [\"read\", \"list\"]\n}\n";
+    let file = cli.home().file("readers.hcl", text);
+    cli.run(&["policy", "write", "readers", &file.display().to_string()])
+        .ok();
+
+    let created = cli.run(&[
+        "token",
+        "create",
+        "-policy=readers",
+        "-ttl=1h",
+        "-display-name=ci",
+        "-metadata=team=a",
+        "-metadata=purpose=ci",
+        "-use-limit=5",
+    ]);
+    created.ok();
+    let token = created.row("token");
+    assert!(token.starts_with("hvs."), "{token}");
+    assert_eq!(created.row("token_duration"), "1h");
+    assert_eq!(created.row("token_renewable"), "true");
+    assert_eq!(created.row("token_policies"), r#"["default" "readers"]"#);
+    assert_eq!(created.row("token_meta_team"), "a");
+    assert_eq!(created.row("token_meta_purpose"), "ci");
+    let looked = cli.run(&["token", "lookup", "-format=json", &token]).json();
+    assert_eq!(looked["data"]["display_name"], "token-ci");
+    assert_eq!(looked["data"]["num_uses"], 5);
+    assert_eq!(looked["data"]["orphan"], false);
+
+    // -orphan, -type=batch, -renewable=false, -field.
+    let orphan = cli
+        .run(&[
+            "token",
+            "create",
+            "-orphan",
+            "-policy=readers",
+            "-format=json",
+        ])
+        .json();
+    assert_eq!(orphan["auth"]["orphan"], true, "{orphan}");
+    let batch = cli.run(&["token", "create", "-type=batch", "-policy=readers"]);
+    batch.ok();
+    assert!(batch.row("token").starts_with("hvb."));
+    assert_eq!(batch.row("token_accessor"), "n/a");
+    let fixed = cli
+        .run(&["token", "create", "-renewable=false", "-format=json"])
+        .json();
+    assert_eq!(fixed["auth"]["renewable"], false, "{fixed}");
+    let bare = cli.run(&["token", "create", "-field=token", "-policy=readers"]);
+    assert!(bare.ok().starts_with("hvs."), "{}", bare.ok());
+    cli.run(&["token", "create", "-type=gold"])
+        .remote_error(&["Error creating token", "Code: 400"]);
+    cli.run(&["token", "create", "-metadata=novalue"])
+        .local_error("missing = in KV pair");
+
+    // token capabilities PATH (the current token), TOKEN PATH, TOKEN PATH PATH.
+    assert_eq!(
+        cli.run(&["token", "capabilities", "sys/auth"]).ok(),
+        "root\n"
+    );
+    assert_eq!(
+        cli.run(&["token", "capabilities", &token, "auth/jwt/role/demo"])
+            .ok(),
+        "list, read\n"
+    );
+    let json = cli
+        .run(&[
+            "token",
+            "capabilities",
+            "-format=json",
+            &token,
+            "auth/jwt/role/demo",
+        ])
+        .json();
+    assert_eq!(json, json!(["list", "read"]));
+    let two = cli.run(&[
+        "token",
+        "capabilities",
+        &token,
+        "auth/jwt/role/x",
+        "sys/auth",
+    ]);
+    let lines: Vec<&str> = two.ok().lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["Path", "Capabilities"]
+    );
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["auth/jwt/role/x", "list,", "read"]
+    );
+    assert_eq!(
+        lines[3].split_whitespace().collect::<Vec<_>>(),
+        ["sys/auth", "deny"]
+    );
+    // The token itself may ask about itself: the default policy allows capabilities-self.
+    let own = Cli::new(&server).env("VAULT_TOKEN", &token);
+    assert_eq!(
+        own.run(&["token", "capabilities", "auth/jwt/role/demo"])
+            .ok(),
+        "list, read\n"
+    );
+    cli.run(&[
+        "token",
+        "capabilities",
+        "hvs.bogus00000000000000",
+        "sys/auth",
+    ])
+    .remote_error(&["Error listing capabilities", "invalid token"]);
 }

@@ -549,6 +549,14 @@ def scenario(r: Run, keys):
     r.req("auth.list-initial", "GET", "sys/auth")
     r.req("auth.read-token", "GET", "sys/auth/token")
     r.req("auth.read-token-tune", "GET", "sys/auth/token/tune")
+    r.req("auth.tune-token", "POST", "sys/auth/token/tune",
+          body={"default_lease_ttl": "1h", "max_lease_ttl": "2h", "description": "tuned"})
+    r.req("auth.read-token-tuned", "GET", "sys/auth/token/tune")
+    r.req("token.create-after-tune", "POST", "auth/token/create", body={"policies": ["default"], "ttl": "5h"})
+    r.req("auth.tune-token-type", "POST", "sys/auth/token/tune", body={"token_type": "batch"})
+    r.req("auth.tune-token-reset", "POST", "sys/auth/token/tune",
+          body={"default_lease_ttl": "0", "max_lease_ttl": "0", "description": "token based credentials"})
+    r.req("auth.read-token-reset", "GET", "sys/auth/token")
     r.req("auth.read-missing", "GET", "sys/auth/nope")
     r.req("auth.read-missing-tune", "GET", "sys/auth/nope/tune")
     r.req("auth.disable-token", "DELETE", "sys/auth/token")
@@ -607,6 +615,20 @@ def scenario(r: Run, keys):
     r.req("mounts.ui-list", "GET", "sys/internal/ui/mounts")
     r.req("mounts.ui-read-auth", "GET", f"sys/internal/ui/mounts/auth/{M}")
     r.req("mounts.ui-read-missing", "GET", "sys/internal/ui/mounts/auth/nope")
+    r.req("mounts.ui-read-token", "GET", "sys/internal/ui/mounts/auth/token")
+    r.req("mounts.ui-read-under-sys", "GET", "sys/internal/ui/mounts/sys/policy")
+    r.req("mounts.ui-read-unauth", "GET", f"sys/internal/ui/mounts/auth/{M}", token=None)
+    r.req("mounts.ui-list-bad-token", "GET", "sys/internal/ui/mounts", token="hvs.garbage0000000000000")
+    r.req("mounts.read-auth", "GET", f"sys/mounts/auth/{M}")
+    r.req("mounts.read-token", "GET", "sys/mounts/auth/token")
+    r.req("mounts.read-under-sys", "GET", "sys/mounts/sys/policy")
+    r.req("mounts.read-sys-tune", "GET", "sys/mounts/sys/tune")
+    r.req("mounts.read-missing-tune", "GET", "sys/mounts/nope/tune")
+    r.req("mounts.enable-unknown-type", "POST", "sys/mounts/nope", body={"type": "no-such-engine"})
+    r.req("mounts.enable-no-type", "POST", "sys/mounts/nope", body={})
+    r.req("mounts.enable-reserved", "POST", "sys/mounts/identity", body={"type": "no-such-engine"})
+    r.req("mounts.disable-missing", "DELETE", "sys/mounts/nope")
+    r.req("mounts.disable-sys", "DELETE", "sys/mounts/sys")
 
     # --- OIDC endpoints before any OIDC config: unauthenticated, a clear 400
     r.req("oidc.auth-url-unconfigured", "POST", f"auth/{M}/oidc/auth_url", token=None,
@@ -731,6 +753,8 @@ def scenario(r: Run, keys):
     r.req("identity.group-update-by-name", "POST", "identity/group/name/admins", body={"metadata": {"team": "c"}})
     r.req("identity.group-create-by-name", "POST", "identity/group/name/viewers", body={"policies": ["webapps"]})
     r.req("identity.group-read-created-by-name", "GET", "identity/group/name/viewers")
+    r.req("identity.group-bad-member", "POST", "identity/group",
+          body={"name": "ghosts", "member_entity_ids": ["00000000-0000-0000-0000-000000000000"]})
     r.req("identity.group-create-same-name", "POST", "identity/group", body={"name": "admins"})
     r.req("identity.group-create-external", "POST", "identity/group", body={
         "name": "dev-ext", "type": "external", "policies": ["dev"]},
@@ -803,6 +827,13 @@ def scenario(r: Run, keys):
     r.req("identity.lookup-entity-none", "POST", "identity/lookup/entity",
           body={"alias_name": "nobody", "alias_mount_accessor": "${accessor}"})
     r.req("identity.lookup-entity-no-criteria", "POST", "identity/lookup/entity", body={})
+    r.req("identity.lookup-entity-alias-id", "POST", "identity/lookup/entity",
+          body={"alias_id": "${entity_alias_id}"})
+    r.req("identity.lookup-entity-missing-id", "POST", "identity/lookup/entity",
+          body={"id": "00000000-0000-0000-0000-000000000000"})
+    r.req("identity.lookup-entity-conflict", "POST", "identity/lookup/entity",
+          body={"id": "${entity_id}", "name": "${entity_name}"})
+    r.req("identity.lookup-entity-half-alias", "POST", "identity/lookup/entity", body={"alias_name": "alice"})
     r.req("identity.entity-create", "POST", "identity/entity",
           body={"name": "bob", "policies": ["webapps"], "metadata": {"team": "a"}},
           capture={"bob_id": "data.id"})
@@ -903,6 +934,22 @@ def scenario(r: Run, keys):
     r.req("token.capabilities-accessor", "POST", "sys/capabilities-accessor",
           body={"accessor": "${child_accessor}", "paths": [f"auth/{M}/role/demo"]})
     r.req("token.capabilities-root", "POST", "sys/capabilities-self", body={"paths": ["sys/auth"]})
+    r.req("token.capabilities-spellings", "POST", "sys/capabilities", body={
+        "token": "${child}", "paths": [f"/auth/{M}/role/demo", f"auth/{M}/role/", f"auth/{M}/role",
+                                       f"auth/{M}/role/DEMO", "sys/capabilities-self"]})
+    r.req("token.capabilities-no-token", "POST", "sys/capabilities", body={"paths": ["sys/auth"]})
+    r.req("token.capabilities-no-paths", "POST", "sys/capabilities", body={"token": "${child}"})
+    r.req("token.capabilities-empty-path", "POST", "sys/capabilities-self", body={"paths": [""]})
+    r.req("token.capabilities-bad-token", "POST", "sys/capabilities",
+          body={"token": "hvs.doesnotexist0000000000", "paths": ["sys/auth"]})
+    r.req("token.capabilities-accessor-unknown", "POST", "sys/capabilities-accessor",
+          body={"accessor": "doesnotexist00000000000", "paths": ["sys/auth"]})
+    r.req("token.capabilities-accessor-missing", "POST", "sys/capabilities-accessor", body={"paths": ["sys/auth"]})
+    r.req("token.capabilities-get", "GET", "sys/capabilities-self")
+    # The UI listing looks at the child token without using it (it has 5 uses).
+    r.req("mounts.ui-list-child", "GET", "sys/internal/ui/mounts", token="${child}")
+    r.req("mounts.ui-read-child", "GET", f"sys/internal/ui/mounts/auth/{M}", token="${child}")
+    r.req("mounts.ui-read-child-token", "GET", "sys/internal/ui/mounts/auth/token", token="${child}")
     # ACL decisions with the child token (policy webapps: read and list on roles only)
     r.req("acl.allowed-read", "GET", f"auth/{M}/role/demo", token="${child}")
     r.req("acl.allowed-list", "LIST", f"auth/{M}/role", token="${child}")

@@ -47,8 +47,6 @@ MOUNT = "team/a/jwt"
 
 # Checks that need what authmount does not serve yet, and what that is.
 WAITS = {
-    "bao-cli.token-capabilities": "sys/capabilities-self",
-    "bao-cli.token-capabilities-of": "sys/capabilities",
 }
 
 

@@ -421,7 +421,9 @@ impl CoreInner {
         ))
     }
 
-    async fn read_entity(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+    /// `identity/entity/id/<id>` and `identity/entity/name/<name>` (also the answer of
+    /// `identity/lookup/entity`).
+    pub(super) async fn read_entity(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let entity = self.named_entity(&req).await?.ok_or(Error::NotFound)?;
         Ok(Response::json(self.entity_json(&entity).await?))
     }
@@ -478,8 +480,9 @@ impl CoreInner {
     /// Creates an entity alias from `name`, `mount_accessor`, `canonical_id` (a new entity
     /// when not given) and `custom_metadata`. Answers 200 with `id` and `canonical_id` for
     /// a new alias, one that moved to `canonical_id` or one whose `custom_metadata`
-    /// changed, 204 when the alias was already there as asked (as OpenBao does). Errors (OpenBao's texts): 400 `'id' or 'mount_accessor'
-    /// and 'name' must be provided`, `invalid mount accessor "<accessor>"`, and those of
+    /// changed, 204 when the alias was already there as asked (as OpenBao does). Errors
+    /// (OpenBao's texts): 400 `'id' or 'mount_accessor' and 'name' must be provided`,
+    /// `invalid mount accessor "<accessor>"`, and those of
     /// [`IdentityStore::write_entity_alias`](crate::identity::IdentityStore::write_entity_alias).
     async fn write_entity_alias(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let f = &req.fields;

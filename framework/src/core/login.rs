@@ -177,8 +177,8 @@ pub(super) fn token_ttl(
     if wanted > max {
         warnings.push(format!(
             "TTL of {:?} exceeded the effective max_ttl of {:?}; TTL value is capped accordingly",
-            duration::format_go(wanted),
-            duration::format_go(max)
+            duration::format_compact(wanted),
+            duration::format_compact(max)
         ));
         return (max, max);
     }

@@ -19,9 +19,12 @@
 //! 6. the answer is wrapped in Vault's envelope, and response-wrapped when the caller asked
 //!    for it with `X-Vault-Wrap-TTL` (`wrapping_paths.rs`).
 
+mod capabilities_paths;
 mod docs;
+mod identity_lookup_paths;
 mod identity_paths;
 mod login;
+mod mounts_paths;
 mod reply;
 mod seal_paths;
 mod sys_paths;
@@ -181,11 +184,19 @@ impl Core {
                         seal_paths::paths(weak),
                         sys_paths::paths(weak),
                         wrapping_paths::paths(weak),
+                        capabilities_paths::paths(weak),
+                        mounts_paths::paths(weak),
                     ]
                     .concat(),
                 )),
                 token: Arc::new(Router::new(token_paths::paths(weak))),
-                identity: Arc::new(Router::new(identity_paths::paths(weak))),
+                identity: Arc::new(Router::new(
+                    [
+                        identity_paths::paths(weak),
+                        identity_lookup_paths::paths(weak),
+                    ]
+                    .concat(),
+                )),
             },
             storage,
             core_view,
@@ -346,7 +357,7 @@ impl CoreInner {
                 .await?;
             return Err(Error::unsupported_path());
         };
-        let canonical = format!("{}{}", route.prefix, matched.canonical);
+        let canonical = CoreInner::acl_spelling(&route, &matched);
         if req.help {
             return self.help(&req, &route, Some((&matched, &canonical))).await;
         }
@@ -362,6 +373,7 @@ impl CoreInner {
             return Err(Error::UnsupportedOperation);
         };
         let caller = match spec.unauthenticated {
+            true if spec.token_optional => self.peek_caller(&req).await?.map(Arc::new),
             true => None,
             false => {
                 let capability = self.capability(&req, &route, &matched).await?;
@@ -427,6 +439,13 @@ impl CoreInner {
             Some(ttl) => self.wrap(body, path, ttl, issued).await,
             None => Ok(Reply::ok(body)),
         }
+    }
+
+    /// The path the ACL judges for a request that `matched` in `route`'s table: the route's
+    /// prefix and the matched path's canonical spelling (DECISIONS D15). The one place this
+    /// spelling is made: the request flow and `sys/capabilities*` both use it.
+    fn acl_spelling(route: &Route, matched: &Matched<'_>) -> String {
+        format!("{}{}", route.prefix, matched.canonical)
     }
 
     /// The capability a request needs: its operation's, except that a write to a path with
@@ -501,6 +520,23 @@ impl CoreInner {
             stored,
             acl,
         })
+    }
+
+    /// The caller of a [`Path::token_optional`](crate::path::Path::token_optional) path:
+    /// `None` without a token; else the token's entry and ACL, checked as
+    /// [`CoreInner::authenticate_for`] checks it but with no use counted. Errors: 403 for an
+    /// unknown, dead or out-of-CIDR token.
+    async fn peek_caller(&self, req: &Request) -> Result<Option<Caller>> {
+        let Some(token) = req.client_token.as_deref() else {
+            return Ok(None);
+        };
+        let stored = self.tokens.peek(token, req.remote_addr).await?;
+        let acl = self.acl(&stored.entry).await?;
+        Ok(Some(Caller {
+            token: token.to_string(),
+            stored,
+            acl,
+        }))
     }
 
     /// The ACL of a token: its own policies plus, resolved now, its entity's policies and

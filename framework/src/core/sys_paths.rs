@@ -11,6 +11,7 @@ use std::sync::{Arc, Weak};
 
 use serde_json::{json, Map, Value};
 
+use super::mounts_paths::builtin_json;
 use super::reply::{mount_json, tune_json};
 use super::CoreInner;
 use crate::backend::BackendRequest;
@@ -104,14 +105,25 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
 }
 
 impl CoreInner {
+    /// `sys/auth`: the token store's `token/` and every enabled method.
     async fn list_mounts(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
-        let data: Map<String, Value> = self
+        let token = self.builtin_mounts().await?.token;
+        let mut data: Map<String, Value> = self
             .mounts
             .entries()?
             .into_iter()
             .map(|e| (e.path.clone(), mount_json(&e)))
             .collect();
+        data.insert(token.path.clone(), builtin_json(&token));
         Ok(Response::data(data))
+    }
+
+    /// The token store's entry when `raw` names it (`token`, `token/`).
+    async fn token_mount(&self, raw: &str) -> Result<Option<MountEntry>> {
+        match raw.trim_matches('/') == "token" {
+            true => Ok(Some(self.builtin_mounts().await?.token)),
+            false => Ok(None),
+        }
     }
 
     /// The mount at `raw`; a missing one is a 400 whose text `missing` builds from the
@@ -128,9 +140,11 @@ impl CoreInner {
     }
 
     async fn read_mount(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        let mount = self.mount_at(req.fields.str("path").unwrap_or_default(), |p| {
-            format!("No auth engine at {p}")
-        })?;
+        let raw = req.fields.str("path").unwrap_or_default();
+        if let Some(token) = self.token_mount(raw).await? {
+            return Ok(Response::json(builtin_json(&token)));
+        }
+        let mount = self.mount_at(raw, |p| format!("No auth engine at {p}"))?;
         Ok(Response::json(mount_json(&mount.entry)))
     }
 
@@ -198,7 +212,12 @@ impl CoreInner {
     }
 
     async fn read_tune(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        let mount = self.mount_at(req.fields.str("path").unwrap_or_default(), |p| {
+        let raw = req.fields.str("path").unwrap_or_default();
+        if let Some(token) = self.token_mount(raw).await? {
+            let info = token.info(&self.limits);
+            return Ok(Response::json(tune_json(&token, &info)));
+        }
+        let mount = self.mount_at(raw, |p| {
             format!("cannot fetch sysview for path \"auth/{p}\"")
         })?;
         let info = mount.entry.info(&self.limits);
@@ -206,9 +225,7 @@ impl CoreInner {
     }
 
     async fn write_tune(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        let mount = self.mount_at(req.fields.str("path").unwrap_or_default(), |p| {
-            format!("tune of path \"auth/{p}\" failed: no mount entry found")
-        })?;
+        let raw = req.fields.str("path").unwrap_or_default();
         // The tuning fields as sent (the path capture excluded).
         let mut data = Map::new();
         for field in tune_fields() {
@@ -219,6 +236,12 @@ impl CoreInner {
             }
         }
         let max = self.limits.max_lease_ttl;
+        if raw.trim_matches('/') == "token" {
+            return self.tune_token_store(&data, max).await;
+        }
+        let mount = self.mount_at(raw, |p| {
+            format!("tune of path \"auth/{p}\" failed: no mount entry found")
+        })?;
         let path = mount.entry.path.clone();
         self.change_mounts(|entries| {
             let entry = entries
@@ -234,6 +257,26 @@ impl CoreInner {
                     .iter()
                     .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
                     .collect();
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(Response::default())
+    }
+
+    /// Tunes the token store's `token/` mount: its lease TTLs then apply to the tokens
+    /// `auth/token/create` makes and renews. Errors: 400 for `token_type` (Vault's text),
+    /// and those of [`tune_config`].
+    async fn tune_token_store(&self, data: &Map<String, Value>, max: i64) -> Result<Response> {
+        if data.contains_key("token_type") {
+            return Err(Error::invalid(
+                "'token_type' cannot be set for 'token' or 'ns_token' auth mounts",
+            ));
+        }
+        self.change_builtin_mounts(|builtin| {
+            builtin.token.config = tune_config(&builtin.token.config, data, max)?;
+            if let Some(d) = data.get("description").and_then(Value::as_str) {
+                builtin.token.description = d.to_string();
             }
             Ok(())
         })

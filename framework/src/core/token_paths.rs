@@ -120,15 +120,10 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
     ]
 }
 
-/// What the token store's own tokens are tuned with: the system limits.
-fn token_store_mount(core: &CoreInner) -> MountInfo {
-    MountInfo {
-        path: "token/".into(),
-        accessor: String::new(),
-        kind: "token".into(),
-        default_lease_ttl: core.limits.default_lease_ttl,
-        max_lease_ttl: core.limits.max_lease_ttl,
-    }
+/// What the token store's own tokens are tuned with: the `token/` mount's tuning
+/// (`sys/auth/token/tune`), untuned TTLs from the system limits.
+async fn token_store_mount(core: &CoreInner) -> Result<MountInfo> {
+    Ok(core.builtin_mounts().await?.token.info(&core.limits))
 }
 
 /// A duration parameter of `auth/token/create` (`ttl`, `lease`, `explicit_max_ttl`,
@@ -406,7 +401,7 @@ impl CoreInner {
         let (mut ttl, mut max_ttl) = if is_root_token && params.ttl == 0 && params.period == 0 {
             (0, 0)
         } else {
-            token_ttl(&token_store_mount(&self), &params, &mut warnings)
+            token_ttl(&token_store_mount(&self).await?, &params, &mut warnings)
         };
         let orphan =
             req.path == "create-orphan" || (parent_is_root && f.bool("no_parent").unwrap_or(false));
@@ -471,7 +466,7 @@ impl CoreInner {
         }
         let increment = req.fields.int("increment").unwrap_or(0);
         let (info, params) = if entry.mount_accessor.is_empty() {
-            (token_store_mount(self), entry.params.clone())
+            (token_store_mount(self).await?, entry.params.clone())
         } else {
             let mount = self
                 .mounts

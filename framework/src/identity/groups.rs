@@ -204,9 +204,9 @@ impl IdentityStore {
     /// creates of one name make one group (the second updates it). Then each entity that
     /// joined or left the group has its membership brought in line. Returns the group as
     /// stored, and true when this write created it. Errors: 404 for an unknown id; 400 for
-    /// a name another group has, `invalid entity ID "<id>"` for a member entity that does
-    /// not exist (OpenBao's text; OpenBao answers it with a 500), and those of
-    /// [`GroupChanges`].
+    /// a name another group has, `invalid entity ID "<id>"` (as a one-error multierror) for
+    /// a member entity that does not exist (OpenBao's text; OpenBao answers it with a 500),
+    /// and those of [`GroupChanges`].
     pub async fn write_group(
         &self,
         target: GroupTarget,
@@ -215,7 +215,9 @@ impl IdentityStore {
         let index = self.index().await?;
         for id in changes.member_entity_ids.iter().flatten() {
             if self.storage.get(&entity_key(id)).await?.is_none() {
-                return Err(Error::invalid(format!("invalid entity ID {id:?}")));
+                return Err(Error::invalid(format!(
+                    "1 error occurred:\n\t* invalid entity ID {id:?}\n\n"
+                )));
             }
         }
         let mut retry = Retry::new();

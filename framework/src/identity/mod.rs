@@ -480,6 +480,20 @@ impl IdentityStore {
         self.storage.get_json(&alias_key(id)).await
     }
 
+    /// The alias `name` on the mount with accessor `mount_accessor`, found through the alias
+    /// index; `None` when there is none. Names compare exactly, as logins make them.
+    pub async fn alias_by_name(
+        &self,
+        mount_accessor: &str,
+        name: &str,
+    ) -> Result<Option<EntityAlias>> {
+        let key = self.index().await?.alias(mount_accessor, name);
+        match self.storage.get(&key).await? {
+            Some(id) => self.alias(&text(&id)).await,
+            None => Ok(None),
+        }
+    }
+
     /// Removes every alias of the mount with this accessor (the mount was disabled);
     /// entities stay, as in Vault.
     pub async fn remove_mount_aliases(&self, mount_accessor: &str) -> Result<()> {

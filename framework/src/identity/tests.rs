@@ -937,7 +937,10 @@ async fn deleting_an_entity_removes_its_aliases_and_memberships() {
         .write_group(GroupTarget::Id(humans.id.clone()), &members(&["nope"]))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "invalid entity ID \"nope\"");
+    assert_eq!(
+        err.to_string(),
+        "1 error occurred:\n\t* invalid entity ID \"nope\"\n\n"
+    );
 
     ids.delete_entity(&e.id).await.unwrap();
     assert!(ids.entity(&e.id).await.unwrap().is_none());

@@ -387,6 +387,65 @@ pub enum TokenCommand {
     Renew(TokenRenewArgs),
     /// Revoke TOKEN, or the current token with -self.
     Revoke(TokenRevokeArgs),
+    /// Show what a token may do on paths: the current one, or TOKEN.
+    Capabilities(TokenCapabilitiesArgs),
+    /// Create a token: a child of the current token, or an orphan with -orphan.
+    Create(TokenCreateArgs),
+}
+
+/// `authmount token capabilities [options] [TOKEN] PATH...`.
+#[derive(Debug, Args)]
+pub struct TokenCapabilitiesArgs {
+    /// PATH alone is checked for the current token; TOKEN PATH... for TOKEN (Vault's CLI
+    /// takes one PATH; more are checked together).
+    #[arg(value_name = "[TOKEN] PATH", required = true, num_args = 1..)]
+    pub args: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
+
+/// `authmount token create [options]`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// A policy of the new token; repeat for more [default: the current token's]
+    #[arg(long = "policy", value_name = "NAME")]
+    pub policies: Vec<String>,
+    /// Initial TTL, e.g. 30m (renewals may extend it up to the max TTL).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub ttl: Option<i64>,
+    /// Hard limit on the token's lifetime, renewals included, e.g. 24h.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub explicit_max_ttl: Option<i64>,
+    /// A periodic token: every renewal gives this TTL (needs sudo).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub period: Option<i64>,
+    /// Create the token with no parent (`auth/token/create-orphan`; needs sudo).
+    #[arg(long)]
+    pub orphan: bool,
+    /// Do not attach the default policy.
+    #[arg(long)]
+    pub no_default_policy: bool,
+    /// Whether the token may be renewed: -renewable=false to forbid it.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1,
+          default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub renewable: bool,
+    /// The type of token: service or batch [default: service]
+    #[arg(long = "type", value_name = "TYPE")]
+    pub token_type: Option<String>,
+    /// Number of uses of the token; 0 means unlimited.
+    #[arg(long, value_name = "N")]
+    pub use_limit: Option<i64>,
+    /// Name shown in lookups (`token-` is prepended).
+    #[arg(long, value_name = "NAME")]
+    pub display_name: Option<String>,
+    /// Metadata key=value; repeat for more.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_kv_pair)]
+    pub metadata: Vec<(String, String)>,
+    /// Print only this field of the token table, raw (e.g. token).
+    #[arg(long, value_name = "NAME")]
+    pub field: Option<String>,
+    #[command(flatten)]
+    pub common: CommonFlags,
 }
 
 /// `authmount token lookup [options] [TOKEN]`.
@@ -476,6 +535,14 @@ pub struct PolicyNameArgs {
 pub struct PolicyListArgs {
     #[command(flatten)]
     pub common: CommonFlags,
+}
+
+/// A `key=value` flag, split at the first `=`. Errors: no `=` (Vault: `missing = in KV
+/// pair`).
+fn parse_kv_pair(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("missing = in KV pair: {raw:?}"))
 }
 
 /// A duration flag in Vault's grammar (`30m`, `1h30m`, `3600`, `2d`), in whole seconds.

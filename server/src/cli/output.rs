@@ -116,14 +116,7 @@ pub fn sorted(map: &Map<String, Value>) -> impl Iterator<Item = (&String, &Value
 /// Seconds as Vault prints a duration: Go's `time.Duration` text without the zero units
 /// (`1h`, `1h30m`, `1m30s`, `45s`, `0s`).
 pub fn human_duration(seconds: i64) -> String {
-    let mut s = authmount_framework::duration::format_go(seconds);
-    if s.ends_with("m0s") {
-        s.truncate(s.len() - 2);
-    }
-    if let Some(i) = s.find("h0m") {
-        s.replace_range(i + 1..i + 3, "");
-    }
-    s
+    authmount_framework::duration::format_compact(seconds)
 }
 
 /// Keys whose integer values Vault prints as durations (`ttl`, `*_ttl`, `period`, ...).

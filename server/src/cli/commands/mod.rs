@@ -7,7 +7,7 @@
 //! | `data.rs` | `write`, `read`, `list`, `delete`, `path-help` |
 //! | `login.rs` | `login` |
 //! | `oidc.rs` | `login -method=oidc` (the browser login) |
-//! | `token.rs` | `token lookup`, `token renew`, `token revoke`, `unwrap` |
+//! | `token.rs` | `token lookup`, `token renew`, `token revoke`, `token capabilities`, `token create`, `unwrap` |
 //! | `policy.rs` | `policy write`, `policy read`, `policy list`, `policy delete` |
 //! | `operator.rs` | `operator init`, `operator unseal`, `operator seal`, `status` |
 
@@ -50,6 +50,10 @@ pub async fn run(command: Command) -> Result<(), Failure> {
         Command::Token(TokenCommand::Lookup(a)) => token::lookup(&Ctx::new(&a.common)?, &a).await,
         Command::Token(TokenCommand::Renew(a)) => token::renew(&Ctx::new(&a.common)?, &a).await,
         Command::Token(TokenCommand::Revoke(a)) => token::revoke(&Ctx::new(&a.common)?, &a).await,
+        Command::Token(TokenCommand::Capabilities(a)) => {
+            token::capabilities(&Ctx::new(&a.common)?, &a).await
+        }
+        Command::Token(TokenCommand::Create(a)) => token::create(&Ctx::new(&a.common)?, &a).await,
         Command::Policy(PolicyCommand::Write(a)) => policy::write(&Ctx::new(&a.common)?, &a).await,
         Command::Policy(PolicyCommand::Read(a)) => policy::read(&Ctx::new(&a.common)?, &a).await,
         Command::Policy(PolicyCommand::List(a)) => policy::list(&Ctx::new(&a.common)?).await,

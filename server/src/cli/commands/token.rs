@@ -1,13 +1,17 @@
-//! `token lookup`, `token renew`, `token revoke`, and `unwrap`. Without a TOKEN argument they
-//! act on the current token (`VAULT_TOKEN`, else the stored one): the `*-self` endpoints, or
-//! the current token as the wrapping token.
-//! Source: Vault `command/token_{lookup,renew,revoke}.go`, `command/unwrap.go`.
+//! `token lookup`, `token renew`, `token revoke`, `token capabilities`, `token create`, and
+//! `unwrap`. Without a TOKEN argument they act on the current token (`VAULT_TOKEN`, else the
+//! stored one): the `*-self` endpoints, or the current token as the wrapping token.
+//! Source: Vault `command/token_{lookup,renew,revoke,capabilities,create}.go`,
+//! `command/unwrap.go`.
 
 use serde_json::{json, Map, Value};
 
 use super::{print_field, print_secret, say, Ctx};
-use crate::cli::args::{TokenLookupArgs, TokenRenewArgs, TokenRevokeArgs, UnwrapArgs};
-use crate::cli::output::Format;
+use crate::cli::args::{
+    TokenCapabilitiesArgs, TokenCreateArgs, TokenLookupArgs, TokenRenewArgs, TokenRevokeArgs,
+    UnwrapArgs,
+};
+use crate::cli::output::{self, Format};
 use crate::cli::Failure;
 
 /// `token lookup [TOKEN]`: `GET auth/token/lookup-self`, or `POST auth/token/lookup`.
@@ -94,6 +98,121 @@ pub async fn unwrap(ctx: &Ctx, args: &UnwrapArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Remote(format!("Error unwrapping: {e}")))?
         .ok_or_else(|| Failure::Remote("Could not find wrapped response".into()))?;
     show(ctx, &answer, args.field.as_deref())
+}
+
+/// `token capabilities [TOKEN] PATH...`: `POST sys/capabilities-self`, or
+/// `sys/capabilities` with TOKEN. One path prints its capabilities as Vault's CLI does
+/// (`list, read`; `-format=json`: the list); several print a `Path`/`Capabilities` table
+/// (`-format=json`: an object by path).
+pub async fn capabilities(ctx: &Ctx, args: &TokenCapabilitiesArgs) -> Result<(), Failure> {
+    let (token, paths) = match args.args.as_slice() {
+        [path] => (None, vec![path.clone()]),
+        [token, paths @ ..] => (Some(token.trim().to_string()), paths.to_vec()),
+        [] => {
+            return Err(Failure::Local(
+                "Not enough arguments (expected 1-2, got 0)".into(),
+            ))
+        }
+    };
+    let mut body = json!({ "paths": paths });
+    let endpoint = match &token {
+        None => "sys/capabilities-self",
+        Some(token) => {
+            body["token"] = json!(token);
+            "sys/capabilities"
+        }
+    };
+    let answer = ctx
+        .client
+        .post(endpoint, &body)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error listing capabilities: {e}")))?
+        .ok_or_else(|| Failure::Remote("Error listing capabilities: empty response".into()))?;
+    let names = |path: &str| -> Vec<String> {
+        answer["data"][path]
+            .as_array()
+            .map(|caps| {
+                caps.iter()
+                    .filter_map(|c| c.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match (ctx.format(), paths.as_slice()) {
+        (Format::Json, [path]) => say(&output::pretty(&json!(names(path)))),
+        (Format::Table, [path]) => {
+            let mut caps = names(path);
+            caps.sort();
+            say(&caps.join(", "));
+        }
+        (Format::Json, _) => {
+            let by_path: Map<String, Value> =
+                paths.iter().map(|p| (p.clone(), json!(names(p)))).collect();
+            say(&output::pretty(&Value::Object(by_path)));
+        }
+        (Format::Table, _) => {
+            let mut rows = vec![vec!["Path".to_string(), "Capabilities".to_string()]];
+            for path in &paths {
+                rows.push(vec![path.clone(), names(path).join(", ")]);
+            }
+            say(&output::table(&rows));
+        }
+    }
+    Ok(())
+}
+
+/// `token create [options]`: `POST auth/token/create` (`create-orphan` with `-orphan`);
+/// prints the token table, or one field of it with `-field`.
+pub async fn create(ctx: &Ctx, args: &TokenCreateArgs) -> Result<(), Failure> {
+    let body = create_body(args);
+    let path = match args.orphan {
+        true => "auth/token/create-orphan",
+        false => "auth/token/create",
+    };
+    let answer = ctx
+        .client
+        .write(path, &body)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error creating token: {e}")))?
+        .ok_or_else(|| Failure::Remote("Error creating token: empty response".into()))?;
+    show(ctx, &answer, args.field.as_deref())
+}
+
+/// The body of `auth/token/create` from the flags: only what was given, and `renewable`.
+fn create_body(args: &TokenCreateArgs) -> Value {
+    let mut body = Map::new();
+    if !args.policies.is_empty() {
+        body.insert("policies".into(), json!(args.policies));
+    }
+    if !args.metadata.is_empty() {
+        let meta: Map<String, Value> = args
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        body.insert("meta".into(), Value::Object(meta));
+    }
+    for (name, value) in [
+        ("ttl", args.ttl),
+        ("explicit_max_ttl", args.explicit_max_ttl),
+        ("period", args.period),
+        ("num_uses", args.use_limit),
+    ] {
+        if let Some(v) = value {
+            body.insert(name.into(), json!(v));
+        }
+    }
+    if args.no_default_policy {
+        body.insert("no_default_policy".into(), json!(true));
+    }
+    if let Some(name) = &args.display_name {
+        body.insert("display_name".into(), json!(name));
+    }
+    if let Some(kind) = &args.token_type {
+        body.insert("type".into(), json!(kind));
+    }
+    body.insert("renewable".into(), json!(args.renewable));
+    Value::Object(body)
 }
 
 fn show(ctx: &Ctx, answer: &Value, field: Option<&str>) -> Result<(), Failure> {
