@@ -305,6 +305,18 @@ fn write_takes_values_as_vault_does() {
     )
     .ok();
     let role = cli.run(&["read", "-format=json", "auth/jwt/role/x"]).json();
+    // -format=yaml prints the same answer as YAML.
+    let yaml = cli.run(&["read", "-format=yaml", "auth/jwt/role/x"]);
+    let yaml = yaml.ok();
+    for line in [
+        "data:",
+        "  bound_audiences:",
+        "  - a",
+        "  - b",
+        "  user_claim: sub-from-stdin",
+    ] {
+        assert!(yaml.lines().any(|l| l == line), "{line:?} not in:\n{yaml}");
+    }
     let data = &role["data"];
     assert_eq!(data["bound_audiences"], json!(["a", "b"]));
     assert_eq!(
@@ -418,8 +430,8 @@ fn usage_errors_exit_1_before_any_request() {
         .local_error("the JSON must be an object");
     cli.run(&["auth", "enable", "-default-lease-ttl=1hr", "jwt"])
         .local_error("invalid duration");
-    cli.run(&["read", "-format=yaml", "auth/jwt/config"])
-        .local_error("Invalid output format: yaml");
+    cli.run(&["read", "-format=xml", "auth/jwt/config"])
+        .local_error("Invalid output format: xml");
     cli.run(&["token", "revoke"])
         .local_error("required arguments were not provided");
     cli.run(&["token", "revoke", "-self", "hvs.x"])
@@ -1106,6 +1118,11 @@ fn wrap_ttl_wraps_an_answer_and_unwrap_hands_it_over_once() {
         .env("VAULT_TOKEN", &token)
         .run(&["token", "lookup", "-format=json"]);
     assert_eq!(me.json()["data"]["accessor"], info["wrapped_accessor"]);
+    // The same token, looked up by its accessor.
+    let accessor = info["wrapped_accessor"].as_str().unwrap();
+    let by_accessor = cli.run(&["token", "lookup", "-accessor", accessor]);
+    assert_eq!(by_accessor.row("accessor"), accessor);
+    assert_eq!(by_accessor.row("id"), "n/a");
     // A bad VAULT_WRAP_TTL is a usage error before any request.
     cli.env("VAULT_WRAP_TTL", "soon")
         .run(&["read", "auth/token/lookup-self"])

@@ -91,12 +91,16 @@ bao operator unseal -format=json "$b64_1" >"$work/out.json" || fail "unseal 2"
 pass "bao operator unseal with 2 of 3 keys (hex, base64): unsealed, bao status exit 0"
 
 BAO_TOKEN=$root bao auth enable jwt >/dev/null || fail "auth enable"
-BAO_TOKEN=$root bao auth list | grep -q "jwt/" || fail "auth list"
+# Into a file, not a pipe: `grep -q` leaves at the first match, and under pipefail the CLI's
+# SIGPIPE on the rest of the list would fail the check.
+BAO_TOKEN=$root bao auth list >"$work/list.txt" 2>&1 || fail "auth list: $(cat "$work/list.txt")"
+grep -q "jwt/" "$work/list.txt" || fail "auth list: $(cat "$work/list.txt")"
 pass "the unsealed server serves (bao auth enable, auth list)"
 
 set +e; bao operator seal >/dev/null 2>"$work/err.txt"; rc=$?; set -e
 [[ $rc == 2 ]] && grep -q "permission denied" "$work/err.txt" || fail "seal without token: $(cat "$work/err.txt")"
-BAO_TOKEN=$root bao operator seal | grep -q "Success" || fail "bao operator seal"
+BAO_TOKEN=$root bao operator seal >"$work/out.txt" || fail "bao operator seal"
+grep -q "Success" "$work/out.txt" || fail "bao operator seal: $(cat "$work/out.txt")"
 [[ $(status_code) == 2 ]] || fail "sealed after bao operator seal"
 pass "bao operator seal: refused without a token, seals with the root token"
 
@@ -105,7 +109,8 @@ start "$work/shamir.hcl"
 [[ $(status_code) == 2 ]] || fail "sealed after restart"
 bao operator unseal "$hex2" >/dev/null && bao operator unseal "$hex0" >/dev/null
 [[ $(status_code) == 0 ]] || fail "unsealed after restart: $(cat "$work/status.txt")"
-BAO_TOKEN=$root bao auth list | grep -q "jwt/" || fail "data kept across restart"
+BAO_TOKEN=$root bao auth list >"$work/list.txt" 2>&1 || fail "auth list after restart"
+grep -q "jwt/" "$work/list.txt" || fail "data kept across restart: $(cat "$work/list.txt")"
 pass "restarted: sealed, unsealed again with other keys, data intact"
 stop
 

@@ -451,9 +451,12 @@ pub struct TokenCreateArgs {
 /// `authmount token lookup [options] [TOKEN]`.
 #[derive(Debug, Args)]
 pub struct TokenLookupArgs {
-    /// The token to look up [default: the current token]
-    #[arg(value_name = "TOKEN")]
+    /// The token to look up [default: the current token]; an accessor with -accessor.
+    #[arg(value_name = "TOKEN", required_if_eq("accessor", "true"))]
     pub token: Option<String>,
+    /// TOKEN is an accessor: look the token up by it (`auth/token/lookup-accessor`).
+    #[arg(long)]
+    pub accessor: bool,
     /// Print only this field, raw.
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,

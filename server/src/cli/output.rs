@@ -18,16 +18,26 @@ pub enum Format {
     Table,
     /// The server's answer as indented JSON; no `Success!` lines.
     Json,
+    /// The same answer as YAML (Vault's `-format=yaml`).
+    Yaml,
 }
 
 impl Format {
-    /// Parses `table` or `json`. Errors (local): any other name, in Vault's words.
+    /// Parses `table`, `json` or `yaml` (`yml` too). Errors (local): any other name, in
+    /// Vault's words.
     pub fn parse(raw: &str) -> Result<Format, Failure> {
         match raw.trim().to_lowercase().as_str() {
             "table" => Ok(Format::Table),
             "json" => Ok(Format::Json),
+            "yaml" | "yml" => Ok(Format::Yaml),
             other => Err(Failure::Local(format!("Invalid output format: {other}"))),
         }
+    }
+
+    /// True for the formats that print the server's answer as data (JSON, YAML) instead of
+    /// tables and `Success!` lines.
+    pub fn is_structured(self) -> bool {
+        self != Format::Table
     }
 }
 
@@ -316,17 +326,42 @@ pub fn secret_field(secret: &Value, field: &str) -> Option<Value> {
         .cloned()
 }
 
-/// A `-field` value as printed: `%v` for the table format, JSON otherwise.
+/// A `-field` value as printed: `%v` for the table format, else as [`render`] prints it.
 pub fn raw_field(value: &Value, format: Format) -> String {
     match format {
         Format::Table => go_value(value),
-        Format::Json => pretty(value),
+        structured => render(value, structured),
     }
 }
 
-/// Indented JSON (two spaces), as Vault's `-format=json` prints.
-pub fn pretty(value: &Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+/// The same value with the keys of every object in sorted order (Vault's CLI prints Go
+/// maps, whose keys are sorted; serde_json keeps the order the server sent).
+fn keys_sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), keys_sorted(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(keys_sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A value in a structured format: indented JSON (two spaces, keys sorted) as Vault's
+/// `-format=json` prints it, or YAML for `-format=yaml` (the table format prints JSON too).
+pub fn render(value: &Value, format: Format) -> String {
+    let value = &keys_sorted(value);
+    match format {
+        Format::Yaml => serde_norway::to_string(value)
+            .map(|y| y.trim_end().to_string())
+            .unwrap_or_else(|_| value.to_string()),
+        _ => serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -438,6 +473,20 @@ mod tests {
     #[test]
     fn unknown_formats_are_refused() {
         assert_eq!(Format::parse("JSON").unwrap(), Format::Json);
-        assert!(matches!(Format::parse("yaml"), Err(Failure::Local(_))));
+        assert_eq!(Format::parse("yml").unwrap(), Format::Yaml);
+        assert!(matches!(Format::parse("xml"), Err(Failure::Local(_))));
+    }
+
+    #[test]
+    fn structured_formats_print_the_answer_with_sorted_keys() {
+        let answer = json!({"data": {"b": [1, 2], "a": "x"}, "auth": null});
+        assert_eq!(
+            render(&answer, Format::Yaml),
+            "auth: null\ndata:\n  a: x\n  b:\n  - 1\n  - 2"
+        );
+        assert_eq!(
+            render(&answer, Format::Json),
+            "{\n  \"auth\": null,\n  \"data\": {\n    \"a\": \"x\",\n    \"b\": [\n      1,\n      2\n    ]\n  }\n}"
+        );
     }
 }

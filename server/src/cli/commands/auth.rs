@@ -69,7 +69,7 @@ pub async fn list(ctx: &Ctx, args: &AuthListArgs) -> Result<(), Failure> {
             .unwrap_or_default(),
     };
     match ctx.format() {
-        Format::Json => say(&output::pretty(&Value::Object(mounts))),
+        f @ (Format::Json | Format::Yaml) => say(&output::render(&Value::Object(mounts), f)),
         Format::Table if args.detailed => say(&output::table(&detailed_rows(&mounts))),
         Format::Table => say(&output::table(&simple_rows(&mounts))),
     }

@@ -62,7 +62,7 @@ pub async fn path_help(ctx: &Ctx, args: &PathHelpArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::Remote(format!("Error retrieving help: {e}")))?
         .ok_or_else(|| Failure::Remote("Error retrieving help: empty response".into()))?;
     match ctx.format() {
-        Format::Json => say(&output::pretty(&answer)),
+        f @ (Format::Json | Format::Yaml) => say(&output::render(&answer, f)),
         Format::Table => say(answer["help"].as_str().unwrap_or_default()),
     }
     Ok(())
@@ -91,7 +91,7 @@ pub async fn list(ctx: &Ctx, args: &ListArgs) -> Result<(), Failure> {
     let mut keys: Vec<String> = keys.iter().map(output::go_value).collect();
     keys.sort();
     match ctx.format() {
-        Format::Json => say(&output::pretty(&serde_json::json!(keys))),
+        f @ (Format::Json | Format::Yaml) => say(&output::render(&serde_json::json!(keys), f)),
         Format::Table => {
             if let Some(w) = output::warnings(&secret) {
                 warn(&w);
@@ -132,7 +132,7 @@ fn finish(
         (None, Some(field)) => Err(Failure::Local(format!(
             "Field {field:?} not present in secret"
         ))),
-        (Some(secret), None) if output::has_content(&secret) || format == Format::Json => {
+        (Some(secret), None) if output::has_content(&secret) || format.is_structured() => {
             print_secret(&secret, format);
             Ok(())
         }

@@ -123,7 +123,7 @@ fn warn(text: &str) {
 /// or the whole answer as JSON.
 fn print_secret(secret: &Value, format: Format) {
     match format {
-        Format::Json => say(&output::pretty(secret)),
+        f @ (Format::Json | Format::Yaml) => say(&output::render(secret, f)),
         Format::Table => {
             if let Some(w) = output::warnings(secret) {
                 warn(&w);

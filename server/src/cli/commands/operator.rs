@@ -50,7 +50,8 @@ pub async fn init(ctx: &Ctx, args: &OperatorInitArgs) -> Result<(), Failure> {
         (0, 0)
     };
     match ctx.format() {
-        Format::Json => say(&output::pretty(&json!({
+        f @ (Format::Json | Format::Yaml) => say(&output::render(
+            &json!({
             "unseal_keys_b64": b64_keys,
             "unseal_keys_hex": hex_keys,
             "unseal_shares": shares,
@@ -60,7 +61,9 @@ pub async fn init(ctx: &Ctx, args: &OperatorInitArgs) -> Result<(), Failure> {
             "recovery_keys_shares": 0,
             "recovery_keys_threshold": 0,
             "root_token": root,
-        }))),
+            }),
+            f,
+        )),
         Format::Table => {
             for (i, key) in b64_keys.iter().enumerate() {
                 say(&format!("Unseal Key {}: {key}", i + 1));
@@ -139,8 +142,8 @@ pub async fn status(ctx: &Ctx) -> Result<(), Failure> {
 }
 
 fn print_status(ctx: &Ctx, s: &Value) {
-    if ctx.format() == Format::Json {
-        say(&output::pretty(s));
+    if ctx.format().is_structured() {
+        say(&output::render(s, ctx.format()));
         return;
     }
     let text = |v: &Value| output::go_value(v);

@@ -53,7 +53,7 @@ pub async fn read(ctx: &Ctx, args: &PolicyNameArgs) -> Result<(), Failure> {
         .ok_or_else(absent)?;
     match ctx.format() {
         Format::Table => say(rules.trim()),
-        Format::Json => say(&output::pretty(&json!({ "policy": rules }))),
+        f @ (Format::Json | Format::Yaml) => say(&output::render(&json!({ "policy": rules }), f)),
     }
     Ok(())
 }
@@ -73,7 +73,7 @@ pub async fn list(ctx: &Ctx) -> Result<(), Failure> {
         .unwrap_or_default();
     match ctx.format() {
         Format::Table => names.iter().for_each(|n| say(n)),
-        Format::Json => say(&output::pretty(&json!(names))),
+        f @ (Format::Json | Format::Yaml) => say(&output::render(&json!(names), f)),
     }
     Ok(())
 }

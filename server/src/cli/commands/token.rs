@@ -14,11 +14,20 @@ use crate::cli::args::{
 use crate::cli::output::{self, Format};
 use crate::cli::Failure;
 
-/// `token lookup [TOKEN]`: `GET auth/token/lookup-self`, or `POST auth/token/lookup`.
+/// `token lookup [TOKEN]`: `GET auth/token/lookup-self`, or `POST auth/token/lookup`;
+/// `token lookup -accessor ACCESSOR`: `POST auth/token/lookup-accessor`.
 pub async fn lookup(ctx: &Ctx, args: &TokenLookupArgs) -> Result<(), Failure> {
-    let answer = match &args.token {
-        None => ctx.client.read("auth/token/lookup-self").await,
-        Some(token) => {
+    let answer = match (&args.token, args.accessor) {
+        (None, _) => ctx.client.read("auth/token/lookup-self").await,
+        (Some(accessor), true) => {
+            ctx.client
+                .post(
+                    "auth/token/lookup-accessor",
+                    &json!({ "accessor": accessor.trim() }),
+                )
+                .await
+        }
+        (Some(token), false) => {
             ctx.client
                 .post("auth/token/lookup", &json!({ "token": token.trim() }))
                 .await
@@ -139,16 +148,16 @@ pub async fn capabilities(ctx: &Ctx, args: &TokenCapabilitiesArgs) -> Result<(),
             .unwrap_or_default()
     };
     match (ctx.format(), paths.as_slice()) {
-        (Format::Json, [path]) => say(&output::pretty(&json!(names(path)))),
+        (f @ (Format::Json | Format::Yaml), [path]) => say(&output::render(&json!(names(path)), f)),
         (Format::Table, [path]) => {
             let mut caps = names(path);
             caps.sort();
             say(&caps.join(", "));
         }
-        (Format::Json, _) => {
+        (f @ (Format::Json | Format::Yaml), _) => {
             let by_path: Map<String, Value> =
                 paths.iter().map(|p| (p.clone(), json!(names(p)))).collect();
-            say(&output::pretty(&Value::Object(by_path)));
+            say(&output::render(&Value::Object(by_path), f));
         }
         (Format::Table, _) => {
             let mut rows = vec![vec!["Path".to_string(), "Capabilities".to_string()]];
