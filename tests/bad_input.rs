@@ -644,3 +644,37 @@ async fn paths_are_percent_decoded_and_null_means_empty() {
     // Health only reads.
     assert_eq!(server.delete("sys/health", root).await.0, 405);
 }
+
+/// A duration whose unit is not ASCII (found by the duration property in
+/// `framework/src/duration.rs`): Go's micro sign and Greek mu read as microseconds, any other
+/// letter is refused with a 400; never a panic or a dropped connection.
+#[tokio::test]
+async fn a_duration_with_a_non_ascii_unit_is_read_or_refused_never_a_crash() {
+    let (server, _) = seeded().await;
+    let root = Some(server.root.as_str());
+    let base = json!({"user_claim": "sub", "bound_subject": "s"});
+    for (value, ttl) in [
+        ("0µs", Some(0)),
+        ("5000000000μs", Some(5000)),
+        ("1h5000000µs", Some(3605)),
+        ("1é", None),
+        ("5ms€", None),
+        ("1µ", None),
+    ] {
+        let mut body = base.clone();
+        body["token_ttl"] = json!(value);
+        let (status, answer) = server.post("auth/jwt/role/units", root, &body).await;
+        match ttl {
+            Some(ttl) => {
+                assert!(status < 300, "{value}: {status} {answer}");
+                let (_, role) = server.get("auth/jwt/role/units", root).await;
+                assert_eq!(role["data"]["token_ttl"], json!(ttl), "{value}");
+            }
+            None => {
+                let message = assert_error(value, (status, answer), 400);
+                assert!(message.contains("token_ttl"), "{value}: {message}");
+            }
+        }
+    }
+    assert_alive(&server).await;
+}
