@@ -454,3 +454,45 @@ async fn entities_by_name_are_not_served() {
         );
     }
 }
+
+/// Mount paths are `/`-separated segments of ASCII letters, digits, `-`, `_` and `.`, at most
+/// 255 bytes: no space, glob character (`*`, `+`), other punctuation or non-ASCII letter, so a
+/// mount path never reads as an ACL pattern or as a look-alike of another. OpenBao 2.7.2
+/// accepts every one of the refused paths below (and paths of 5,000 characters).
+#[tokio::test]
+async fn mount_paths_outside_the_safe_set_are_refused() {
+    let server = TestServer::start().await;
+    let root = server.root.clone();
+    let body = br#"{"type":"jwt"}"#;
+    let long_ok = "a".repeat(255);
+    let long_bad = "b".repeat(256);
+    let huge = "c".repeat(5000);
+    for path in [
+        "a%20b",
+        "star%2A",
+        "plus%2B",
+        "team/%2A",
+        "%C3%BCn%C3%AF",
+        "semi%3Bcolon",
+        "q%3Fm",
+        "x%40y",
+        &long_bad,
+        &huge,
+    ] {
+        let answer = send(&server, "POST", &format!("sys/auth/{path}"), &root, body).await;
+        let shown: String = path.chars().take(20).collect();
+        assert_eq!(answer.status, 400, "{shown}: {}", answer.body);
+    }
+    for path in [long_ok.as_str(), "dot.dot", "-lead", "team/a_b/jwt-2"] {
+        let answer = send(&server, "POST", &format!("sys/auth/{path}"), &root, body).await;
+        assert_eq!(answer.status, 204, "{path}: {}", answer.body);
+    }
+    let (_, mounts) = server.get("sys/auth", Some(&root)).await;
+    let paths: Vec<&String> = mounts["data"]
+        .as_object()
+        .expect("mounts")
+        .keys()
+        .filter(|p| *p != "token/")
+        .collect();
+    assert_eq!(paths.len(), 4, "only the four accepted paths: {paths:?}");
+}
