@@ -432,26 +432,22 @@ path "sys/auth/*" { capabilities = ["create", "read", "update", "delete", "list"
     assert!(mounts["data"].get("other/").is_none(), "{mounts}");
 }
 
-/// Entities have no by-name endpoint (Vault's `identity/entity/name/<name>` is not served),
-/// so there is nothing to spell: every verb answers 404 or 405, even to root.
+/// Entities by name (Vault's `identity/entity/name/<name>`) and token roles
+/// (`auth/token/roles/<name>`) are not served, so there is nothing to spell: every verb
+/// answers 404 or 405, even to root.
 #[tokio::test]
-async fn entities_by_name_are_not_served() {
+async fn entities_by_name_and_token_roles_are_not_served() {
     let server = TestServer::start().await;
-    for method in ["PUT", "GET", "DELETE"] {
-        let answer = send(
-            &server,
-            method,
-            "identity/entity/name/admin",
-            &server.root,
-            b"{}",
-        )
-        .await;
-        assert!(
-            matches!(answer.status, 404 | 405),
-            "{method}: {} {}",
-            answer.status,
-            answer.body
-        );
+    for target in ["identity/entity/name/admin", "auth/token/roles/admin"] {
+        for method in ["PUT", "GET", "DELETE"] {
+            let answer = send(&server, method, target, &server.root, b"{}").await;
+            assert!(
+                matches!(answer.status, 404 | 405),
+                "{method} {target}: {} {}",
+                answer.status,
+                answer.body
+            );
+        }
     }
 }
 
