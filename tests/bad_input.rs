@@ -644,3 +644,40 @@ async fn paths_are_percent_decoded_and_null_means_empty() {
     // Health only reads.
     assert_eq!(server.delete("sys/health", root).await.0, 405);
 }
+
+/// Durations that broke the parser used before (found by the duration property in
+/// `framework/src/duration.rs`): a unit that is not ASCII (Go's micro sign and Greek mu read
+/// as microseconds, any other letter is a 400) and a fraction of more than 18 digits (read,
+/// its excess ignored) are answered; never a panic, a hang or a dropped connection.
+#[tokio::test]
+async fn odd_durations_are_read_or_refused_never_a_crash_or_a_hang() {
+    let (server, _) = seeded().await;
+    let root = Some(server.root.as_str());
+    let base = json!({"user_claim": "sub", "bound_subject": "s"});
+    for (value, ttl) in [
+        ("0µs", Some(0)),
+        ("5000000000μs", Some(5000)),
+        ("1h5000000µs", Some(3605)),
+        ("1é", None),
+        ("5ms€", None),
+        ("1µ", None),
+        ("1.000000000000000000000000000001s", Some(1)),
+        ("2.5000000000000000000000000000000000000000m", Some(150)),
+    ] {
+        let mut body = base.clone();
+        body["token_ttl"] = json!(value);
+        let (status, answer) = server.post("auth/jwt/role/units", root, &body).await;
+        match ttl {
+            Some(ttl) => {
+                assert!(status < 300, "{value}: {status} {answer}");
+                let (_, role) = server.get("auth/jwt/role/units", root).await;
+                assert_eq!(role["data"]["token_ttl"], json!(ttl), "{value}");
+            }
+            None => {
+                let message = assert_error(value, (status, answer), 400);
+                assert!(message.contains("token_ttl"), "{value}: {message}");
+            }
+        }
+    }
+    assert_alive(&server).await;
+}

@@ -675,4 +675,205 @@ mod tests {
         }
         assert!(Acl::new([&Policy::parse("root", "").unwrap()]).grants_under("anything/"));
     }
+
+    /// Properties of ACL matching against a reference model written from Vault's policy
+    /// documentation: patterns become regular expressions (`+` one non-empty segment, a
+    /// trailing `*` any rest), the most specific match is chosen by the documented pairwise
+    /// rules, capabilities of one pattern are merged across policies, and a `deny` there
+    /// refuses everything.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use regex::Regex;
+        use std::cmp::Ordering;
+
+        const CAPS: [Capability; 7] = [
+            Capability::Create,
+            Capability::Read,
+            Capability::Update,
+            Capability::Delete,
+            Capability::List,
+            Capability::Sudo,
+            Capability::Deny,
+        ];
+
+        /// Patterns over a small alphabet so that they often match: segments `a`, `b`, `ab`,
+        /// `+`, empty; a leading `/` sometimes (trimmed by the parser); a trailing `*`
+        /// sometimes.
+        fn pattern() -> impl Strategy<Value = String> {
+            let segment = prop_oneof![Just("a"), Just("b"), Just("ab"), Just("+"), Just("")];
+            (
+                proptest::bool::weighted(0.1),
+                proptest::collection::vec(segment, 1..5),
+                proptest::bool::ANY,
+            )
+                .prop_map(|(lead, segs, glob)| {
+                    let mut p = if lead { "/".to_string() } else { String::new() };
+                    p.push_str(&segs.join("/"));
+                    if glob {
+                        p.push('*');
+                    }
+                    p
+                })
+        }
+
+        /// Request paths as the ACL sees them: canonical (no leading or doubled slash),
+        /// sometimes with a trailing one (lists).
+        fn path() -> impl Strategy<Value = String> {
+            let segment = prop_oneof![Just("a"), Just("b"), Just("ab"), Just("abc")];
+            (
+                proptest::collection::vec(segment, 1..6),
+                proptest::bool::weighted(0.2),
+            )
+                .prop_map(|(segs, slash)| {
+                    let path = segs.join("/");
+                    if slash {
+                        path + "/"
+                    } else {
+                        path
+                    }
+                })
+        }
+
+        fn caps() -> impl Strategy<Value = Vec<Capability>> {
+            proptest::sample::subsequence(CAPS.to_vec(), 0..=4)
+        }
+
+        /// One to three policies of up to four rules each.
+        fn policies() -> impl Strategy<Value = Vec<Vec<(String, Vec<Capability>)>>> {
+            proptest::collection::vec(proptest::collection::vec((pattern(), caps()), 0..5), 1..4)
+        }
+
+        fn hcl(rules: &[(String, Vec<Capability>)]) -> String {
+            rules
+                .iter()
+                .map(|(p, caps)| {
+                    let names: Vec<String> =
+                        caps.iter().map(|c| format!("{:?}", c.name())).collect();
+                    format!(
+                        "path {p:?} {{\n  capabilities = [{}]\n}}\n",
+                        names.join(", ")
+                    )
+                })
+                .collect()
+        }
+
+        fn reference_matches(pattern: &str, path: &str) -> bool {
+            let (body, glob) = match pattern.strip_suffix('*') {
+                Some(body) => (body, true),
+                None => (pattern, false),
+            };
+            let segments: Vec<String> = body
+                .split('/')
+                .map(|s| match s {
+                    "+" => "[^/]+".to_string(),
+                    s => regex::escape(s),
+                })
+                .collect();
+            let tail = if glob { ".*" } else { "" };
+            Regex::new(&format!("^{}{tail}$", segments.join("/")))
+                .unwrap()
+                .is_match(path)
+        }
+
+        /// Vault's documented priority, pairwise: `Less` when `p1` has the lower priority.
+        fn reference_order(p1: &str, p2: &str) -> Ordering {
+            let wildcard = |p: &str| p.find(['+', '*']);
+            match (wildcard(p1), wildcard(p2)) {
+                (Some(a), Some(b)) if a != b => return a.cmp(&b),
+                (Some(_), None) => return Ordering::Less,
+                (None, Some(_)) => return Ordering::Greater,
+                _ => {}
+            }
+            match (p1.ends_with('*'), p2.ends_with('*')) {
+                (true, false) => return Ordering::Less,
+                (false, true) => return Ordering::Greater,
+                _ => {}
+            }
+            let pluses = |p: &str| p.split('/').filter(|s| *s == "+").count();
+            if pluses(p1) != pluses(p2) {
+                return pluses(p2).cmp(&pluses(p1));
+            }
+            if p1.len() != p2.len() {
+                return p1.len().cmp(&p2.len());
+            }
+            p1.cmp(p2)
+        }
+
+        fn reference_allows(
+            policies: &[Vec<(String, Vec<Capability>)>],
+            path: &str,
+            needed: Capability,
+            sudo: bool,
+        ) -> bool {
+            let mut merged: BTreeMap<String, Vec<Capability>> = BTreeMap::new();
+            for (pattern, caps) in policies.iter().flatten() {
+                let pattern = pattern.trim_start_matches('/').to_string();
+                merged.entry(pattern).or_default().extend(caps);
+            }
+            let Some((_, caps)) = merged
+                .iter()
+                .filter(|(p, _)| reference_matches(p, path))
+                .max_by(|(a, _), (b, _)| reference_order(a, b))
+            else {
+                return false;
+            };
+            !caps.contains(&Capability::Deny)
+                && caps.contains(&needed)
+                && (!sudo || caps.contains(&Capability::Sudo))
+        }
+
+        fn acl_of(policies: &[Vec<(String, Vec<Capability>)>]) -> Acl {
+            let parsed: Vec<Policy> = policies
+                .iter()
+                .enumerate()
+                .map(|(i, rules)| Policy::parse(&format!("p{i}"), &hcl(rules)).unwrap())
+                .collect();
+            Acl::new(parsed.iter())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn matching_agrees_with_the_reference(p in pattern(), path in path()) {
+                let p = p.trim_start_matches('/');
+                prop_assert_eq!(matches(p, &path), reference_matches(p, &path), "{} on {}", p, path);
+            }
+
+            #[test]
+            fn decisions_agree_with_the_reference(
+                policies in policies(),
+                path in path(),
+                needed in proptest::sample::select(CAPS[..5].to_vec()),
+                sudo in proptest::bool::ANY,
+            ) {
+                let acl = acl_of(&policies);
+                prop_assert_eq!(
+                    acl.allows(&path, needed, sudo),
+                    reference_allows(&policies, &path, needed, sudo),
+                    "{:?} on {} in {:?}", needed, path, policies
+                );
+            }
+
+            /// A `deny` on the exact path refuses every capability there, whatever the other
+            /// policies grant, and changes nothing on any other path.
+            #[test]
+            fn an_exact_deny_always_wins(
+                mut policies in policies(),
+                denied in path(),
+                other in path(),
+                needed in proptest::sample::select(CAPS[..5].to_vec()),
+                sudo in proptest::bool::ANY,
+            ) {
+                let before = acl_of(&policies);
+                policies.push(vec![(denied.clone(), vec![Capability::Deny])]);
+                let after = acl_of(&policies);
+                prop_assert!(!after.allows(&denied, needed, sudo));
+                if other != denied {
+                    prop_assert_eq!(after.allows(&other, needed, sudo), before.allows(&other, needed, sudo));
+                }
+            }
+        }
+    }
 }

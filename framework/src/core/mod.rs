@@ -605,4 +605,151 @@ mod tests {
         assert!(clean_path("auth/jwt/../token/create").is_err());
         assert!(clean_path("auth/./jwt").is_err());
     }
+
+    /// Properties of the canonical path: [`clean_path`] and the canonical spelling
+    /// [`Router::find`] gives on the core's own tables (`sys/`, `identity/`, `auth/token/`).
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        /// Paths built from the names and separators the tables care about, with case,
+        /// dots, doubled and trailing slashes, spaces and non-ASCII letters.
+        fn raw_path() -> impl Strategy<Value = String> {
+            let segment = prop_oneof![
+                Just("sys".to_string()),
+                Just("policy".to_string()),
+                Just("policies".to_string()),
+                Just("acl".to_string()),
+                Just("auth".to_string()),
+                Just("mounts".to_string()),
+                Just("tune".to_string()),
+                Just("identity".to_string()),
+                Just("group".to_string()),
+                Just("name".to_string()),
+                Just("id".to_string()),
+                Just("token".to_string()),
+                Just("Admin".to_string()),
+                Just("ADMİN".to_string()),
+                Just("\u{212A}ey".to_string()),
+                Just("a b".to_string()),
+                Just(".".to_string()),
+                Just("..".to_string()),
+                Just("".to_string()),
+                "[a-zA-Z0-9_.-]{1,6}",
+            ];
+            (
+                proptest::bool::ANY,
+                proptest::collection::vec(segment, 0..7),
+            )
+                .prop_map(|(lead, segs)| {
+                    let path = segs.join("/");
+                    if lead {
+                        format!("/{path}")
+                    } else {
+                        path
+                    }
+                })
+        }
+
+        /// The tables, compiled once for all cases.
+        fn tables() -> &'static [(&'static str, Router)] {
+            static TABLES: std::sync::OnceLock<Vec<(&'static str, Router)>> =
+                std::sync::OnceLock::new();
+            TABLES.get_or_init(|| {
+                let core: Weak<CoreInner> = Weak::new();
+                vec![
+                    (
+                        "sys/",
+                        Router::new(
+                            [
+                                seal_paths::paths(&core),
+                                sys_paths::paths(&core),
+                                wrapping_paths::paths(&core),
+                            ]
+                            .concat(),
+                        ),
+                    ),
+                    ("identity/", Router::new(identity_paths::paths(&core))),
+                    ("auth/token/", Router::new(token_paths::paths(&core))),
+                ]
+            })
+        }
+
+        fn no_bad_segments(path: &str) -> bool {
+            !path.contains("//")
+                && !path.starts_with('/')
+                && !path.split('/').any(|s| s == "." || s == "..")
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// A clean path has no doubled slash, no leading slash and no `.` or `..`
+            /// segment; cleaning it again changes nothing; it keeps the segments and a
+            /// trailing slash. A path with a `.` or `..` segment is refused with a 400.
+            #[test]
+            fn clean_path_is_canonical_and_idempotent(raw in raw_path()) {
+                let relative = raw.split('/').any(|s| s == "." || s == "..");
+                match clean_path(&raw) {
+                    Err(e) => {
+                        prop_assert!(relative, "{} refused: {}", raw, e);
+                        prop_assert_eq!(e.status(), 400);
+                    }
+                    Ok(clean) => {
+                        prop_assert!(!relative, "{} accepted as {}", raw, clean);
+                        prop_assert!(no_bad_segments(&clean), "{} -> {}", raw, clean);
+                        prop_assert_eq!(clean_path(&clean).unwrap(), clean.clone());
+                        let segments: Vec<&str> = raw.split('/').filter(|s| !s.is_empty()).collect();
+                        prop_assert_eq!(clean.trim_end_matches('/'), segments.join("/"));
+                        prop_assert_eq!(clean.ends_with('/'), raw.ends_with('/') && !segments.is_empty());
+                    }
+                }
+            }
+
+            /// The canonical spelling of a routed path has no doubled slash and no `.` or
+            /// `..` segment, names no trailing `/` (except a list, which always ends in one),
+            /// is its own canonical spelling, and gives the handler the captures it shows.
+            #[test]
+            fn canonical_paths_are_fixed_points(
+                raw in raw_path(),
+                operation in proptest::sample::select(vec![
+                    Operation::Read, Operation::List, Operation::Update, Operation::Delete,
+                ]),
+            ) {
+                let Ok(clean) = clean_path(&raw) else { return Ok(()) };
+                for (prefix, router) in tables() {
+                    let Some(rel) = clean.strip_prefix(prefix) else { continue };
+                    let Some(matched) = router.find(rel, operation) else { continue };
+                    let canonical = matched.canonical.clone();
+                    let full = format!("{prefix}{canonical}");
+                    prop_assert!(no_bad_segments(&full), "{} -> {}", raw, full);
+                    match operation {
+                        Operation::List => prop_assert!(canonical.is_empty() || canonical.ends_with('/')),
+                        _ => prop_assert!(!canonical.ends_with('/'), "{} -> {}", raw, canonical),
+                    }
+                    for value in matched.captures.values() {
+                        prop_assert!(canonical.contains(value.trim_end_matches('/')), "{} -> {} lacks {}", raw, canonical, value);
+                    }
+                    let again = router.find(&canonical, operation);
+                    prop_assert!(again.is_some(), "{} -> {} no longer routes", raw, canonical);
+                    let again = again.unwrap();
+                    prop_assert_eq!(&again.canonical, &canonical);
+                    if again.path.pattern == matched.path.pattern {
+                        // A list hands its last capture over as sent (`x` or `x/`, one
+                        // canonical `x/`); every other operation exactly.
+                        let trim = |c: &BTreeMap<String, String>| -> Vec<String> {
+                            c.values()
+                                .map(|v| match operation {
+                                    Operation::List => v.trim_end_matches('/').to_string(),
+                                    _ => v.clone(),
+                                })
+                                .collect()
+                        };
+                        prop_assert_eq!(trim(&again.captures), trim(&matched.captures));
+                    }
+                }
+            }
+        }
+    }
 }
