@@ -54,26 +54,31 @@ fn parse_str(s: &str, quote: bool) -> Result<i64, String> {
     }
     go_nanos(s)
         .map(|nanos| nanos / 1_000_000_000)
-        .map_err(|go_parse_duration::Error::ParseError(why)| match quote {
+        .map_err(|why| match quote {
             true => go_message(s, &why),
             false => "time: invalid duration".to_string(),
         })
 }
 
-/// Go's `time.ParseDuration` message for `s`, from the parser's own description:
-/// `time: unknown unit "x" in duration "1x"`, `time: missing unit in duration "1.5"`, else
-/// `time: invalid duration "tomorrow"`.
-fn go_message(s: &str, why: &str) -> String {
-    if let Some((unit, _)) = why
-        .strip_prefix("unknown unit ")
-        .and_then(|rest| rest.split_once(" in duration "))
-    {
-        return format!("time: unknown unit {unit:?} in duration {s:?}");
+/// Why a string is not a Go duration (worded by [`go_message`]).
+#[derive(Debug, PartialEq)]
+enum GoError {
+    /// No number where one is needed, or a total outside Go's range.
+    Invalid,
+    /// A number without a unit (`"1.5"`).
+    MissingUnit,
+    /// A unit Go does not know (`"1x"`).
+    UnknownUnit(String),
+}
+
+/// Go's `time.ParseDuration` message for `s`: `time: unknown unit "x" in duration "1x"`,
+/// `time: missing unit in duration "1.5"`, else `time: invalid duration "tomorrow"`.
+fn go_message(s: &str, why: &GoError) -> String {
+    match why {
+        GoError::UnknownUnit(unit) => format!("time: unknown unit {unit:?} in duration {s:?}"),
+        GoError::MissingUnit => format!("time: missing unit in duration {s:?}"),
+        GoError::Invalid => format!("time: invalid duration {s:?}"),
     }
-    if why.starts_with("missing unit") {
-        return format!("time: missing unit in duration {s:?}");
-    }
-    format!("time: invalid duration {s:?}")
 }
 
 /// Nanoseconds per unit, with Go's spellings (micro sign and Greek mu both mean µs).
@@ -91,7 +96,7 @@ const UNITS: [(&str, u128); 8] = [
 /// A Go duration string in nanoseconds. Works on bytes and exact integers: any input length
 /// is read once, fractions beyond 18 digits are read and ignored (below a nanosecond), and
 /// totals beyond Go's range are refused. Errors: the reason, for the caller to word.
-fn go_nanos(s: &str) -> Result<i64, &'static str> {
+fn go_nanos(s: &str) -> Result<i64, GoError> {
     let (negative, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
@@ -101,7 +106,7 @@ fn go_nanos(s: &str) -> Result<i64, &'static str> {
         return Ok(0);
     }
     if rest.is_empty() {
-        return Err("empty");
+        return Err(GoError::Invalid);
     }
     // The largest magnitude: 2^63 ns for a negative duration, 2^63 - 1 otherwise.
     let limit: u128 = (1u128 << 63) - u128::from(!negative);
@@ -113,7 +118,7 @@ fn go_nanos(s: &str) -> Result<i64, &'static str> {
         for b in rest[..int_len].bytes() {
             whole = whole * 10 + u128::from(b - b'0');
             if whole > limit {
-                return Err("out of range");
+                return Err(GoError::Invalid);
             }
         }
         rest = &rest[int_len..];
@@ -127,7 +132,7 @@ fn go_nanos(s: &str) -> Result<i64, &'static str> {
             rest = &after[frac_len..];
         }
         if int_len == 0 && frac_len == 0 {
-            return Err("no digits");
+            return Err(GoError::Invalid);
         }
         let unit_len = rest
             .char_indices()
@@ -138,15 +143,18 @@ fn go_nanos(s: &str) -> Result<i64, &'static str> {
             .iter()
             .find(|(name, _)| *name == unit)
             .map(|(_, n)| *n)
-            .ok_or("unknown or missing unit")?;
+            .ok_or_else(|| match unit {
+                "" => GoError::MissingUnit,
+                other => GoError::UnknownUnit(other.to_string()),
+            })?;
         total += whole * per_unit + fraction * per_unit / scale;
         if total > limit {
-            return Err("out of range");
+            return Err(GoError::Invalid);
         }
         rest = tail;
     }
-    let total = i128::try_from(total).map_err(|_| "out of range")?;
-    i64::try_from(if negative { -total } else { total }).map_err(|_| "out of range")
+    let total = i128::try_from(total).map_err(|_| GoError::Invalid)?;
+    i64::try_from(if negative { -total } else { total }).map_err(|_| GoError::Invalid)
 }
 
 /// Formats seconds as Go prints a `time.Duration` (`"1h0m0s"`, `"10m0s"`, `"30s"`), the way
