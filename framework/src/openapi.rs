@@ -298,6 +298,8 @@ pub fn field_schema(field: &Field) -> Value {
     schema
 }
 
+/// The OpenAPI schema (`{"type": ...}`, with `items` or `format` where needed) of a field
+/// of this type, as Vault's OpenAPI generator describes its field types.
 pub fn type_schema(kind: FieldType) -> Value {
     match kind {
         FieldType::String => json!({"type": "string"}),

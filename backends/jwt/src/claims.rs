@@ -19,14 +19,19 @@ const REGISTERED: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 pub enum ClaimError {
     /// A key equal to a registered claim under case folding but not byte-identical (DECISIONS D12).
     AmbiguousClaim {
+        /// The key as the token spells it.
         key: String,
+        /// The registered claim it folds to (`iss`, `sub`, `aud`, `exp`, `nbf`, `iat`, `jti`).
         registered: &'static str,
     },
     /// A registered claim of the wrong JSON type (DECISIONS D14); `expected`/`got` are phrases
     /// such as "a string" and "a number".
     ClaimType {
+        /// The registered claim's name.
         claim: &'static str,
+        /// The JSON type it must have, as a phrase ("a string").
         expected: &'static str,
+        /// The JSON type it has, as a phrase ("a number").
         got: &'static str,
     },
     /// None of `iat`, `nbf`, `exp` is present (reference §4.3 step 1).
@@ -140,12 +145,19 @@ pub fn parse_object_strict(bytes: &[u8]) -> Result<Map<String, Value>, String> {
 /// `aud` is the audience list: a string is a list of one, except that `aud: ""` gives an empty list.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Registered {
+    /// `iss`, the issuer (RFC 7519 §4.1.1).
     pub iss: Option<String>,
+    /// `sub`, the subject (RFC 7519 §4.1.2).
     pub sub: Option<String>,
+    /// `jti`, the token's id (RFC 7519 §4.1.7).
     pub jti: Option<String>,
+    /// `aud`, the audiences (RFC 7519 §4.1.3).
     pub aud: Vec<String>,
+    /// `exp`, the expiry, unix seconds (RFC 7519 §4.1.4).
     pub exp: Option<f64>,
+    /// `nbf`, not valid before, unix seconds (RFC 7519 §4.1.5).
     pub nbf: Option<f64>,
+    /// `iat`, issued at, unix seconds (RFC 7519 §4.1.6).
     pub iat: Option<f64>,
 }
 

@@ -51,7 +51,12 @@ impl std::fmt::Debug for Tokens {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TokenError {
     /// The provider answered an OAuth error (RFC 6749 §5.2): `error` and `error_description`.
-    OAuth { error: String, description: String },
+    OAuth {
+        /// The `error` code, e.g. `invalid_grant`.
+        error: String,
+        /// The `error_description`, empty when the provider gave none.
+        description: String,
+    },
     /// Anything else: transport, timeout, size, a bad answer. A readable cause.
     Other(String),
 }

@@ -69,6 +69,7 @@ pub struct UnwrapArgs {
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -96,6 +97,7 @@ pub struct OperatorInitArgs {
     #[arg(long, value_name = "T", default_value_t = 3)]
     pub key_threshold: i64,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -108,6 +110,7 @@ pub struct OperatorUnsealArgs {
     /// The unseal key (hex or base64); read from stdin when omitted or `-`.
     pub key: Option<String>,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -115,6 +118,7 @@ pub struct OperatorUnsealArgs {
 #[derive(Debug, Args)]
 pub struct OperatorSealArgs {
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -122,6 +126,7 @@ pub struct OperatorSealArgs {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -226,6 +231,7 @@ pub struct AuthEnableArgs {
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
     #[command(flatten)]
+    /// The tuning flags.
     pub tuning: TuneFlags,
     /// Mark the mount local (kept and shown; there is no replication).
     #[arg(long)]
@@ -234,6 +240,7 @@ pub struct AuthEnableArgs {
     #[arg(long)]
     pub seal_wrap: bool,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -259,6 +266,7 @@ pub struct AuthDisableArgs {
     #[arg(value_name = "PATH")]
     pub path: String,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -269,6 +277,7 @@ pub struct AuthListArgs {
     #[arg(long)]
     pub detailed: bool,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -282,8 +291,10 @@ pub struct AuthTuneArgs {
     #[arg(long, value_name = "TEXT")]
     pub description: Option<String>,
     #[command(flatten)]
+    /// The tuning flags.
     pub tuning: TuneFlags,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -303,6 +314,7 @@ pub struct WriteArgs {
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -316,6 +328,7 @@ pub struct ReadArgs {
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -326,6 +339,7 @@ pub struct PathHelpArgs {
     #[arg(value_name = "PATH")]
     pub path: String,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -336,6 +350,7 @@ pub struct ListArgs {
     #[arg(value_name = "PATH")]
     pub path: String,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -346,6 +361,7 @@ pub struct DeleteArgs {
     #[arg(value_name = "PATH")]
     pub path: String,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -375,6 +391,7 @@ pub struct LoginArgs {
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -401,6 +418,7 @@ pub struct TokenCapabilitiesArgs {
     #[arg(value_name = "[TOKEN] PATH", required = true, num_args = 1..)]
     pub args: Vec<String>,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -445,6 +463,7 @@ pub struct TokenCreateArgs {
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -461,6 +480,7 @@ pub struct TokenLookupArgs {
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -477,6 +497,7 @@ pub struct TokenRenewArgs {
     #[arg(long, value_name = "NAME")]
     pub field: Option<String>,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -494,6 +515,7 @@ pub struct TokenRevokeArgs {
     #[arg(long = "self", id = "self_")]
     pub self_: bool,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -520,6 +542,7 @@ pub struct PolicyWriteArgs {
     #[arg(value_name = "FILE")]
     pub file: String,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -530,6 +553,7 @@ pub struct PolicyNameArgs {
     #[arg(value_name = "NAME")]
     pub name: String,
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
@@ -537,6 +561,7 @@ pub struct PolicyNameArgs {
 #[derive(Debug, Args)]
 pub struct PolicyListArgs {
     #[command(flatten)]
+    /// The flags every client command takes.
     pub common: CommonFlags,
 }
 
