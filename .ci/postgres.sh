@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Installs (when missing) and starts a local PostgreSQL from Debian's packages, makes a role
 # `authmount` that may create databases and a database `authmount_test`, and prints the URL
-# for AUTHMOUNT_TEST_POSTGRES_URL. Needs root. Idempotent: safe to run again.
-#   export AUTHMOUNT_TEST_POSTGRES_URL=$(sudo .ci/postgres.sh)
+# for AUTHMOUNT_TEST_POSTGRES_URL. Run it as root or as a user who may `sudo` (it asks sudo for
+# itself). Idempotent: safe to run again. On any failure it prints nothing on stdout and exits
+# non-zero, so `URL=$(.ci/postgres.sh) && export ...` never exports an empty URL:
+#   URL=$(.ci/postgres.sh) && export AUTHMOUNT_TEST_POSTGRES_URL=$URL
 set -euo pipefail
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "postgres.sh: needs root, and sudo is not installed" >&2; exit 1; }
+  exec sudo -- bash "$0" "$@"
+fi
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
 fi

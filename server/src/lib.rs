@@ -71,6 +71,9 @@ pub async fn dev_core_and_key(
 /// static key that cannot be read or is not a 32-byte key; the embedded key file missing
 /// while the storage is sealed with it.
 pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
+    // Key files are read before the storage is opened, so a missing or bad key stops the start
+    // before anything (a new SQLite file) is created.
+    let configured_seal = configured_seal(&config.seal)?;
     let storage: Arc<dyn Storage> = match &config.storage {
         StorageConfig::Sqlite {
             path,
@@ -84,7 +87,14 @@ pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
             Arc::new(SqlStore::postgres(connection_url).map_err(|e| e.to_string())?)
         }
     };
-    let seal = seal_kind(&config.seal, &storage).await?;
+    let seal = match (configured_seal, &config.seal) {
+        (Some(seal), _) => seal,
+        (None, SealConfig::KeyFile(path)) => SealKind::Static {
+            current: embedded_key(path, &storage).await?,
+            previous: None,
+        },
+        (None, _) => return Err("the seal configuration names no root key source".into()),
+    };
     Ok(Arc::new(Core::build(
         storage,
         default_registry(),
@@ -94,9 +104,10 @@ pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
     )))
 }
 
-/// Reads the root key source of `seal`. For the embedded key file: reads it, or creates it
-/// (mode 0600) when the storage has no seal yet.
-async fn seal_kind(seal: &SealConfig, storage: &Arc<dyn Storage>) -> Result<SealKind, String> {
+/// The seal a config names, read without the storage: Shamir, or the static keys read from
+/// their sources. `None` for the embedded key file, which is read or made once the storage says
+/// whether it is sealed already ([`embedded_key`]). Errors name the key and the file or variable.
+fn configured_seal(seal: &SealConfig) -> Result<Option<SealKind>, String> {
     let load = |id: &str, source: &KeySource, which: &str| -> Result<StaticKey, String> {
         let material = zeroize::Zeroizing::new(
             source
@@ -106,22 +117,19 @@ async fn seal_kind(seal: &SealConfig, storage: &Arc<dyn Storage>) -> Result<Seal
         StaticKey::parse(id, &material).map_err(|e| format!("seal \"static\": {which}: {e}"))
     };
     match seal {
-        SealConfig::Shamir => Ok(SealKind::Shamir),
+        SealConfig::Shamir => Ok(Some(SealKind::Shamir)),
         SealConfig::Static {
             current_key_id,
             current_key,
             previous,
-        } => Ok(SealKind::Static {
+        } => Ok(Some(SealKind::Static {
             current: load(current_key_id, current_key, "current_key")?,
             previous: match previous {
                 Some((id, source)) => Some(load(id, source, "previous_key")?),
                 None => None,
             },
-        }),
-        SealConfig::KeyFile(path) => Ok(SealKind::Static {
-            current: embedded_key(path, storage).await?,
-            previous: None,
-        }),
+        })),
+        SealConfig::KeyFile(_) => Ok(None),
     }
 }
 

@@ -55,7 +55,9 @@ fn run_dev(args: &ServerArgs) -> std::io::Result<()> {
         println!("    Unseal Key:  {unseal_key}");
         println!("    Root Token:  {root}");
         println!();
+        println!("    In another shell:");
         println!("    export VAULT_ADDR='http://{}'", args.dev_listen_address);
+        println!("    export VAULT_TOKEN='{root}'");
         authmount_server::spawn_token_sweep(core.clone());
         authmount_server::http::server(core, listener)?.await
     })
@@ -79,6 +81,11 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
         config.listener.address = address.clone();
     }
     init_logging(args.log_level.as_deref().unwrap_or(&config.log_level));
+    // Everything that can be checked without the storage is, before the storage is opened.
+    let tls = match &config.listener.tls {
+        Some((cert, key)) => Some(authmount_server::http::load_tls(cert, key)?),
+        None => None,
+    };
     let listener = bind(&config.listener.address)?;
     let scheme = if config.listener.tls.is_some() {
         "https"
@@ -117,12 +124,14 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
                 "    Encrypted in place {migrated} values that an earlier authmount had stored in the clear."
             );
         }
+        let mut root_token = None;
         if args.config.is_none() {
             match core.initialize().await {
                 Ok(Some(root)) => {
                     println!();
                     println!("    Initialized new storage. Root Token: {root}");
                     println!("    It is shown only now: keep it safe.");
+                    root_token = Some(root);
                 }
                 Ok(None) => {}
                 Err(e) => return Err(to_io(e)),
@@ -131,15 +140,24 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
             println!("    (run `authmount operator init` once to initialize new storage)");
         }
         println!();
+        println!("    In another shell:");
         println!(
             "    export VAULT_ADDR='{scheme}://{}'",
             config.listener.address
         );
+        if let Some(cert) = config.listener.tls.as_ref().map(|(cert, _)| cert) {
+            println!(
+                "    export VAULT_CACERT='{}'   # when the certificate is self-signed",
+                cert.display()
+            );
+        }
+        match root_token {
+            Some(root) => println!("    export VAULT_TOKEN='{root}'"),
+            None => println!("    export VAULT_TOKEN=<the root token printed at the first start or by `operator init`>"),
+        }
         authmount_server::spawn_token_sweep(core.clone());
-        match &config.listener.tls {
-            Some((cert, key)) => {
-                authmount_server::http::server_tls(core, listener, cert, key)?.await
-            }
+        match tls {
+            Some(tls) => authmount_server::http::server_tls(core, listener, tls)?.await,
             None => authmount_server::http::server(core, listener)?.await,
         }
     })

@@ -794,18 +794,11 @@ fn tls_trusts_the_given_ca_or_skips_verification_when_told() {
         .local_error("Error reading CA file /nonexistent/ca.pem");
 }
 
-/// The README's command-line block runs as written (bash, with `authmount` on PATH).
+/// The README's command-line block runs as written (bash, with `authmount` on PATH), and
+/// again: the second run finds the mounts enabled. It leaves its working directory untouched.
 #[test]
 fn the_readme_command_line_runs_as_written() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("read README.md");
-    let mut lines = readme.lines().skip_while(|l| l.trim() != "```sh cli");
-    lines.next().expect("README has a ```sh cli block");
-    let script = lines
-        .take_while(|l| l.trim() != "```")
-        .collect::<Vec<_>>()
-        .join("\n");
-
+    let script = support::readme_block("sh cli");
     let server = Server::start();
     let home = TempDir::new("readme-home");
     let bin_dir = std::path::Path::new(support::BIN)
@@ -816,16 +809,43 @@ fn the_readme_command_line_runs_as_written() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .env_clear()
-        .env("PATH", path)
-        .env("HOME", home.path())
-        .env("VAULT_ADDR", &server.addr)
-        .env("VAULT_TOKEN", &server.root)
-        .current_dir(home.path())
-        .output()
-        .expect("run bash");
+    let run = || {
+        Command::new("bash")
+            .args(["-c", &script])
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", home.path())
+            .env("VAULT_ADDR", &server.addr)
+            .env("VAULT_TOKEN", &server.root)
+            .current_dir(home.path())
+            .output()
+            .expect("run bash")
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "the README block failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&first.stdout),
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let out = run();
+    assert!(
+        out.status.success(),
+        "the README block failed on its second run\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(home.path())
+        .expect("read home")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|name| name != ".vault-token")
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the block wrote into its directory: {left:?}"
+    );
+    let out = first;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -204,8 +204,7 @@ mod tests {
     /// PostgreSQL database. Runs only where `AUTHMOUNT_TEST_POSTGRES_URL` is set.
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn the_seal_barrier_on_postgres_loses_no_update() {
-        let Ok(url) = std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") else {
-            eprintln!("AUTHMOUNT_TEST_POSTGRES_URL is not set: skipped");
+        let Some(url) = crate::storage::postgres_test_url() else {
             return;
         };
         let pools = (0..3)

@@ -294,6 +294,30 @@ impl View {
     }
 }
 
+/// The PostgreSQL URL the storage tests run against (`AUTHMOUNT_TEST_POSTGRES_URL`), or `None`
+/// after saying loudly, past the test harness's output capture, that the test did not run.
+/// An empty variable (a failed `$(.ci/postgres.sh)`) is reported as such; a value that is
+/// not a `postgres://` URL fails the test rather than being skipped.
+#[cfg(test)]
+pub(crate) fn postgres_test_url() -> Option<String> {
+    use std::io::Write;
+    let why = match std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") {
+        Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            return Some(url)
+        }
+        Ok(url) if url.trim().is_empty() => {
+            "AUTHMOUNT_TEST_POSTGRES_URL is empty (did `.ci/postgres.sh` fail?)"
+        }
+        Ok(url) => panic!("AUTHMOUNT_TEST_POSTGRES_URL is not a postgres:// URL: {url:?}"),
+        Err(_) => "AUTHMOUNT_TEST_POSTGRES_URL is not set",
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "*** SKIPPED: {why}: this PostgreSQL test did NOT run (README: `.ci/postgres.sh`)."
+    );
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

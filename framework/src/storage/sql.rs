@@ -401,8 +401,7 @@ mod tests {
     /// Runs only where `AUTHMOUNT_TEST_POSTGRES_URL` is set (`.ci/run` sets it).
     #[tokio::test]
     async fn postgres_keeps_keys_and_lists_children() {
-        let Ok(url) = std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") else {
-            eprintln!("AUTHMOUNT_TEST_POSTGRES_URL is not set: skipped");
+        let Some(url) = crate::storage::postgres_test_url() else {
             return;
         };
         exercise(Arc::new(SqlStore::postgres(&url).unwrap())).await;

@@ -39,35 +39,51 @@ pub fn server(core: Arc<Core>, listener: TcpListener) -> std::io::Result<actix_w
     serve(core, listener, None)
 }
 
-/// [`server`] over TLS (rustls) with a PEM certificate chain and private key.
-///
-/// Errors: unreadable or invalid PEM files.
+/// [`server`] over TLS (rustls) with a configuration made by [`load_tls`].
 pub fn server_tls(
     core: Arc<Core>,
     listener: TcpListener,
-    cert_file: &Path,
-    key_file: &Path,
+    tls: rustls::ServerConfig,
 ) -> std::io::Result<actix_web::dev::Server> {
-    let bad = |what: &str, e: &dyn std::fmt::Display| std::io::Error::other(format!("{what}: {e}"));
-    let certs: Vec<_> = rustls_pemfile::certs(&mut std::io::BufReader::new(
-        std::fs::File::open(cert_file).map_err(|e| bad("cannot open tls_cert_file", &e))?,
-    ))
-    .collect::<Result<_, _>>()
-    .map_err(|e| bad("invalid tls_cert_file", &e))?;
-    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(
-        std::fs::File::open(key_file).map_err(|e| bad("cannot open tls_key_file", &e))?,
-    ))
-    .map_err(|e| bad("invalid tls_key_file", &e))?
-    .ok_or_else(|| bad("invalid tls_key_file", &"no private key found"))?;
-    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| bad("TLS setup", &e))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| bad("TLS certificate and key", &e))?;
     serve(core, listener, Some(tls))
+}
+
+/// Reads a listener's PEM certificate chain and private key (Vault config: `tls_cert_file`,
+/// `tls_key_file`) into a rustls configuration. The server reads them before it opens its
+/// storage, so a bad file stops the start before anything is created.
+///
+/// Errors: a message naming the setting, the file and the problem (missing, unreadable, no
+/// certificate or key in it, or a key that does not match the certificate).
+pub fn load_tls(cert_file: &Path, key_file: &Path) -> std::io::Result<rustls::ServerConfig> {
+    let bad = |what: &str, file: &Path, e: &dyn std::fmt::Display| {
+        std::io::Error::other(format!("{what} {}: {e}", file.display()))
+    };
+    let open = |what: &str, file: &Path| {
+        std::fs::File::open(file)
+            .map(std::io::BufReader::new)
+            .map_err(|e| bad(what, file, &e))
+    };
+    let certs: Vec<_> = rustls_pemfile::certs(&mut open("tls_cert_file", cert_file)?)
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("tls_cert_file", cert_file, &e))?;
+    if certs.is_empty() {
+        return Err(bad("tls_cert_file", cert_file, &"no PEM certificate in it"));
+    }
+    let key = rustls_pemfile::private_key(&mut open("tls_key_file", key_file)?)
+        .map_err(|e| bad("tls_key_file", key_file, &e))?
+        .ok_or_else(|| bad("tls_key_file", key_file, &"no PEM private key in it"))?;
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| std::io::Error::other(format!("TLS setup: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            bad(
+                "tls_key_file",
+                key_file,
+                &format!("does not fit tls_cert_file: {e}"),
+            )
+        })
 }
 
 fn serve(

@@ -320,3 +320,19 @@ pub fn unreachable_address() -> String {
     drop(listener);
     format!("http://127.0.0.1:{port}")
 }
+
+/// The body of the README's first fenced block whose info string is `info` (e.g. `sh cli`).
+pub fn readme_block(info: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("read README.md");
+    let mut lines = readme
+        .lines()
+        .skip_while(|l| l.trim() != format!("```{info}"));
+    lines
+        .next()
+        .unwrap_or_else(|| panic!("README has a ```{info} block"));
+    lines
+        .take_while(|l| l.trim() != "```")
+        .collect::<Vec<_>>()
+        .join("\n")
+}

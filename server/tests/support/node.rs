@@ -244,9 +244,17 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> Option<TestDatabase> {
-        let Ok(admin_url) = std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") else {
-            skipped("AUTHMOUNT_TEST_POSTGRES_URL is not set");
-            return None;
+        let admin_url = match std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") {
+            Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
+            Ok(url) if url.trim().is_empty() => {
+                skipped("AUTHMOUNT_TEST_POSTGRES_URL is empty (did `.ci/postgres.sh` fail?)");
+                return None;
+            }
+            Ok(url) => panic!("AUTHMOUNT_TEST_POSTGRES_URL is not a postgres:// URL: {url:?}"),
+            Err(_) => {
+                skipped("AUTHMOUNT_TEST_POSTGRES_URL is not set");
+                return None;
+            }
         };
         use sqlx::Connection;
         let name = format!("authmount_t_{}", random_hex());
