@@ -2,7 +2,8 @@
 # Installs (when missing) and starts a local PostgreSQL from Debian's packages, makes a role
 # `authmount` that may create databases and a database `authmount_test`, and prints the URL
 # for AUTHMOUNT_TEST_POSTGRES_URL. Run it as root or as a user who may `sudo` (it asks sudo for
-# itself). Idempotent: safe to run again. On any failure it prints nothing on stdout and exits
+# itself). Safe to run again: each run starts the tests on a new, empty `authmount_test` (a
+# database left by an older checkout, with migrations this one does not know, would fail them). On any failure it prints nothing on stdout and exits
 # non-zero, so `URL=$(.ci/postgres.sh) && export ...` never exports an empty URL:
 #   URL=$(.ci/postgres.sh) && export AUTHMOUNT_TEST_POSTGRES_URL=$URL
 set -euo pipefail
@@ -21,6 +22,6 @@ psql_admin() { su postgres -c "psql -p $port -qAt -c \"$1\""; }
 for _ in $(seq 1 30); do psql_admin "SELECT 1" >/dev/null 2>&1 && break; sleep 1; done
 psql_admin "CREATE ROLE authmount LOGIN" >/dev/null 2>&1 || true
 psql_admin "ALTER ROLE authmount LOGIN CREATEDB PASSWORD 'authmount'" >/dev/null
-[ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = 'authmount_test'")" = 1 ] ||
-  psql_admin "CREATE DATABASE authmount_test OWNER authmount" >/dev/null
+psql_admin "DROP DATABASE IF EXISTS authmount_test WITH (FORCE)" >/dev/null
+psql_admin "CREATE DATABASE authmount_test OWNER authmount" >/dev/null
 echo "postgres://authmount:authmount@127.0.0.1:$port/authmount_test"

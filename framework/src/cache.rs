@@ -53,6 +53,7 @@ impl<T: Send + Sync + 'static> Cached<T> {
             .get(key)
             .filter(|entry| entry.0 == bytes)
             .map(|entry| entry.1.clone());
+        crate::metrics::metrics().cache_lookup::<T>(hit.is_some());
         if hit.is_some() {
             return Ok(hit);
         }

@@ -18,6 +18,7 @@ pub mod core;
 pub mod duration;
 pub mod error;
 pub mod identity;
+pub mod metrics;
 pub mod mount;
 pub mod openapi;
 pub mod path;

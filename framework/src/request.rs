@@ -58,6 +58,9 @@ pub struct Request {
     /// TTL limits of policies, are the core's to decide. Source: Vault API, "Response
     /// Wrapping".
     pub wrap_ttl: Option<Duration>,
+    /// The request's id: a fresh UUID v4 from [`Request::new`], or the edge's (so its log
+    /// lines carry it). The answer's `request_id` is this id (Vault's envelope member).
+    pub request_id: String,
 }
 
 impl Request {
@@ -71,6 +74,7 @@ impl Request {
             remote_addr: None,
             help: false,
             wrap_ttl: None,
+            request_id: uuid::Uuid::new_v4().to_string(),
         }
     }
 

@@ -239,6 +239,21 @@ impl Reply {
         ))
     }
 
+    /// Sets the `request_id` of a reply in Vault's envelope (one that has a non-empty
+    /// `request_id` member) to `id`; other replies are left as they are.
+    pub fn stamp_request_id(&mut self, id: &str) {
+        if let Some(Value::String(current)) = self
+            .body
+            .as_mut()
+            .and_then(|b| b.as_object_mut())
+            .and_then(|b| b.get_mut("request_id"))
+        {
+            if !current.is_empty() {
+                *current = id.to_string();
+            }
+        }
+    }
+
     /// The reply for an error: its status and `{"errors":[...]}`.
     pub fn error(err: &crate::Error) -> Self {
         Reply {

@@ -256,6 +256,7 @@ impl TokenStore {
         if entry.token_type == TokenType::Batch {
             entry.accessor = String::new();
             let token = self.seal_batch(&entry).await?;
+            crate::metrics::metrics().token_issued(true);
             return Ok((token, entry));
         }
         let token = format!("hvs.{}", Alphanumeric.sample_string(&mut OsRng, 32));
@@ -274,6 +275,7 @@ impl TokenStore {
             self.revoke_entry(&hash, &entry, Children::Revoke).await?;
             return Err(Error::PermissionDenied);
         }
+        crate::metrics::metrics().token_issued(false);
         Ok((token, entry))
     }
 
@@ -298,6 +300,7 @@ impl TokenStore {
         let token = format!("hvs.{}", Alphanumeric.sample_string(&mut OsRng, 32));
         entry.accessor = Alphanumeric.sample_string(&mut OsRng, 24);
         self.store(&token, &entry, Some(wrapped)).await?;
+        crate::metrics::metrics().token_issued(false);
         Ok((token, entry))
     }
 
@@ -512,9 +515,11 @@ impl TokenStore {
                 _ => Err(not_found()),
             })
             .await?;
+        let entry = after.ok_or_else(not_found)?;
+        crate::metrics::metrics().token_renewed();
         Ok(StoredToken {
             key: token.key.clone(),
-            entry: after.ok_or_else(not_found)?,
+            entry,
         })
     }
 
@@ -533,7 +538,9 @@ impl TokenStore {
         let Some(hash) = &token.key else {
             return Err(Error::invalid("batch tokens cannot be revoked"));
         };
-        self.revoke_entry(hash, &token.entry, children).await
+        self.revoke_entry(hash, &token.entry, children).await?;
+        crate::metrics::metrics().token_revoked();
+        Ok(())
     }
 
     /// Revokes the entry at `id/<hash>` (`known` is what the caller read of it): marks it

@@ -10,6 +10,10 @@
 //!   tls_disable   = false
 //! }
 //! log_level         = "info"
+//! log_format        = "standard"     # or "json": one JSON object a line
+//! telemetry {
+//!   unauthenticated_metrics_access = false   # true: sys/metrics without a token
+//! }
 //! default_lease_ttl = "768h"
 //! max_lease_ttl     = "768h"
 //!
@@ -128,6 +132,11 @@ pub struct ServerConfig {
     pub seal: SealConfig,
     /// `trace` … `error`.
     pub log_level: String,
+    /// `log_format`: `standard` or `json` (checked by
+    /// [`crate::logging::LogFormat::parse`]); empty when not set.
+    pub log_format: String,
+    /// `telemetry { unauthenticated_metrics_access = true }`: `sys/metrics` without a token.
+    pub unauthenticated_metrics_access: bool,
     /// System lease TTLs.
     pub limits: LeaseLimits,
 }
@@ -139,12 +148,24 @@ struct RawConfig {
     seal: Option<BTreeMap<String, BTreeMap<String, Value>>>,
     listener: Option<BTreeMap<String, RawListener>>,
     log_level: Option<String>,
+    log_format: Option<String>,
+    telemetry: Option<RawTelemetry>,
     default_lease_ttl: Option<Value>,
     max_lease_ttl: Option<Value>,
     ui: Option<bool>,
     disable_mlock: Option<bool>,
     api_addr: Option<String>,
     cluster_addr: Option<String>,
+}
+
+/// The `telemetry` block: only the access setting of `sys/metrics` is used; Vault's sink
+/// settings (statsite, statsd, ...) are refused as unknown.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelemetry {
+    unauthenticated_metrics_access: Option<bool>,
+    prometheus_retention_time: Option<Value>,
+    disable_hostname: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +202,8 @@ impl ServerConfig {
             },
             seal: SealConfig::KeyFile(data_dir.join(EMBEDDED_KEY_FILE)),
             log_level: "info".into(),
+            log_format: String::new(),
+            unauthenticated_metrics_access: false,
             limits: LeaseLimits::default(),
         }
     }
@@ -261,11 +284,20 @@ impl ServerConfig {
         if limits.default_lease_ttl > limits.max_lease_ttl {
             return Err("default_lease_ttl cannot be greater than max_lease_ttl".into());
         }
+        let log_format = raw.log_format.unwrap_or_default();
+        crate::logging::LogFormat::parse(&log_format).map_err(|e| format!("log_format: {e}"))?;
+        let telemetry = raw.telemetry.as_ref();
+        // accepted, unused (we keep no in-memory retention, and no hostname prefix)
+        let _ = telemetry.map(|t| (&t.prometheus_retention_time, t.disable_hostname));
         Ok(ServerConfig {
             storage,
             listener,
             seal,
             log_level: raw.log_level.unwrap_or_else(|| "info".into()),
+            log_format,
+            unauthenticated_metrics_access: telemetry
+                .and_then(|t| t.unauthenticated_metrics_access)
+                .unwrap_or(false),
             limits,
         })
     }

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod logging;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

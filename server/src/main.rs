@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use authmount_server::cli::{self, Command, ServerArgs};
 use authmount_server::config::{SealConfig, ServerConfig, StorageConfig};
+use authmount_server::logging::{self, LogFormat};
 use rand::distributions::{Alphanumeric, DistString};
 
 fn main() -> ExitCode {
@@ -36,7 +37,7 @@ fn run_server(args: ServerArgs) -> ExitCode {
 
 /// `server -dev`: in-memory storage, a root token of the given (or a random) id.
 fn run_dev(args: &ServerArgs) -> std::io::Result<()> {
-    init_logging(args.log_level.as_deref().unwrap_or("info"));
+    init_logging(args, "info", None)?;
     let root = args.dev_root_token_id.clone().unwrap_or_else(|| {
         format!(
             "hvs.{}",
@@ -80,7 +81,7 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
     if let Some(address) = &args.listen_address {
         config.listener.address = address.clone();
     }
-    init_logging(args.log_level.as_deref().unwrap_or(&config.log_level));
+    init_logging(args, &config.log_level, Some(&config.log_format))?;
     // Everything that can be checked without the storage is, before the storage is opened.
     let tls = match &config.listener.tls {
         Some((cert, key)) => Some(authmount_server::http::load_tls(cert, key)?),
@@ -96,6 +97,7 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
         let core = authmount_server::open_core(&config)
             .await
             .map_err(std::io::Error::other)?;
+        core.set_unauthenticated_metrics(config.unauthenticated_metrics_access);
         let migrated = core.start().await.map_err(to_io)?;
         println!("==> authmount server started.");
         println!();
@@ -172,12 +174,15 @@ fn to_io(e: authmount_framework::Error) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(filter)
-        .with_target(true)
-        .init();
+/// Installs the log subscriber: the flag's level, else `config_level`; the format from
+/// `-log-format`, `AUTHMOUNT_LOG_FORMAT` or the config's `log_format`.
+fn init_logging(
+    args: &ServerArgs,
+    config_level: &str,
+    config_format: Option<&str>,
+) -> std::io::Result<()> {
+    let format = LogFormat::choose(args.log_format.as_deref(), config_format)
+        .map_err(std::io::Error::other)?;
+    logging::init(args.log_level.as_deref().unwrap_or(config_level), format);
+    Ok(())
 }

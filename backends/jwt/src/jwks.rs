@@ -190,7 +190,14 @@ impl RemoteKeys {
         Some(fetch)
     }
 
+    /// Fetches and stores the set, counted in `authmount_key_fetches_total{kind="jwks"}`.
     async fn fetch_and_store(&self) -> Result<(), String> {
+        let result = self.fetch_and_store_once().await;
+        authmount_framework::metrics::metrics().key_fetch("jwks", &self.url, result.is_ok());
+        result
+    }
+
+    async fn fetch_and_store_once(&self) -> Result<(), String> {
         let doc = self.fetcher.get(&self.url).await?;
         let (keys, skipped) = parse_jwks(&doc.body)?;
         {

@@ -156,6 +156,7 @@ impl JwtBackend {
             .role(&role_name)
             .await?
             .ok_or_else(|| LoginError::RoleNotFound(role_name.clone()))?;
+        authmount_framework::metrics::login_role(&role_name);
         if role.role_type == RoleType::Oidc {
             return Err(LoginError::OidcRole.into());
         }

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use authmount_framework::metrics::{login_failure, LoginFailure};
 use authmount_framework::{Alias, Auth, Error};
 use serde_json::{json, Map, Value};
 
@@ -62,8 +63,52 @@ impl fmt::Display for LoginError {
     }
 }
 
+impl LoginError {
+    /// The failure class `authmount_logins_total` counts this refusal under (a malformed or
+    /// badly signed token is classed where [`verify`] found it).
+    pub fn class(&self) -> LoginFailure {
+        match self {
+            LoginError::NotConfigured => LoginFailure::NotConfigured,
+            LoginError::MissingRole => LoginFailure::MissingRole,
+            LoginError::RoleNotFound(_) => LoginFailure::RoleNotFound,
+            LoginError::OidcRole => LoginFailure::RoleType,
+            LoginError::MissingToken => LoginFailure::MissingToken,
+            LoginError::CidrDenied => LoginFailure::Cidr,
+            LoginError::ValidatorSetup(_) => LoginFailure::KeySource,
+            LoginError::InvalidToken(_) => LoginFailure::Other,
+            LoginError::Claims(e) => claim_class(e),
+            LoginError::BoundClaims(_) => LoginFailure::BoundClaim,
+        }
+    }
+}
+
+/// The failure class of a claim check.
+fn claim_class(e: &ClaimError) -> LoginFailure {
+    match e {
+        ClaimError::AmbiguousClaim { .. } | ClaimError::ClaimType { .. } => LoginFailure::Malformed,
+        ClaimError::NoTimeClaims | ClaimError::Expired => LoginFailure::Expired,
+        ClaimError::NotYetValid | ClaimError::IssuedInFuture => LoginFailure::NotYetValid,
+        ClaimError::InvalidIssuer => LoginFailure::Issuer,
+        ClaimError::InvalidSubject => LoginFailure::BoundSubject,
+        ClaimError::AudienceMismatch | ClaimError::AudienceNotBound => LoginFailure::Audience,
+        ClaimError::BoundClaimMissing(_)
+        | ClaimError::BoundClaimMismatch(_)
+        | ClaimError::ReceivedClaimUnsupported(_)
+        | ClaimError::BoundClaimUnsupported(_)
+        | ClaimError::NotGlobString(_) => LoginFailure::BoundClaim,
+        _ => LoginFailure::Claims,
+    }
+}
+
+/// Reports `class` as the failure of this login (metrics) and gives `e` back.
+fn classed<E>(class: LoginFailure, e: E) -> E {
+    login_failure(class);
+    e
+}
+
 impl From<LoginError> for Error {
     fn from(e: LoginError) -> Self {
+        login_failure(e.class());
         match e {
             LoginError::CidrDenied => Error::PermissionDenied,
             other => Error::invalid(other.to_string()),
@@ -72,6 +117,7 @@ impl From<LoginError> for Error {
 }
 
 fn invalid(e: ClaimError) -> LoginError {
+    login_failure(claim_class(&e));
     LoginError::InvalidToken(e.to_string())
 }
 
@@ -95,8 +141,10 @@ pub async fn verify(
     token: &str,
     now: f64,
 ) -> Result<Auth, LoginError> {
-    let jws = Jws::parse(token).map_err(LoginError::InvalidToken)?;
+    let jws = Jws::parse(token)
+        .map_err(|e| classed(LoginFailure::Malformed, LoginError::InvalidToken(e)))?;
     if !config.algs.contains(&jws.alg) {
+        login_failure(LoginFailure::Algorithm);
         return Err(LoginError::InvalidToken(
             "invalid algorithm (alg) header parameter: token signed with unexpected algorithm"
                 .into(),
@@ -104,10 +152,16 @@ pub async fn verify(
     }
     config.keys.verify(&jws).await.map_err(|e| match e {
         KeyError::Setup(detail) => LoginError::ValidatorSetup(detail),
-        KeyError::Invalid(detail) => LoginError::InvalidToken(detail),
+        KeyError::Invalid(detail) => {
+            classed(LoginFailure::Signature, LoginError::InvalidToken(detail))
+        }
     })?;
-    let claims = claims::parse_object_strict(&jws.payload)
-        .map_err(|e| LoginError::InvalidToken(format!("malformed jwt: payload: {e}")))?;
+    let claims = claims::parse_object_strict(&jws.payload).map_err(|e| {
+        classed(
+            LoginFailure::Malformed,
+            LoginError::InvalidToken(format!("malformed jwt: payload: {e}")),
+        )
+    })?;
     let reg = claims::registered_claims(&claims).map_err(invalid)?;
     claims::validate_issuer(&reg, &config.stored.bound_issuer).map_err(invalid)?;
     claims::validate_subject(&reg, &role.bound_subject).map_err(invalid)?;

@@ -117,8 +117,19 @@ impl DiscoverySource {
         result
     }
 
-    /// The endpoints and `jwks_uri` of the provider, after checking its `issuer`.
+    /// The endpoints and `jwks_uri` of the provider, after checking its `issuer`; the fetch
+    /// is counted in `authmount_key_fetches_total{kind="discovery"}`.
     async fn discover(&self) -> Result<(Endpoints, String), String> {
+        let result = self.discover_once().await;
+        authmount_framework::metrics::metrics().key_fetch(
+            "discovery",
+            &self.issuer,
+            result.is_ok(),
+        );
+        result
+    }
+
+    async fn discover_once(&self) -> Result<(Endpoints, String), String> {
         let url = format!(
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')

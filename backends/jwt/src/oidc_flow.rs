@@ -571,6 +571,7 @@ impl Flow<'_> {
         req: &CallbackRequest,
     ) -> Result<Auth> {
         let role = role.ok_or_else(|| login_failed("Role could not be found"))?;
+        authmount_framework::metrics::login_role(&pending.role);
         let error = req.error.trim().to_lowercase();
         if !error.is_empty() {
             tracing::warn!(target: "authmount::jwt::oidc", error = ?error, error_description = ?req.error_description, "OIDC callback received an error from the provider");
@@ -764,6 +765,7 @@ impl Flow<'_> {
             .role(&pending.role)
             .await?
             .ok_or_else(|| login_failed("Role could not be found"))?;
+        authmount_framework::metrics::login_role(&pending.role);
         let endpoints = provider.endpoints().await?;
         let token_endpoint = endpoints
             .token

@@ -21,9 +21,11 @@
 
 mod capabilities_paths;
 mod docs;
+mod health_params;
 mod identity_lookup_paths;
 mod identity_paths;
 mod login;
+mod metrics_paths;
 mod mounts_paths;
 mod reply;
 mod seal_paths;
@@ -79,6 +81,8 @@ pub(crate) struct CoreInner {
     initialized: AtomicBool,
     seal: Seal,
     tables: CoreTables,
+    /// `telemetry { unauthenticated_metrics_access = true }`: `sys/metrics` without a token.
+    unauthenticated_metrics: AtomicBool,
 }
 
 /// The core's own path tables, each served under a prefix like a mount.
@@ -169,6 +173,7 @@ impl Core {
         clock: Clock,
         seal: SealKind,
     ) -> Self {
+        let physical = crate::metrics::Metered::wrap(physical);
         let seal = Seal::new(physical, seal, clock.clone());
         let storage = seal.storage();
         let core_view = View::new(storage.clone(), "core/");
@@ -186,6 +191,7 @@ impl Core {
                         wrapping_paths::paths(weak),
                         capabilities_paths::paths(weak),
                         mounts_paths::paths(weak),
+                        metrics_paths::paths(weak),
                     ]
                     .concat(),
                 )),
@@ -205,6 +211,7 @@ impl Core {
             clock,
             initialized: AtomicBool::new(false),
             seal,
+            unauthenticated_metrics: AtomicBool::new(false),
         });
         Core { inner }
     }
@@ -223,7 +230,8 @@ impl Core {
     /// Answers one request. Never panics on input; every failure is a Vault error reply.
     pub async fn handle(&self, req: Request) -> Reply {
         let inner = self.inner.clone();
-        match inner.dispatch(req).await {
+        let request_id = req.request_id.clone();
+        let mut reply = match crate::metrics::scope(inner.dispatch(req)).await {
             Ok(reply) => reply,
             Err(err) => {
                 if err.status() >= 500 {
@@ -231,7 +239,9 @@ impl Core {
                 }
                 Reply::error(&err)
             }
-        }
+        };
+        reply.stamp_request_id(&request_id);
+        reply
     }
 }
 
@@ -348,6 +358,9 @@ impl CoreInner {
                 .await?;
             return Err(Error::no_route(&path));
         };
+        if route.backend.is_some() {
+            crate::metrics::note_mount(&route.prefix);
+        }
         let rel = &path[route.prefix.len().min(path.len())..];
         let Some(matched) = route.table.find(rel, req.operation) else {
             if req.help && rel.is_empty() {
@@ -409,10 +422,13 @@ impl CoreInner {
             response.warnings.push(w);
         }
         let auth = match response.auth.take() {
-            Some(auth) => Some(
-                self.issue_token(&route, &canonical, auth, &mut response.warnings)
-                    .await?,
-            ),
+            Some(auth) => {
+                let issued = self
+                    .issue_token(&route, &canonical, auth, &mut response.warnings)
+                    .await?;
+                crate::metrics::note_issued();
+                Some(issued)
+            }
             None => response.issued.take(),
         };
         if response.data.is_none() && auth.is_none() && response.warnings.is_empty() {

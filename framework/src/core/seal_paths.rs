@@ -50,7 +50,8 @@ pub(super) fn paths(core: &Weak<CoreInner>) -> Vec<Path> {
     use FieldType::*;
     vec![
         Path::new("health")
-            .help("Health of the server: 200 when initialised, unsealed and the storage answers; 501 before initialisation; 503 while sealed or when the storage does not answer.")
+            .help("Health of the server: 200 when initialised, unsealed and the storage answers; 501 before initialisation; 503 while sealed or when the storage does not answer. Each code can be changed with a query parameter (activecode, uninitcode, sealedcode, ...).")
+            .fields(super::health_params::fields())
             .unauthenticated()
             .read(core, CoreInner::read_health),
         Path::new("init")
@@ -334,7 +335,11 @@ impl CoreInner {
 
     /// `sys/health`: 200 when initialized, unsealed and the storage answers; 501 when not
     /// initialized; 503 when sealed or the storage does not answer (Vault's codes).
-    async fn read_health(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
+    async fn read_health(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let codes = match super::health_params::parse(&req.fields) {
+            Ok(codes) => codes,
+            Err(refusal) => return Ok(Response::raw(refusal)),
+        };
         let storage = self.storage.ping().await;
         // Known from before when the storage does not answer now.
         let initialized = self.is_initialized().await.unwrap_or(false);
@@ -365,9 +370,9 @@ impl CoreInner {
                 body["storage_error"] = json!(e.to_string());
                 503
             }
-            Ok(()) if !initialized => 501,
-            Ok(()) if sealed => 503,
-            Ok(()) => 200,
+            Ok(()) if !initialized => codes.uninit,
+            Ok(()) if sealed => codes.sealed,
+            Ok(()) => codes.active,
         };
         Ok(Response::raw(Reply {
             status,

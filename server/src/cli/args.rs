@@ -181,6 +181,10 @@ pub struct ServerArgs {
     /// `RUST_LOG` wins when set.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// Log format: standard or json [env: AUTHMOUNT_LOG_FORMAT] [default: the config's
+    /// log_format, else standard]
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
 }
 
 /// Flags every client command takes: where the server is, how to trust it, how to print.

@@ -105,9 +105,22 @@ fn serve(
 }
 
 async fn handle(core: web::Data<Core>, http: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = crate::logging::request_span(&request_id, http.method().as_str(), http.path());
+    tracing::Instrument::instrument(serve_one(core, http, payload, request_id), span).await
+}
+
+/// Serves one request under the id its log lines and its answer's `request_id` carry.
+async fn serve_one(
+    core: web::Data<Core>,
+    http: HttpRequest,
+    payload: web::Payload,
+    request_id: String,
+) -> HttpResponse {
     let started = Instant::now();
     let response = match to_request(&http, payload).await {
-        Ok((req, legacy_copies)) => {
+        Ok((mut req, legacy_copies)) => {
+            req.request_id = request_id;
             let mut reply = core.handle(req).await;
             if legacy_copies && reply.status == 200 {
                 if let Some(body) = reply.body.as_mut() {
@@ -163,7 +176,10 @@ async fn to_request(
             return Err(empty_errors(StatusCode::METHOD_NOT_ALLOWED));
         }
         let (operation, data) = match *http.method() {
-            Method::GET | Method::HEAD => (Operation::Read, body::query_data(raw_query)),
+            // Vault's HTTP layer reads the first value of a repeated parameter here.
+            Method::GET | Method::HEAD => {
+                (Operation::Read, first_values(body::query_data(raw_query)))
+            }
             _ => (
                 Operation::Update,
                 body::parse_json(&body::read(payload).await.map_err(to_response)?)
@@ -281,6 +297,16 @@ fn core_request(
     req.client_token = client_token(http);
     req.remote_addr = http.peer_addr().map(|a| a.ip());
     req
+}
+
+/// Each parameter with its first value only (`a=1&a=2` is `a=1`).
+fn first_values(data: Map<String, Value>) -> Map<String, Value> {
+    data.into_iter()
+        .map(|(k, v)| match v {
+            Value::Array(mut items) if !items.is_empty() => (k, items.swap_remove(0)),
+            other => (k, other),
+        })
+        .collect()
 }
 
 /// Go's `strconv.ParseBool` where `""` is false; `None` for anything else it refuses.
