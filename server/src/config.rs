@@ -468,12 +468,14 @@ seal "static" {
     #[test]
     fn the_readme_config_block_parses() {
         let readme = include_str!("../../README.md");
+        // The config file is the heredoc the `sh server-config` block writes.
         let block = readme
-            .split("```hcl\n")
+            .split("```sh server-config\n")
             .nth(1)
-            .and_then(|rest| rest.split("```").next())
-            .expect("an hcl block in the README");
-        let config = ServerConfig::parse(block).unwrap();
+            .and_then(|rest| rest.split("<<EOF\n").nth(1))
+            .and_then(|rest| rest.split("\nEOF\n").next())
+            .expect("the server-config block's heredoc in the README");
+        let config = ServerConfig::parse(&block.replace("$DIR", "/var/lib/authmount")).unwrap();
         assert!(
             matches!(config.seal, SealConfig::Static { .. }),
             "{config:?}"
