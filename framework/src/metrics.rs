@@ -524,4 +524,10 @@ impl Storage for Metered {
     fn type_name(&self) -> &'static str {
         self.store
     }
+    async fn export(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.timed("export", self.inner.export()).await
+    }
+    async fn import(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        self.timed("import", self.inner.import(entries)).await
+    }
 }
