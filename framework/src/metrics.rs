@@ -79,6 +79,9 @@ pub enum LoginFailure {
     Claims,
     /// A `bound_claims` rule did not match.
     BoundClaim,
+    /// A CEL claim rule (`claim_rules`, `policies_expression`) refused the login, failed to
+    /// evaluate, or was over its evaluation budget.
+    ClaimRule,
     /// Any other refusal (a backend that reports nothing, an internal fault after the
     /// backend accepted the login).
     Other,
@@ -105,6 +108,7 @@ impl LoginFailure {
             LoginFailure::NotYetValid => "not_yet_valid",
             LoginFailure::Claims => "claims",
             LoginFailure::BoundClaim => "bound_claim",
+            LoginFailure::ClaimRule => "claim_rule",
             LoginFailure::Other => "other",
         }
     }

@@ -10,7 +10,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use authmount_framework::metrics::{login_failure, LoginFailure};
-use authmount_framework::{Alias, Auth, Error};
+use authmount_framework::{tokenutil, Alias, Auth, Error};
 use serde_json::{json, Map, Value};
 
 use crate::claims::{self, ClaimError};
@@ -42,6 +42,8 @@ pub enum LoginError {
     Claims(ClaimError),
     /// 400 `error validating claims: <detail>`: bound_claims.
     BoundClaims(ClaimError),
+    /// 400 `<message>`: a CEL claim rule refused the login ([`crate::cel::check`]).
+    ClaimRule(String),
 }
 
 impl fmt::Display for LoginError {
@@ -59,6 +61,7 @@ impl fmt::Display for LoginError {
             LoginError::InvalidToken(detail) => write!(f, "error validating token: {detail}"),
             LoginError::Claims(e) => write!(f, "{e}"),
             LoginError::BoundClaims(e) => write!(f, "error validating claims: {e}"),
+            LoginError::ClaimRule(message) => f.write_str(message),
         }
     }
 }
@@ -78,6 +81,7 @@ impl LoginError {
             LoginError::InvalidToken(_) => LoginFailure::Other,
             LoginError::Claims(e) => claim_class(e),
             LoginError::BoundClaims(_) => LoginFailure::BoundClaim,
+            LoginError::ClaimRule(_) => LoginFailure::ClaimRule,
         }
     }
 }
@@ -202,6 +206,12 @@ pub(crate) fn identity(
         )
         .map_err(LoginError::BoundClaims)?;
     }
+    // CEL claim rules, then the extra policies they yield (crate::cel).
+    let mut token = role.tokens.token.clone();
+    let extra_policies = crate::cel::check(role, claims)?;
+    if !extra_policies.is_empty() {
+        token.policies = tokenutil::parse_policies(&[token.policies, extra_policies].concat());
+    }
     let mut internal_data = Map::new();
     internal_data.insert("role".into(), json!(role_name));
     Ok(Auth {
@@ -212,6 +222,6 @@ pub(crate) fn identity(
         group_aliases,
         metadata,
         internal_data,
-        token: role.tokens.token.clone(),
+        token,
     })
 }
