@@ -524,4 +524,8 @@ impl Storage for Metered {
     fn type_name(&self) -> &'static str {
         self.store
     }
+    async fn changes_since(&self, since: u64) -> Result<crate::storage::Changes> {
+        self.timed("changes_since", self.inner.changes_since(since))
+            .await
+    }
 }

@@ -80,7 +80,7 @@ pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
             path,
             sync_every_commit,
         } => Arc::new(
-            SqlStore::sqlite_with(path, *sync_every_commit)
+            SqlStore::sqlite_exclusive(path, *sync_every_commit)
                 .await
                 .map_err(|e| e.to_string())?,
         ),

@@ -632,3 +632,90 @@ async fn uses_and_memberships_stay_exact_on_a_shamir_sealed_store_unsealed_on_tw
         );
     }
 }
+
+/// Each node keeps decrypted values in memory and learns from the change feed which ones
+/// another node changed: a write answered by node A is seen by node B's very next request,
+/// in a tight loop of writes on A and reads on B (a role, a policy, an entity's metadata,
+/// a token created, used and revoked), with B's caches warm between rounds.
+#[tokio::test]
+async fn a_write_answered_on_one_node_is_read_on_the_other_at_its_next_request() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b, root) = (&cluster.nodes[0], &cluster.nodes[1], &cluster.root);
+    let entity = a
+        .ok("POST", "identity/entity", root, json!({"name": "looped"}))
+        .await["data"]["id"]
+        .as_str()
+        .expect("entity id")
+        .to_string();
+    for i in 0..60u64 {
+        // Warm B's caches with the current values first.
+        for path in [
+            "auth/jwt/role/demo".to_string(),
+            "sys/policies/acl/looped".to_string(),
+            format!("identity/entity/id/{entity}"),
+        ] {
+            let _ = b.call("GET", &path, Some(root), None).await;
+        }
+        a.ok(
+            "POST",
+            "auth/jwt/role/demo",
+            root,
+            json!({"ttl": 3600 + i, "bound_audiences": support::SEED_AUDIENCE}),
+        )
+        .await;
+        let (status, role) = b
+            .call("GET", "auth/jwt/role/demo", Some(root), None)
+            .await;
+        assert_eq!(status, 200, "{role}");
+        assert_eq!(role["data"]["token_ttl"], json!(3600 + i), "round {i}");
+
+        let policy = format!("path \"secret/{i}\" {{ capabilities = [\"read\"] }}");
+        a.ok(
+            "PUT",
+            "sys/policies/acl/looped",
+            root,
+            json!({"policy": policy}),
+        )
+        .await;
+        let (status, read) = b
+            .call("GET", "sys/policies/acl/looped", Some(root), None)
+            .await;
+        assert_eq!(status, 200, "{read}");
+        assert_eq!(read["data"]["policy"], json!(policy), "round {i}");
+
+        a.ok(
+            "POST",
+            &format!("identity/entity/id/{entity}"),
+            root,
+            json!({"metadata": {"round": i.to_string()}}),
+        )
+        .await;
+        let (status, read) = b
+            .call("GET", &format!("identity/entity/id/{entity}"), Some(root), None)
+            .await;
+        assert_eq!(status, 200, "{read}");
+        assert_eq!(read["data"]["metadata"]["round"], json!(i.to_string()));
+
+        let created = a
+            .ok(
+                "POST",
+                "auth/token/create",
+                root,
+                json!({"policies": ["default"]}),
+            )
+            .await;
+        let token = created["auth"]["client_token"].as_str().expect("token");
+        let (status, body) = b
+            .call("GET", "auth/token/lookup-self", Some(token), None)
+            .await;
+        assert_eq!(status, 200, "round {i}: {body}");
+        a.ok("POST", "auth/token/revoke", root, json!({"token": token}))
+            .await;
+        let (status, body) = b
+            .call("GET", "auth/token/lookup-self", Some(token), None)
+            .await;
+        assert_eq!(status, 403, "round {i}: a revoked token still served: {body}");
+    }
+}

@@ -224,6 +224,7 @@ impl Core {
     /// Removes expired tokens from storage (run periodically by the server); returns how
     /// many.
     pub async fn sweep_expired_tokens(&self) -> Result<usize> {
+        self.inner.seal.refresh().await?;
         self.inner.tokens.sweep_expired().await
     }
 
@@ -348,6 +349,8 @@ impl CoreInner {
             if let Some(done) = self.gate(&req, &path).await? {
                 return Ok(done); // `PUT sys/seal` on a sealed server
             }
+            // Cached values changed by any node since the last request are dropped first.
+            self.seal.refresh().await?;
             self.sync_mounts().await?;
         }
         if req.operation == Operation::Update && path.ends_with('/') && !req.help {

@@ -16,6 +16,11 @@
 //! Keys (paths) stay in the clear, as in Vault. While sealed (no keyring in memory) every
 //! read, write, list and delete fails with 503 `Vault is sealed`; `ping` still reaches the
 //! physical store. Keys under `seal/` belong to the seal manager and are refused here.
+//!
+//! Decrypted values are kept in a bounded [`ExactCache`] when the physical store has a change
+//! feed ([`Storage::changes_since`]): [`Barrier::refresh`], called at the start of each
+//! request, drops exactly the keys changed since (by any node), and every write through the
+//! barrier drops its keys once committed. Sealing forgets the cache.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -28,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::storage::Storage;
+use crate::storage::exact::{ExactCache, Lookup};
+use crate::storage::{Changes, Storage};
 
 /// The physical prefix the seal manager keeps its own records under (never through the
 /// barrier).
@@ -290,6 +296,7 @@ pub(crate) struct Unsealed {
 pub struct Barrier {
     physical: Arc<dyn Storage>,
     state: RwLock<Option<Arc<Unsealed>>>,
+    cache: ExactCache,
 }
 
 impl Barrier {
@@ -298,7 +305,25 @@ impl Barrier {
         Barrier {
             physical,
             state: RwLock::new(None),
+            cache: ExactCache::default(),
         }
+    }
+
+    /// Brings the cache of decrypted values up to date with the physical store's change feed
+    /// (call at the start of each request, and before background work that reads): keys
+    /// changed since the last refresh, by this node or another, are read again. A no-op
+    /// while sealed. Errors: the store's (503 when it cannot be reached).
+    pub async fn refresh(&self) -> Result<()> {
+        if self.is_sealed() {
+            return Ok(());
+        }
+        let since = self.cache.point().unwrap_or(0);
+        let changes = self.physical.changes_since(since).await?;
+        if self.is_sealed() {
+            return Ok(());
+        }
+        self.cache.apply(changes);
+        Ok(())
     }
 
     /// The store under the barrier.
@@ -312,7 +337,11 @@ impl Barrier {
     }
 
     pub(crate) fn install(&self, unsealed: Unsealed) -> Result<()> {
-        *self.state.write().map_err(poisoned)? = Some(Arc::new(unsealed));
+        let mut state = self.state.write().map_err(poisoned)?;
+        if state.is_none() {
+            self.cache.reset(); // unsealing: nothing from before is trusted
+        }
+        *state = Some(Arc::new(unsealed));
         Ok(())
     }
 
@@ -326,6 +355,7 @@ impl Barrier {
         if let Ok(mut state) = self.state.write() {
             *state = None;
         }
+        self.cache.reset();
     }
 
     fn unsealed(&self) -> Result<Arc<Unsealed>> {
@@ -371,6 +401,25 @@ impl Barrier {
     }
 }
 
+impl Barrier {
+    /// [`Storage::compare_and_put`] of an already sealed value: compares the decrypted
+    /// current value with `expected`, swaps against the current ciphertext.
+    async fn swap(&self, key: &str, expected: Option<&[u8]>, sealed: &[u8]) -> Result<bool> {
+        let Some(expected) = expected else {
+            return self.physical.put_if_absent(key, sealed).await;
+        };
+        let Some(current) = self.physical.get(key).await? else {
+            return Ok(false);
+        };
+        if self.decrypt(key, &current).await? != expected {
+            return Ok(false);
+        }
+        self.physical
+            .compare_and_put(key, Some(&current), sealed)
+            .await
+    }
+}
+
 fn corrupt(key: &str, e: OpenError) -> Error {
     Error::internal(format!(
         "the stored value at {key:?} cannot be decrypted: {e}"
@@ -386,20 +435,30 @@ impl Storage for Barrier {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Self::check_key(key)?;
         self.unsealed()?;
-        match self.physical.get(key).await? {
-            None => Ok(None),
-            Some(stored) => self.decrypt(key, &stored).await.map(Some),
-        }
+        let ticket = match self.cache.lookup(key) {
+            Lookup::Hit(value) => return Ok(value),
+            Lookup::Miss(ticket) => ticket,
+        };
+        let plain = match self.physical.get(key).await? {
+            None => None,
+            Some(stored) => Some(self.decrypt(key, &stored).await?),
+        };
+        self.cache.fill(key, ticket, plain.as_deref());
+        Ok(plain)
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
         let sealed = self.encrypt(key, value)?;
-        self.physical.put(key, &sealed).await
+        let out = self.physical.put(key, &sealed).await;
+        self.cache.invalidate([key]);
+        out
     }
 
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
         let sealed = self.encrypt(key, value)?;
-        self.physical.put_if_absent(key, &sealed).await
+        let out = self.physical.put_if_absent(key, &sealed).await;
+        self.cache.invalidate([key]);
+        out
     }
 
     /// Compares the decrypted current value with `expected`, then swaps on the physical
@@ -412,18 +471,10 @@ impl Storage for Barrier {
         value: &[u8],
     ) -> Result<bool> {
         let sealed = self.encrypt(key, value)?;
-        let Some(expected) = expected else {
-            return self.physical.put_if_absent(key, &sealed).await;
-        };
-        let Some(current) = self.physical.get(key).await? else {
-            return Ok(false);
-        };
-        if self.decrypt(key, &current).await? != expected {
-            return Ok(false);
-        }
-        self.physical
-            .compare_and_put(key, Some(&current), &sealed)
-            .await
+        // Whatever the outcome, the cached value may be stale (a lost race): drop it.
+        let out = self.swap(key, expected, &sealed).await;
+        self.cache.invalidate([key]);
+        out
     }
 
     async fn put_batch(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
@@ -431,7 +482,9 @@ impl Storage for Barrier {
             .iter()
             .map(|(k, v)| Ok((k.clone(), self.encrypt(k, v)?)))
             .collect::<Result<Vec<_>>>()?;
-        self.physical.put_batch(&sealed).await
+        let out = self.physical.put_batch(&sealed).await;
+        self.cache.invalidate(entries.iter().map(|(k, _)| k.as_str()));
+        out
     }
 
     async fn put_batch_if_absent(
@@ -445,15 +498,21 @@ impl Storage for Barrier {
             .iter()
             .map(|(k, v)| Ok((k.clone(), self.encrypt(k, v)?)))
             .collect::<Result<Vec<_>>>()?;
-        self.physical
+        let out = self
+            .physical
             .put_batch_if_absent(guard, &guard_sealed, &sealed)
-            .await
+            .await;
+        self.cache
+            .invalidate(std::iter::once(guard).chain(entries.iter().map(|(k, _)| k.as_str())));
+        out
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         Self::check_key(key)?;
         self.unsealed()?;
-        self.physical.delete(key).await
+        let out = self.physical.delete(key).await;
+        self.cache.invalidate([key]);
+        out
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
@@ -472,6 +531,10 @@ impl Storage for Barrier {
 
     fn type_name(&self) -> &'static str {
         self.physical.type_name()
+    }
+
+    async fn changes_since(&self, since: u64) -> Result<Changes> {
+        self.physical.changes_since(since).await
     }
 }
 

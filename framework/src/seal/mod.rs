@@ -291,6 +291,16 @@ impl Seal {
         self.barrier.physical()
     }
 
+    /// Brings the barrier's cache of decrypted values up to date with the store's change
+    /// feed ([`Barrier::refresh`]); a plain seal caches nothing. Errors: 503 when the store
+    /// cannot be reached.
+    pub async fn refresh(&self) -> Result<()> {
+        match self.kind {
+            SealKind::Plain => Ok(()),
+            _ => self.barrier.refresh().await,
+        }
+    }
+
     /// True while the keyring is not in memory (never for a plain seal).
     pub fn is_sealed(&self) -> bool {
         !self.is_plain() && self.barrier.is_sealed()

@@ -14,8 +14,11 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::error::{Error, Result};
 
 mod cas;
+pub(crate) mod exact;
+pub mod feed;
 mod sql;
 pub use cas::{Retry, CAS_ATTEMPTS};
+pub use feed::{Changes, LocalFeed};
 pub use sql::SqlStore;
 
 /// A key/value store. Implementations must make each `put` and `delete` atomic and
@@ -77,6 +80,17 @@ pub trait Storage: Send + Sync + 'static {
     fn type_name(&self) -> &'static str {
         "unknown"
     }
+    /// The keys written or deleted after point `since` of this store's change feed, and the
+    /// feed's newest point (see [`feed`]): what lets the seal's barrier keep decrypted values
+    /// in memory and still serve a write made through another node at the next request.
+    /// Every write (`put*`, `compare_and_put`, `delete`) must be in the feed, with a point
+    /// assigned in commit order, before it is answered. The default, [`Changes::Unknown`],
+    /// says the store has no feed: nothing above it is cached. Errors: the store's (503 when
+    /// it cannot be reached).
+    async fn changes_since(&self, since: u64) -> Result<Changes> {
+        let _ = since;
+        Ok(Changes::Unknown)
+    }
 }
 
 /// The direct children of `prefix` among `keys` (sorted), as [`Storage::list`] returns them.
@@ -97,10 +111,12 @@ pub fn children<'a>(prefix: &str, keys: impl IntoIterator<Item = &'a str>) -> Ve
     out
 }
 
-/// A store kept in memory, lost on exit: for `server --dev` and tests.
+/// A store kept in memory, lost on exit: for `server --dev` and tests. Its change feed is a
+/// [`LocalFeed`].
 #[derive(Default)]
 pub struct InMemory {
     map: std::sync::RwLock<BTreeMap<String, Vec<u8>>>,
+    feed: LocalFeed,
 }
 
 impl InMemory {
@@ -125,6 +141,7 @@ impl Storage for InMemory {
             .write()
             .map_err(poisoned)?
             .insert(key.to_string(), value.to_vec());
+        self.feed.record([key]);
         Ok(())
     }
 
@@ -133,6 +150,7 @@ impl Storage for InMemory {
         for (key, value) in entries {
             map.insert(key.clone(), value.clone());
         }
+        self.feed.record(entries.iter().map(|(k, _)| k.as_str()));
         Ok(())
     }
 
@@ -154,11 +172,17 @@ impl Storage for InMemory {
         for (key, value) in entries {
             map.insert(key.clone(), value.clone());
         }
+        self.feed
+            .record(std::iter::once(guard).chain(entries.iter().map(|(k, _)| k.as_str())));
         Ok(true)
     }
 
     fn type_name(&self) -> &'static str {
         "inmem"
+    }
+
+    async fn changes_since(&self, since: u64) -> Result<Changes> {
+        Ok(self.feed.since(since))
     }
 
     async fn compare_and_put(
@@ -172,11 +196,14 @@ impl Storage for InMemory {
             return Ok(false);
         }
         map.insert(key.to_string(), value.to_vec());
+        self.feed.record([key]);
         Ok(true)
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.map.write().map_err(poisoned)?.remove(key);
+        let mut map = self.map.write().map_err(poisoned)?;
+        map.remove(key);
+        self.feed.record([key]);
         Ok(())
     }
 

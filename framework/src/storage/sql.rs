@@ -2,12 +2,27 @@
 //! WAL mode, every commit synced) and PostgreSQL (several server nodes on one database).
 //! Both use one table and one set of migrations (`framework/migrations/`).
 //!
+//! Writes are **group-committed**: every write goes to one writer task per store, which
+//! takes all the writes waiting, applies them in order in one transaction and commits once
+//! (one sync to disk for all); each caller is answered only after that commit. A write
+//! whose statement fails is retried alone, so one bad write does not fail its neighbours.
+//!
+//! Each committed transaction is recorded in the store's change feed (see
+//! [`feed`](super::feed)): PostgreSQL in the same transaction (`authmount_feed`,
+//! `authmount_changes`); SQLite in this process's memory, as the server holding the
+//! database file's lock ([`SqlStore::sqlite_exclusive`]) is its only writer.
+//!
+//! Prefix lists are range scans on an index in byte order: SQLite's primary key (its TEXT
+//! compares bytewise), and on PostgreSQL an index on `path COLLATE "C"` made at migration.
+//!
 //! A store that cannot reach its database answers 503 `storage unavailable: ...` and
 //! recovers by itself when the database is back (the pool reconnects; migrations run at
 //! the first successful use).
 
+use std::fs::File;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,13 +30,26 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::OnceCell;
+use tokio::sync::{mpsc, oneshot, OnceCell};
 
+use super::feed::{prefix_successor, Changes, LocalFeed};
 use super::{children, Storage};
 use crate::error::{Error, Result};
 
 /// How long a request waits for a database connection before it fails with 503.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most writes one group commit takes.
+pub const GROUP_COMMIT_MAX: usize = 512;
+
+/// How many transactions PostgreSQL's change table keeps; a node further behind clears its
+/// cache (it is told [`Changes::Everything`]). Trimmed every [`FEED_TRIM_EVERY`] commits.
+pub const FEED_KEEP: i64 = 100_000;
+/// See [`FEED_KEEP`].
+pub const FEED_TRIM_EVERY: i64 = 1_000;
+/// The most changed keys one [`Storage::changes_since`] reads from PostgreSQL; more
+/// means [`Changes::Everything`].
+const FEED_READ_MAX: usize = 4_096;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -31,15 +59,73 @@ const UPSERT: &str = "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
 const INSERT_IF_ABSENT: &str = "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
                                 ON CONFLICT (path) DO NOTHING";
 
+const COMPARE_AND_PUT: &str =
+    "UPDATE authmount_kv SET value = $3 WHERE path = $1 AND value = $2";
+
+const DELETE: &str = "DELETE FROM authmount_kv WHERE path = $1";
+
+/// PostgreSQL only (SQLite's TEXT primary key already compares bytewise): the index that
+/// prefix lists scan.
+const PG_BYTEWISE_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS authmount_kv_path_bytewise ON authmount_kv (path COLLATE \"C\")";
+
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
 
-/// A key/value store in SQLite or PostgreSQL.
-pub struct SqlStore {
+/// What the writer task and the store share.
+struct Shared {
     pool: Pool,
     migrated: OnceCell<()>,
+    /// SQLite's change feed (PostgreSQL's is in the database).
+    local_feed: Option<LocalFeed>,
+}
+
+/// A key/value store in SQLite or PostgreSQL.
+pub struct SqlStore {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    /// The lock on `<database>.lock` of [`SqlStore::sqlite_exclusive`], held while open.
+    _lock: Option<File>,
+}
+
+/// One write, as the writer task applies it; its outcome is "stored" (false: a condition
+/// did not hold and nothing was written).
+enum Op {
+    Put(String, Vec<u8>),
+    PutIfAbsent(String, Vec<u8>),
+    CompareAndPut(String, Vec<u8>, Vec<u8>),
+    Delete(String),
+    Batch(Vec<(String, Vec<u8>)>),
+    BatchIfAbsent(String, Vec<u8>, Vec<(String, Vec<u8>)>),
+}
+
+impl Op {
+    fn keys(&self) -> Vec<&str> {
+        match self {
+            Op::Put(k, _) | Op::PutIfAbsent(k, _) | Op::CompareAndPut(k, _, _) | Op::Delete(k) => {
+                vec![k]
+            }
+            Op::Batch(entries) => entries.iter().map(|(k, _)| k.as_str()).collect(),
+            Op::BatchIfAbsent(guard, _, entries) => std::iter::once(guard.as_str())
+                .chain(entries.iter().map(|(k, _)| k.as_str()))
+                .collect(),
+        }
+    }
+}
+
+struct Job {
+    op: Op,
+    done: oneshot::Sender<Result<bool>>,
+}
+
+/// Why a group did not commit.
+enum GroupError {
+    /// A statement failed: nothing was committed, each write can be tried alone.
+    Statement(Error),
+    /// The commit itself failed: its outcome is unknown.
+    Commit(Error),
 }
 
 fn storage_error(e: sqlx::Error) -> Error {
@@ -58,7 +144,7 @@ fn storage_error(e: sqlx::Error) -> Error {
 /// as [`Row`]s.
 macro_rules! fetch {
     ($self:expr, $sql:expr $(, $arg:expr)*) => {
-        match &$self.pool {
+        match &$self.shared.pool {
             Pool::Sqlite(pool) => sqlx::query($sql)
                 $(.bind($arg))*
                 .fetch_all(pool)
@@ -69,6 +155,63 @@ macro_rules! fetch {
                 .fetch_all(pool)
                 .await
                 .map(|rows| rows.iter().map(row_postgres).collect::<Vec<Row>>()),
+        }
+    };
+}
+
+/// Applies one [`Op`] inside the transaction `$tx` (a `&mut Transaction`); an async block
+/// yielding `Result<bool, sqlx::Error>` (true: stored).
+macro_rules! apply_op {
+    ($tx:expr, $op:expr) => {
+        async {
+            let stored = match $op {
+                Op::Put(key, value) => {
+                    sqlx::query(UPSERT).bind(key).bind(value).execute(&mut **$tx).await?;
+                    true
+                }
+                Op::PutIfAbsent(key, value) => {
+                    let done = sqlx::query(INSERT_IF_ABSENT)
+                        .bind(key)
+                        .bind(value)
+                        .execute(&mut **$tx)
+                        .await?;
+                    done.rows_affected() > 0
+                }
+                Op::CompareAndPut(key, expected, value) => {
+                    let done = sqlx::query(COMPARE_AND_PUT)
+                        .bind(key)
+                        .bind(expected)
+                        .bind(value)
+                        .execute(&mut **$tx)
+                        .await?;
+                    done.rows_affected() > 0
+                }
+                Op::Delete(key) => {
+                    sqlx::query(DELETE).bind(key).execute(&mut **$tx).await?;
+                    true
+                }
+                Op::Batch(entries) => {
+                    for (key, value) in entries {
+                        sqlx::query(UPSERT).bind(key).bind(value).execute(&mut **$tx).await?;
+                    }
+                    true
+                }
+                Op::BatchIfAbsent(guard, guard_value, entries) => {
+                    let inserted = sqlx::query(INSERT_IF_ABSENT)
+                        .bind(guard)
+                        .bind(guard_value)
+                        .execute(&mut **$tx)
+                        .await?
+                        .rows_affected();
+                    if inserted > 0 {
+                        for (key, value) in entries {
+                            sqlx::query(UPSERT).bind(key).bind(value).execute(&mut **$tx).await?;
+                        }
+                    }
+                    inserted > 0
+                }
+            };
+            Ok::<bool, sqlx::Error>(stored)
         }
     };
 }
@@ -90,6 +233,10 @@ impl SqlStore {
     /// Opens (creating when missing) the SQLite database at `path`, in WAL mode with every
     /// commit synced to disk, and runs the migrations. Errors: 503 when the file cannot be
     /// opened or created.
+    ///
+    /// The store assumes this process is the database's only writer (its change feed is in
+    /// memory): a server opens it with [`SqlStore::sqlite_exclusive`]; this is for reading
+    /// a database in tests and tools.
     pub async fn sqlite(path: &Path) -> Result<SqlStore> {
         SqlStore::sqlite_with(path, true).await
     }
@@ -99,14 +246,59 @@ impl SqlStore {
     /// write survives the server's crash, `kill -9` included, but not the machine's; several
     /// times the write throughput on disks with slow syncs).
     pub async fn sqlite_with(path: &Path, sync_every_commit: bool) -> Result<SqlStore> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
+        SqlStore::open_sqlite(path, sync_every_commit, None).await
+    }
+
+    /// [`SqlStore::sqlite_with`] for a server: first takes an exclusive lock on the file
+    /// `<path>.lock` (created when missing), held while the store is open, so that a second
+    /// server process on the same database refuses to start (its in-memory caches are exact
+    /// only while one process writes). Errors: 503 naming the database and the lock file when
+    /// another process holds the lock, or when the lock file cannot be made.
+    pub async fn sqlite_exclusive(path: &Path, sync_every_commit: bool) -> Result<SqlStore> {
+        let lock_path = {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".lock");
+            std::path::PathBuf::from(name)
+        };
+        create_parent(&lock_path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| {
                 Error::Unavailable(format!(
-                    "cannot create data directory {}: {e}",
-                    dir.display()
+                    "cannot open the lock file {}: {e}",
+                    lock_path.display()
                 ))
             })?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Unavailable(format!(
+                    "the SQLite database {} is in use by another authmount server process \
+                     (it holds the lock {}); one database file serves one server: stop the \
+                     other one, or use PostgreSQL for several nodes",
+                    path.display(),
+                    lock_path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Unavailable(format!(
+                    "cannot lock {}: {e}",
+                    lock_path.display()
+                )))
+            }
         }
+        SqlStore::open_sqlite(path, sync_every_commit, Some(file)).await
+    }
+
+    async fn open_sqlite(
+        path: &Path,
+        sync_every_commit: bool,
+        lock: Option<File>,
+    ) -> Result<SqlStore> {
+        create_parent(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -123,11 +315,8 @@ impl SqlStore {
             .connect_with(options)
             .await
             .map_err(storage_error)?;
-        let store = SqlStore {
-            pool: Pool::Sqlite(pool),
-            migrated: OnceCell::new(),
-        };
-        store.migrate().await?;
+        let store = SqlStore::over(Pool::Sqlite(pool), Some(LocalFeed::new()), lock);
+        store.shared.migrate().await?;
         Ok(store)
     }
 
@@ -140,12 +329,85 @@ impl SqlStore {
             .max_connections(8)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_lazy_with(options);
-        Ok(SqlStore {
-            pool: Pool::Postgres(pool),
-            migrated: OnceCell::new(),
-        })
+        Ok(SqlStore::over(Pool::Postgres(pool), None, None))
     }
 
+    fn over(pool: Pool, local_feed: Option<LocalFeed>, lock: Option<File>) -> SqlStore {
+        SqlStore {
+            shared: Arc::new(Shared {
+                pool,
+                migrated: OnceCell::new(),
+                local_feed,
+            }),
+            writer: Mutex::new(None),
+            _lock: lock,
+        }
+    }
+
+    /// Hands `op` to the writer task (started on first use, and again if its runtime
+    /// ended) and waits until its group is committed.
+    async fn write(&self, op: Op) -> Result<bool> {
+        self.shared.migrate().await?;
+        let (done, answer) = oneshot::channel();
+        let mut job = Job { op, done };
+        for _ in 0..2 {
+            let sender = {
+                let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                match writer.as_ref().filter(|s| !s.is_closed()) {
+                    Some(sender) => sender.clone(),
+                    None => {
+                        let (sender, jobs) = mpsc::unbounded_channel();
+                        tokio::spawn(write_loop(self.shared.clone(), jobs));
+                        *writer = Some(sender.clone());
+                        sender
+                    }
+                }
+            };
+            match sender.send(job) {
+                Ok(()) => {
+                    return answer.await.unwrap_or_else(|_| {
+                        Err(Error::Unavailable(
+                            "storage unavailable: the writer stopped".into(),
+                        ))
+                    })
+                }
+                Err(mpsc::error::SendError(back)) => job = back,
+            }
+        }
+        Err(Error::Unavailable(
+            "storage unavailable: cannot start the writer".into(),
+        ))
+    }
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Unavailable(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// The writer task: takes every write waiting (up to [`GROUP_COMMIT_MAX`]) and commits them
+/// together, until the store is dropped.
+async fn write_loop(shared: Arc<Shared>, mut jobs: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_COMMIT_MAX {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        shared.commit_group(group).await;
+    }
+}
+
+impl Shared {
     async fn migrate(&self) -> Result<()> {
         self.migrated
             .get_or_try_init(|| async {
@@ -156,49 +418,130 @@ impl SqlStore {
                 result.map_err(|e| match e {
                     sqlx::migrate::MigrateError::Execute(e) => storage_error(e),
                     other => Error::Unavailable(format!("storage migration failed: {other}")),
-                })
+                })?;
+                if let Pool::Postgres(p) = &self.pool {
+                    sqlx::query(PG_BYTEWISE_INDEX)
+                        .execute(p)
+                        .await
+                        .map_err(storage_error)?;
+                }
+                Ok::<(), Error>(())
             })
             .await
             .map(|_| ())
+    }
+
+    /// Commits `group` in one transaction and answers each job; when a statement fails,
+    /// tries each job alone instead.
+    async fn commit_group(&self, group: Vec<Job>) {
+        let ops: Vec<&Op> = group.iter().map(|j| &j.op).collect();
+        let outcomes = match self.commit(&ops).await {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(GroupError::Statement(_)) if ops.len() > 1 => {
+                let mut alone = Vec::with_capacity(ops.len());
+                for op in &ops {
+                    alone.push(match self.commit(&[op]).await {
+                        Ok(outcome) => Ok(outcome[0]),
+                        Err(GroupError::Statement(e) | GroupError::Commit(e)) => Err(e),
+                    });
+                }
+                alone
+            }
+            Err(GroupError::Statement(e) | GroupError::Commit(e)) => vec![Err(e); ops.len()],
+        };
+        for (job, outcome) in group.into_iter().zip(outcomes) {
+            let _ = job.done.send(outcome); // a caller that went away needs no answer
+        }
+    }
+
+    /// One transaction: `ops` in order, then the change feed, then the commit.
+    async fn commit(&self, ops: &[&Op]) -> std::result::Result<Vec<bool>, GroupError> {
+        let statement = |e: sqlx::Error| GroupError::Statement(storage_error(e));
+        let mut outcomes = Vec::with_capacity(ops.len());
+        let mut changed: Vec<String> = Vec::new();
+        macro_rules! in_transaction {
+            ($pool:expr, $feed:ident) => {{
+                let mut tx = $pool.begin().await.map_err(statement)?;
+                for op in ops {
+                    let stored = apply_op!(&mut tx, op).await.map_err(statement)?;
+                    if stored {
+                        changed.extend(op.keys().into_iter().map(str::to_string));
+                    }
+                    outcomes.push(stored);
+                }
+                $feed!(tx, changed);
+                tx.commit()
+                    .await
+                    .map_err(|e| GroupError::Commit(storage_error(e)))?;
+            }};
+        }
+        macro_rules! no_feed {
+            ($tx:ident, $changed:ident) => {};
+        }
+        macro_rules! pg_feed {
+            ($tx:ident, $changed:ident) => {
+                if !$changed.is_empty() {
+                    let head: i64 = sqlx::query_scalar(
+                        "UPDATE authmount_feed SET head = head + 1 WHERE id = 1 RETURNING head",
+                    )
+                    .fetch_one(&mut *$tx)
+                    .await
+                    .map_err(statement)?;
+                    sqlx::query(
+                        "INSERT INTO authmount_changes (seq, path) SELECT $1, unnest($2::text[])",
+                    )
+                    .bind(head)
+                    .bind(&$changed)
+                    .execute(&mut *$tx)
+                    .await
+                    .map_err(statement)?;
+                    if head % FEED_TRIM_EVERY == 0 && head > FEED_KEEP {
+                        let upto = head - FEED_KEEP;
+                        sqlx::query("DELETE FROM authmount_changes WHERE seq <= $1")
+                            .bind(upto)
+                            .execute(&mut *$tx)
+                            .await
+                            .map_err(statement)?;
+                        sqlx::query("UPDATE authmount_feed SET trimmed = $1 WHERE id = 1")
+                            .bind(upto)
+                            .execute(&mut *$tx)
+                            .await
+                            .map_err(statement)?;
+                    }
+                }
+            };
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => in_transaction!(pool, no_feed),
+            Pool::Postgres(pool) => in_transaction!(pool, pg_feed),
+        }
+        if let Some(feed) = &self.local_feed {
+            if !changed.is_empty() {
+                feed.record(changed.iter().map(String::as_str));
+            }
+        }
+        Ok(outcomes)
     }
 }
 
 #[async_trait]
 impl Storage for SqlStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.migrate().await?;
+        self.shared.migrate().await?;
         let rows = fetch!(self, "SELECT value FROM authmount_kv WHERE path = $1", key)
             .map_err(storage_error)?;
         Ok(rows.into_iter().next().and_then(|(_, v)| v))
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.migrate().await?;
-        fetch!(self, UPSERT, key, value).map_err(storage_error)?;
-        Ok(())
+        self.write(Op::Put(key.to_string(), value.to_vec()))
+            .await
+            .map(|_| ())
     }
 
-    /// One transaction: one sync to disk for all the keys.
+    /// One transaction (shared with other writes waiting): one sync to disk for all the keys.
     async fn put_batch(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
-        self.migrate().await?;
-        macro_rules! in_transaction {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await.map_err(storage_error)?;
-                for (key, value) in entries {
-                    sqlx::query(UPSERT)
-                        .bind(key)
-                        .bind(value)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(storage_error)?;
-                }
-                tx.commit().await.map_err(storage_error)
-            }};
-        }
-        match &self.pool {
-            Pool::Sqlite(pool) => in_transaction!(pool),
-            Pool::Postgres(pool) => in_transaction!(pool),
-        }
+        self.write(Op::Batch(entries.to_vec())).await.map(|_| ())
     }
 
     /// One transaction: the guard's insert decides; on a conflict nothing is written.
@@ -208,57 +551,24 @@ impl Storage for SqlStore {
         guard_value: &[u8],
         entries: &[(String, Vec<u8>)],
     ) -> Result<bool> {
-        self.migrate().await?;
-        macro_rules! in_transaction {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await.map_err(storage_error)?;
-                let inserted = sqlx::query(INSERT_IF_ABSENT)
-                    .bind(guard)
-                    .bind(guard_value)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(storage_error)?
-                    .rows_affected();
-                if inserted == 0 {
-                    tx.rollback().await.map_err(storage_error)?;
-                    return Ok(false);
-                }
-                for (key, value) in entries {
-                    sqlx::query(UPSERT)
-                        .bind(key)
-                        .bind(value)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(storage_error)?;
-                }
-                tx.commit().await.map_err(storage_error)?;
-                Ok(true)
-            }};
-        }
-        match &self.pool {
-            Pool::Sqlite(pool) => in_transaction!(pool),
-            Pool::Postgres(pool) => in_transaction!(pool),
-        }
+        self.write(Op::BatchIfAbsent(
+            guard.to_string(),
+            guard_value.to_vec(),
+            entries.to_vec(),
+        ))
+        .await
     }
 
     fn type_name(&self) -> &'static str {
-        match self.pool {
+        match self.shared.pool {
             Pool::Sqlite(_) => "sqlite",
             Pool::Postgres(_) => "postgresql",
         }
     }
 
     async fn put_if_absent(&self, key: &str, value: &[u8]) -> Result<bool> {
-        self.migrate().await?;
-        let rows = fetch!(
-            self,
-            "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
-             ON CONFLICT (path) DO NOTHING RETURNING path",
-            key,
-            value
-        )
-        .map_err(storage_error)?;
-        Ok(!rows.is_empty())
+        self.write(Op::PutIfAbsent(key.to_string(), value.to_vec()))
+            .await
     }
 
     async fn compare_and_put(
@@ -267,54 +577,88 @@ impl Storage for SqlStore {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<bool> {
-        let Some(expected) = expected else {
-            return self.put_if_absent(key, value).await;
+        let op = match expected {
+            None => Op::PutIfAbsent(key.to_string(), value.to_vec()),
+            Some(expected) => Op::CompareAndPut(key.to_string(), expected.to_vec(), value.to_vec()),
         };
-        self.migrate().await?;
-        let rows = fetch!(
-            self,
-            "UPDATE authmount_kv SET value = $3 WHERE path = $1 AND value = $2 RETURNING path",
-            key,
-            expected,
-            value
-        )
-        .map_err(storage_error)?;
-        Ok(!rows.is_empty())
+        self.write(op).await
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
-        self.migrate().await?;
-        fetch!(self, "DELETE FROM authmount_kv WHERE path = $1", key).map_err(storage_error)?;
-        Ok(())
+        self.write(Op::Delete(key.to_string())).await.map(|_| ())
     }
 
+    /// A range scan in byte order on an index: `prefix <= path < successor(prefix)`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        self.migrate().await?;
-        let rows = match &self.pool {
-            // SQLite compares TEXT bytewise: a range on the primary key index.
-            Pool::Sqlite(_) => fetch!(
+        self.shared.migrate().await?;
+        let end = prefix_successor(prefix);
+        let rows = match (&self.shared.pool, end) {
+            (Pool::Sqlite(_), Some(end)) => fetch!(
                 self,
-                "SELECT path FROM authmount_kv WHERE path >= $1 AND path < $2",
+                "SELECT path FROM authmount_kv WHERE path >= $1 AND path < $2 ORDER BY path",
                 prefix,
-                format!("{prefix}{}", char::MAX)
+                end
             ),
-            // PostgreSQL's collation may not be bytewise: compare the prefix exactly.
-            Pool::Postgres(_) => fetch!(
+            (Pool::Sqlite(_), None) => fetch!(
                 self,
-                "SELECT path FROM authmount_kv WHERE substr(path, 1, length($1)) = $1",
+                "SELECT path FROM authmount_kv WHERE path >= $1 ORDER BY path",
+                prefix
+            ),
+            (Pool::Postgres(_), Some(end)) => fetch!(
+                self,
+                "SELECT path FROM authmount_kv WHERE path COLLATE \"C\" >= $1 \
+                 AND path COLLATE \"C\" < $2 ORDER BY path COLLATE \"C\"",
+                prefix,
+                end
+            ),
+            (Pool::Postgres(_), None) => fetch!(
+                self,
+                "SELECT path FROM authmount_kv WHERE path COLLATE \"C\" >= $1 \
+                 ORDER BY path COLLATE \"C\"",
                 prefix
             ),
         }
         .map_err(storage_error)?;
-        let mut keys: Vec<String> = rows.into_iter().filter_map(|(k, _)| k).collect();
-        keys.sort();
+        let keys: Vec<String> = rows.into_iter().filter_map(|(k, _)| k).collect();
         Ok(children(prefix, keys.iter().map(String::as_str)))
     }
 
     async fn ping(&self) -> Result<()> {
-        self.migrate().await?;
+        self.shared.migrate().await?;
         fetch!(self, "SELECT 1 AS one").map_err(storage_error)?;
         Ok(())
+    }
+
+    /// SQLite: the in-memory feed. PostgreSQL: one query reading the feed's head and the
+    /// keys changed after `since` (an index range on `authmount_changes.seq`).
+    async fn changes_since(&self, since: u64) -> Result<Changes> {
+        if let Some(feed) = &self.shared.local_feed {
+            return Ok(feed.since(since));
+        }
+        self.shared.migrate().await?;
+        let Pool::Postgres(pool) = &self.shared.pool else {
+            return Ok(Changes::Unknown);
+        };
+        let since_i64 = i64::try_from(since).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT f.head, f.trimmed, c.path FROM authmount_feed f LEFT JOIN \
+             (SELECT path FROM authmount_changes WHERE seq > $1 ORDER BY seq LIMIT $2) c \
+             ON TRUE WHERE f.id = 1",
+        )
+        .bind(since_i64)
+        .bind(FEED_READ_MAX as i64 + 1)
+        .fetch_all(pool)
+        .await
+        .map_err(storage_error)?;
+        let Some(&(head, trimmed, _)) = rows.first() else {
+            return Ok(Changes::Unknown); // the feed row is missing: no feed
+        };
+        let through = u64::try_from(head).unwrap_or(0);
+        let keys: Vec<String> = rows.into_iter().filter_map(|(_, _, p)| p).collect();
+        if since_i64 > head || since_i64 < trimmed || keys.len() > FEED_READ_MAX {
+            return Ok(Changes::Everything { through });
+        }
+        Ok(Changes::Keys { through, keys })
     }
 }
 
@@ -379,6 +723,103 @@ mod tests {
         assert!(view.list("").await.unwrap().is_empty());
         assert!(view.get("role/a").await.unwrap().is_none());
         store.ping().await.unwrap();
+    }
+
+    /// Concurrent writes on node `a` share commits, each answered with its own outcome, and
+    /// node `b` (another handle on the same database) reads them and finds each key in the
+    /// change feed after the point it had seen.
+    async fn group_commits_feed_the_other_node(a: Arc<dyn Storage>, b: Arc<dyn Storage>) {
+        let prefix = format!("g-{}/", uuid::Uuid::new_v4());
+        let point = match b.changes_since(0).await.unwrap() {
+            Changes::Keys { through, .. } | Changes::Everything { through } => through,
+            Changes::Unknown => panic!("no change feed"),
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..64 {
+            let (a, key) = (a.clone(), format!("{prefix}k{i}"));
+            tasks.spawn(async move { a.put(&key, format!("{i}").as_bytes()).await });
+        }
+        // Racing conditional writes of one key inside the same groups: exactly one stores.
+        for i in 0..16 {
+            let (a, key) = (a.clone(), format!("{prefix}once"));
+            tasks.spawn(async move {
+                let stored = a.put_if_absent(&key, format!("{i}").as_bytes()).await?;
+                Ok(if stored { a.put(&format!("{key}-won-{i}"), b"").await? } else {})
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let listed = b.list(&prefix).await.unwrap();
+        assert_eq!(listed.len(), 64 + 2, "{listed:?}");
+        assert_eq!(listed.iter().filter(|k| k.contains("-won-")).count(), 1);
+        for i in 0..64 {
+            let key = format!("{prefix}k{i}");
+            assert_eq!(b.get(&key).await.unwrap(), Some(format!("{i}").into_bytes()));
+        }
+        let Changes::Keys { through, keys } = b.changes_since(point).await.unwrap() else {
+            panic!("the feed forgot");
+        };
+        assert!(through > point);
+        for i in 0..64 {
+            assert!(keys.contains(&format!("{prefix}k{i}")), "k{i} not in the feed");
+        }
+        // Nothing after the newest point.
+        assert_eq!(
+            b.changes_since(through).await.unwrap(),
+            Changes::Keys {
+                through,
+                keys: vec![]
+            }
+        );
+        // A delete is a change too; a range ends exactly at the prefix.
+        a.put(&format!("{}x", prefix.trim_end_matches('/')), b"beside")
+            .await
+            .unwrap();
+        a.delete(&format!("{prefix}k0")).await.unwrap();
+        let Changes::Keys { keys, .. } = b.changes_since(through).await.unwrap() else {
+            panic!("the feed forgot");
+        };
+        assert!(keys.contains(&format!("{prefix}k0")));
+        assert_eq!(b.list(&prefix).await.unwrap().len(), 64 + 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_group_commits_and_feeds_its_changes() {
+        let dir = std::env::temp_dir().join(format!("authmount-group-{}", uuid::Uuid::new_v4()));
+        let store: Arc<dyn Storage> =
+            Arc::new(SqlStore::sqlite(&dir.join("g.db")).await.unwrap());
+        group_commits_feed_the_other_node(store.clone(), store).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Runs only where `AUTHMOUNT_TEST_POSTGRES_URL` is set.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_group_commits_and_feeds_its_changes_to_another_node() {
+        let Some(url) = crate::storage::postgres_test_url() else {
+            return;
+        };
+        group_commits_feed_the_other_node(
+            Arc::new(SqlStore::postgres(&url).unwrap()),
+            Arc::new(SqlStore::postgres(&url).unwrap()),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_second_exclusive_open_of_one_sqlite_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("authmount-lock-{}", uuid::Uuid::new_v4()));
+        let path = dir.join("x.db");
+        let first = SqlStore::sqlite_exclusive(&path, true).await.unwrap();
+        let err = SqlStore::sqlite_exclusive(&path, true)
+            .await
+            .err()
+            .expect("a second exclusive open");
+        assert_eq!(err.status(), 503);
+        assert!(err.to_string().contains("in use by another authmount server"), "{err}");
+        drop(first);
+        SqlStore::sqlite_exclusive(&path, true).await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
