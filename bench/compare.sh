@@ -19,7 +19,8 @@
 #
 # Environment: BENCH_SECONDS (default 10), BENCH_POSTGRES_URL (optional), BENCH_ONLY (a
 # space-separated subset of: am-dev am-sqlite am-pg bao-dev bao-raft bao-pg), BENCH_AUTHMOUNT
-# (an authmount binary to measure instead of building one).
+# (an authmount binary to measure instead of building one), BENCH_BASELINE (another authmount
+# binary, e.g. an older version, measured too, its rows marked "(baseline)").
 # Needs: bash, curl, python3, openssl, cargo; apt-get and pip when wrk/openbao are missing;
 # psql when BENCH_POSTGRES_URL is set.
 set -euo pipefail
@@ -146,7 +147,7 @@ measure() {
     p50=$(awk '$1=="50%" {print $2}' <<<"$out")
     p99=$(awk '$1=="99%" {print $2}' <<<"$out")
     bad=$(awk '/^logins:/ {print $4}' <<<"$out")
-    ROWS+=("$(printf '| %-30s | %-7s | %9s | %8s | %8s | %5s | %4s → %4s |' \
+    ROWS+=("$(printf '| %-40s | %-7s | %9s | %8s | %8s | %5s | %4s → %4s |' \
       "$name" "$kind" "$rate" "$p50" "$p99" "$bad" "$before" "$after")")
   done
 }
@@ -161,18 +162,20 @@ stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 want() { [[ " $ONLY " == *" $1 "* ]]; }
 
 # --- authmount -------------------------------------------------------------------------------
+run_authmount() { # run_authmount BINARY LABEL-SUFFIX
+local AUTHMOUNT=$1 tag=$2 port addr root
 if want am-dev; then
   port=$(free_port); addr="http://127.0.0.1:$port"
   start "$WORK/am-dev.log" "$AUTHMOUNT" server -dev -dev-root-token-id=root "-dev-listen-address=127.0.0.1:$port"
   wait_up "$addr" "$STARTED" "$WORK/am-dev.log"
-  measure "authmount dev (in memory)" "$addr" root "$STARTED"; stop "$STARTED"
+  measure "authmount dev (in memory)$tag" "$addr" root "$STARTED"; stop "$STARTED"
 fi
 if want am-sqlite; then
   port=$(free_port); addr="http://127.0.0.1:$port"
-  start "$WORK/am-sqlite.log" "$AUTHMOUNT" server "-data-dir=$WORK/am-sqlite" "-listen-address=127.0.0.1:$port"
+  start "$WORK/am-sqlite.log" "$AUTHMOUNT" server "-data-dir=$WORK/am-sqlite$RANDOM" "-listen-address=127.0.0.1:$port"
   wait_up "$addr" "$STARTED" "$WORK/am-sqlite.log"
   root=$(sed -n 's/.*Root Token: \([^ ]*\).*/\1/p' "$WORK/am-sqlite.log")
-  measure "authmount SQLite (default)" "$addr" "$root" "$STARTED"; stop "$STARTED"
+  measure "authmount SQLite (default)$tag" "$addr" "$root" "$STARTED"; stop "$STARTED"
 fi
 if want am-pg && [[ -n $PG_URL ]]; then
   wipe_pg
@@ -192,8 +195,11 @@ EOF
   start "$WORK/am-pg.log" "$AUTHMOUNT" server "-config=$WORK/am-pg.hcl"
   wait_up "$addr" "$STARTED" "$WORK/am-pg.log"
   root=$(init_unseal "$addr" '{}')
-  measure "authmount PostgreSQL" "$addr" "$root" "$STARTED"; stop "$STARTED"
+  measure "authmount PostgreSQL$tag" "$addr" "$root" "$STARTED"; stop "$STARTED"
 fi
+}
+run_authmount "$AUTHMOUNT" ""
+[[ -z ${BENCH_BASELINE:-} ]] || run_authmount "$BENCH_BASELINE" " (baseline)"
 
 # --- OpenBao ---------------------------------------------------------------------------------
 if want bao-dev; then
@@ -242,8 +248,8 @@ fi
 echo
 echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); load: wrk -t1 -c32 -d${SECONDS_PER_RUN}s on the same cores"
 echo
-echo "| server                         | tokens  | logins/s  | p50      | p99      | non-200 | RSS MB before → after |"
-echo "|--------------------------------|---------|----------:|---------:|---------:|------:|--------------:|"
+echo "| server                                   | tokens  | logins/s  | p50      | p99      | non-200 | RSS MB before → after |"
+echo "|------------------------------------------|---------|----------:|---------:|---------:|------:|--------------:|"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "openssl speed -seconds 3 rsa2048 (one core):"

@@ -1,8 +1,10 @@
 //! Parsed objects kept in memory, exact across server nodes.
 //!
 //! [`Cached`] maps a storage key to the object parsed from its stored bytes. Every use reads
-//! the stored bytes and reuses the parsed object while they are unchanged, so a write made
-//! through another node sharing the store is seen by this node's very next use, and an
+//! the stored bytes (behind a seal, from the barrier's cache of decrypted values, which the
+//! store's change feed keeps exact: no storage query when warm) and reuses the parsed object
+//! while they are unchanged, so a write made through another node sharing the store is seen
+//! by this node's very next request, and an
 //! expensive parse (key verifiers, compiled policies, a backend instance) happens once per
 //! stored version. The framework's own caches (mount table, policies) and the JWT backend's
 //! (config with its verifiers, roles) all use it; so can a backend of yours.

@@ -665,9 +665,7 @@ async fn a_write_answered_on_one_node_is_read_on_the_other_at_its_next_request()
             json!({"ttl": 3600 + i, "bound_audiences": support::SEED_AUDIENCE}),
         )
         .await;
-        let (status, role) = b
-            .call("GET", "auth/jwt/role/demo", Some(root), None)
-            .await;
+        let (status, role) = b.call("GET", "auth/jwt/role/demo", Some(root), None).await;
         assert_eq!(status, 200, "{role}");
         assert_eq!(role["data"]["token_ttl"], json!(3600 + i), "round {i}");
 
@@ -693,7 +691,12 @@ async fn a_write_answered_on_one_node_is_read_on_the_other_at_its_next_request()
         )
         .await;
         let (status, read) = b
-            .call("GET", &format!("identity/entity/id/{entity}"), Some(root), None)
+            .call(
+                "GET",
+                &format!("identity/entity/id/{entity}"),
+                Some(root),
+                None,
+            )
             .await;
         assert_eq!(status, 200, "{read}");
         assert_eq!(read["data"]["metadata"]["round"], json!(i.to_string()));
@@ -716,6 +719,9 @@ async fn a_write_answered_on_one_node_is_read_on_the_other_at_its_next_request()
         let (status, body) = b
             .call("GET", "auth/token/lookup-self", Some(token), None)
             .await;
-        assert_eq!(status, 403, "round {i}: a revoked token still served: {body}");
+        assert_eq!(
+            status, 403,
+            "round {i}: a revoked token still served: {body}"
+        );
     }
 }

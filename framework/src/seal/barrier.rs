@@ -483,7 +483,8 @@ impl Storage for Barrier {
             .map(|(k, v)| Ok((k.clone(), self.encrypt(k, v)?)))
             .collect::<Result<Vec<_>>>()?;
         let out = self.physical.put_batch(&sealed).await;
-        self.cache.invalidate(entries.iter().map(|(k, _)| k.as_str()));
+        self.cache
+            .invalidate(entries.iter().map(|(k, _)| k.as_str()));
         out
     }
 

@@ -59,8 +59,7 @@ const UPSERT: &str = "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
 const INSERT_IF_ABSENT: &str = "INSERT INTO authmount_kv (path, value) VALUES ($1, $2) \
                                 ON CONFLICT (path) DO NOTHING";
 
-const COMPARE_AND_PUT: &str =
-    "UPDATE authmount_kv SET value = $3 WHERE path = $1 AND value = $2";
+const COMPARE_AND_PUT: &str = "UPDATE authmount_kv SET value = $3 WHERE path = $1 AND value = $2";
 
 const DELETE: &str = "DELETE FROM authmount_kv WHERE path = $1";
 
@@ -166,7 +165,11 @@ macro_rules! apply_op {
         async {
             let stored = match $op {
                 Op::Put(key, value) => {
-                    sqlx::query(UPSERT).bind(key).bind(value).execute(&mut **$tx).await?;
+                    sqlx::query(UPSERT)
+                        .bind(key)
+                        .bind(value)
+                        .execute(&mut **$tx)
+                        .await?;
                     true
                 }
                 Op::PutIfAbsent(key, value) => {
@@ -192,7 +195,11 @@ macro_rules! apply_op {
                 }
                 Op::Batch(entries) => {
                     for (key, value) in entries {
-                        sqlx::query(UPSERT).bind(key).bind(value).execute(&mut **$tx).await?;
+                        sqlx::query(UPSERT)
+                            .bind(key)
+                            .bind(value)
+                            .execute(&mut **$tx)
+                            .await?;
                     }
                     true
                 }
@@ -205,7 +212,11 @@ macro_rules! apply_op {
                         .rows_affected();
                     if inserted > 0 {
                         for (key, value) in entries {
-                            sqlx::query(UPSERT).bind(key).bind(value).execute(&mut **$tx).await?;
+                            sqlx::query(UPSERT)
+                                .bind(key)
+                                .bind(value)
+                                .execute(&mut **$tx)
+                                .await?;
                         }
                     }
                     inserted > 0
@@ -744,7 +755,10 @@ mod tests {
             let (a, key) = (a.clone(), format!("{prefix}once"));
             tasks.spawn(async move {
                 let stored = a.put_if_absent(&key, format!("{i}").as_bytes()).await?;
-                Ok(if stored { a.put(&format!("{key}-won-{i}"), b"").await? } else {})
+                Ok(if stored {
+                    a.put(&format!("{key}-won-{i}"), b"").await?
+                } else {
+                })
             });
         }
         while let Some(done) = tasks.join_next().await {
@@ -755,14 +769,20 @@ mod tests {
         assert_eq!(listed.iter().filter(|k| k.contains("-won-")).count(), 1);
         for i in 0..64 {
             let key = format!("{prefix}k{i}");
-            assert_eq!(b.get(&key).await.unwrap(), Some(format!("{i}").into_bytes()));
+            assert_eq!(
+                b.get(&key).await.unwrap(),
+                Some(format!("{i}").into_bytes())
+            );
         }
         let Changes::Keys { through, keys } = b.changes_since(point).await.unwrap() else {
             panic!("the feed forgot");
         };
         assert!(through > point);
         for i in 0..64 {
-            assert!(keys.contains(&format!("{prefix}k{i}")), "k{i} not in the feed");
+            assert!(
+                keys.contains(&format!("{prefix}k{i}")),
+                "k{i} not in the feed"
+            );
         }
         // Nothing after the newest point.
         assert_eq!(
@@ -787,8 +807,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sqlite_group_commits_and_feeds_its_changes() {
         let dir = std::env::temp_dir().join(format!("authmount-group-{}", uuid::Uuid::new_v4()));
-        let store: Arc<dyn Storage> =
-            Arc::new(SqlStore::sqlite(&dir.join("g.db")).await.unwrap());
+        let store: Arc<dyn Storage> = Arc::new(SqlStore::sqlite(&dir.join("g.db")).await.unwrap());
         group_commits_feed_the_other_node(store.clone(), store).await;
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -816,7 +835,11 @@ mod tests {
             .err()
             .expect("a second exclusive open");
         assert_eq!(err.status(), 503);
-        assert!(err.to_string().contains("in use by another authmount server"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("in use by another authmount server"),
+            "{err}"
+        );
         drop(first);
         SqlStore::sqlite_exclusive(&path, true).await.unwrap();
         let _ = std::fs::remove_dir_all(dir);
