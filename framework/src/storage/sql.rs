@@ -755,10 +755,10 @@ mod tests {
             let (a, key) = (a.clone(), format!("{prefix}once"));
             tasks.spawn(async move {
                 let stored = a.put_if_absent(&key, format!("{i}").as_bytes()).await?;
-                Ok(if stored {
-                    a.put(&format!("{key}-won-{i}"), b"").await?
-                } else {
-                })
+                if stored {
+                    a.put(&format!("{key}-won-{i}"), b"").await?;
+                }
+                Ok(())
             });
         }
         while let Some(done) = tasks.join_next().await {
