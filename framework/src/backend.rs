@@ -68,6 +68,9 @@ pub struct BackendRequest {
     /// (`sys/wrapping/lookup` takes the wrapping token from `X-Vault-Token`). Never set for a
     /// backend's paths.
     pub(crate) presented_token: Option<String>,
+    /// The raw body of a request to one of the core's file-taking endpoints
+    /// ([`crate::Request::body`]); never set for a backend's paths.
+    pub(crate) body: Option<Arc<[u8]>>,
 }
 
 /// A renewal of a token this backend issued.

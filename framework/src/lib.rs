@@ -26,6 +26,7 @@ pub mod policy;
 pub mod request;
 pub mod response;
 pub mod seal;
+pub mod snapshot;
 pub mod storage;
 pub mod token;
 pub mod tokenutil;

@@ -528,4 +528,10 @@ impl Storage for Metered {
         self.timed("changes_since", self.inner.changes_since(since))
             .await
     }
+    async fn export(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        self.timed("export", self.inner.export()).await
+    }
+    async fn import(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        self.timed("import", self.inner.import(entries)).await
+    }
 }

@@ -61,6 +61,10 @@ pub struct Request {
     /// The request's id: a fresh UUID v4 from [`Request::new`], or the edge's (so its log
     /// lines carry it). The answer's `request_id` is this id (Vault's envelope member).
     pub request_id: String,
+    /// The raw body of a request to an endpoint that takes a file rather than JSON (a
+    /// snapshot restore: `POST sys/storage/raft/snapshot`); `None` elsewhere. The edge sends
+    /// such a body here as it came, and `data` stays empty.
+    pub body: Option<std::sync::Arc<[u8]>>,
 }
 
 impl Request {
@@ -75,7 +79,14 @@ impl Request {
             help: false,
             wrap_ttl: None,
             request_id: uuid::Uuid::new_v4().to_string(),
+            body: None,
         }
+    }
+
+    /// The same request carrying this raw body (see [`Request::body`]).
+    pub fn with_body(mut self, body: impl Into<std::sync::Arc<[u8]>>) -> Self {
+        self.body = Some(body.into());
+        self
     }
 
     /// The same request with this JSON object as its body (non-objects are ignored).

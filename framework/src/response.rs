@@ -183,6 +183,8 @@ pub struct TokenParams {
 const RAW_STATUS: &str = "http_status_code";
 const RAW_CONTENT_TYPE: &str = "http_content_type";
 const RAW_BODY: &str = "http_raw_body";
+/// The member that holds a binary raw body, base64 (Vault's JSON form of `[]byte`).
+const RAW_BODY_BASE64: &str = "http_raw_body_base64";
 
 /// The core's answer: an HTTP status and an optional JSON body (none for 204), or a raw body
 /// ([`Reply::raw_body`]) for the few answers that are not JSON.
@@ -239,6 +241,39 @@ impl Reply {
         ))
     }
 
+    /// A raw reply whose body is bytes (a snapshot file): sent as it is with `content_type`.
+    /// Its JSON form is `{"http_status_code", "http_content_type", "http_raw_body_base64"}`,
+    /// the body in standard base64; HTTP edges send the decoded bytes
+    /// ([`Reply::raw_bytes`]).
+    pub fn raw_binary(status: u16, content_type: &str, body: &[u8]) -> Self {
+        use base64::Engine;
+        Reply {
+            status,
+            body: Some(serde_json::json!({
+                RAW_STATUS: status,
+                RAW_CONTENT_TYPE: content_type,
+                RAW_BODY_BASE64: base64::engine::general_purpose::STANDARD.encode(body),
+            })),
+        }
+    }
+
+    /// The `Content-Type` and bytes of a raw reply, binary ([`Reply::raw_binary`]) or text
+    /// ([`Reply::raw_body`]); `None` for a JSON reply.
+    pub fn raw_bytes(&self) -> Option<(&str, Vec<u8>)> {
+        use base64::Engine;
+        if let Some((content_type, body)) = self.raw() {
+            return Some((content_type, body.as_bytes().to_vec()));
+        }
+        let body = self.body.as_ref()?.as_object()?;
+        if body.len() != 3 || !body.contains_key(RAW_STATUS) {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(body.get(RAW_BODY_BASE64)?.as_str()?)
+            .ok()?;
+        Some((body.get(RAW_CONTENT_TYPE)?.as_str()?, bytes))
+    }
+
     /// Sets the `request_id` of a reply in Vault's envelope (one that has a non-empty
     /// `request_id` member) to `id`; other replies are left as they are.
     pub fn stamp_request_id(&mut self, id: &str) {
@@ -281,5 +316,16 @@ mod tests {
             "all three members or none"
         );
         assert!(!Response::raw_body(200, "text/plain", "").is_empty());
+        let file = Reply::raw_binary(200, "application/octet-stream", &[0, 159, 255]);
+        assert_eq!(file.raw(), None, "not text");
+        assert_eq!(
+            file.raw_bytes(),
+            Some(("application/octet-stream", vec![0, 159, 255]))
+        );
+        assert_eq!(
+            page.raw_bytes(),
+            Some(("text/html; charset=utf-8", b"<p>no</p>".to_vec()))
+        );
+        assert_eq!(Reply::no_content().raw_bytes(), None);
     }
 }

@@ -29,6 +29,7 @@ mod metrics_paths;
 mod mounts_paths;
 mod reply;
 mod seal_paths;
+mod snapshot_paths;
 mod sys_paths;
 mod token_paths;
 mod wrapping_paths;
@@ -192,6 +193,7 @@ impl Core {
                         capabilities_paths::paths(weak),
                         mounts_paths::paths(weak),
                         metrics_paths::paths(weak),
+                        snapshot_paths::paths(weak),
                     ]
                     .concat(),
                 )),
@@ -411,6 +413,7 @@ impl CoreInner {
             caller,
             wrap_ttl: req.wrap_ttl,
             presented_token: req.client_token.clone().filter(|_| core_unauthenticated),
+            body: req.body.clone().filter(|_| route.backend.is_none()),
         };
         let mut response = handler(backend_req).await?;
         if let Some(raw) = response.raw.take() {
@@ -502,6 +505,7 @@ impl CoreInner {
             caller: None,
             wrap_ttl: None,
             presented_token: None,
+            body: None,
         };
         Ok(match check(probe).await? {
             true => Capability::Update,

@@ -37,6 +37,7 @@
 //! Source: Vault identity secrets engine (entities, entity aliases, groups, group aliases).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use rand::rngs::OsRng;
@@ -147,7 +148,10 @@ impl EntityAlias {
 pub struct IdentityStore {
     storage: View,
     clock: Clock,
-    index: tokio::sync::OnceCell<IndexKey>,
+    /// The index key once read; emptied by [`IdentityStore::forget_cached`] (a restore).
+    index: std::sync::RwLock<Option<Arc<IndexKey>>>,
+    /// Held while the index key is read or made, so that it happens once.
+    index_init: tokio::sync::Mutex<()>,
 }
 
 /// The key of the name indexes.
@@ -254,35 +258,60 @@ impl IdentityStore {
         IdentityStore {
             storage,
             clock,
-            index: tokio::sync::OnceCell::new(),
+            index: std::sync::RwLock::new(None),
+            index_init: tokio::sync::Mutex::new(()),
         }
     }
 
-    async fn index(&self) -> Result<&IndexKey> {
-        self.index
-            .get_or_try_init(|| async {
-                let mut fresh = [0u8; 32];
-                OsRng.fill_bytes(&mut fresh);
-                let document = IndexKeyDocument {
-                    hmac_key: hex::encode(fresh),
-                };
-                let bytes = serde_json::to_vec(&document).map_err(Error::internal)?;
-                self.storage.put_if_absent(INDEX_KEY, &bytes).await?;
-                let stored: IndexKeyDocument = self
-                    .storage
-                    .get_json(INDEX_KEY)
-                    .await?
-                    .ok_or_else(|| Error::internal("identity index key vanished"))?;
-                let key = hex::decode(&stored.hmac_key)
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .map(IndexKey)
-                    .ok_or_else(|| Error::internal("corrupt identity index key"))?;
-                self.migrate(&key).await?;
-                self.index_entity_names(&key).await?;
-                Ok(key)
-            })
-            .await
+    /// Forgets what was read from storage and kept in memory (the index key), so that the
+    /// next use reads it again: after the whole store was replaced (a snapshot restore).
+    pub fn forget_cached(&self) {
+        if let Ok(mut index) = self.index.write() {
+            *index = None;
+        }
+    }
+
+    fn cached_index(&self) -> Option<Arc<IndexKey>> {
+        self.index.read().ok().and_then(|i| i.clone())
+    }
+
+    async fn index(&self) -> Result<Arc<IndexKey>> {
+        if let Some(key) = self.cached_index() {
+            return Ok(key);
+        }
+        let _once = self.index_init.lock().await;
+        if let Some(key) = self.cached_index() {
+            return Ok(key);
+        }
+        let key = Arc::new(self.load_index().await?);
+        if let Ok(mut index) = self.index.write() {
+            *index = Some(key.clone());
+        }
+        Ok(key)
+    }
+
+    /// Reads the index key, making it when absent, and migrates the indexes once.
+    async fn load_index(&self) -> Result<IndexKey> {
+        let mut fresh = [0u8; 32];
+        OsRng.fill_bytes(&mut fresh);
+        let document = IndexKeyDocument {
+            hmac_key: hex::encode(fresh),
+        };
+        let bytes = serde_json::to_vec(&document).map_err(Error::internal)?;
+        self.storage.put_if_absent(INDEX_KEY, &bytes).await?;
+        let stored: IndexKeyDocument = self
+            .storage
+            .get_json(INDEX_KEY)
+            .await?
+            .ok_or_else(|| Error::internal("identity index key vanished"))?;
+        let key = hex::decode(&stored.hmac_key)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(IndexKey)
+            .ok_or_else(|| Error::internal("corrupt identity index key"))?;
+        self.migrate(&key).await?;
+        self.index_entity_names(&key).await?;
+        Ok(key)
     }
 
     /// Moves the name indexes of a store written before opaque keys (names hex-encoded in

@@ -20,6 +20,8 @@
 
 pub mod barrier;
 pub mod shares;
+mod snapshot;
+pub use snapshot::Restored;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -77,6 +77,15 @@ impl LocalFeed {
         }
     }
 
+    /// Records one committed transaction that may have touched any key (a restore): every
+    /// reader that asks for changes after an earlier point is told [`Changes::Everything`].
+    pub fn record_everything(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.head += 1;
+        state.trimmed = state.head;
+        state.log.clear();
+    }
+
     /// The changes after `since`.
     pub fn since(&self, since: u64) -> Changes {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());

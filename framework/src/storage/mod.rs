@@ -91,6 +91,32 @@ pub trait Storage: Send + Sync + 'static {
         let _ = since;
         Ok(Changes::Unknown)
     }
+    /// Every key with its value as stored (barrier ciphertext stays ciphertext), sorted by
+    /// key, read in ONE consistent view while writers go on (a single read transaction): the
+    /// image a snapshot holds. Errors: 400 where the store does not make images (PostgreSQL:
+    /// its own tools, `pg_dump`, do); 503 when the store does not answer.
+    async fn export(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        Err(no_images(self.type_name()))
+    }
+    /// Replaces the WHOLE contents of the store with `entries` (an image from
+    /// [`Storage::export`]), all or nothing: one transaction, so a failure leaves the store
+    /// as it was and readers never see a half-restored store. Errors: those of
+    /// [`Storage::export`].
+    async fn import(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        let _ = entries;
+        Err(no_images(self.type_name()))
+    }
+}
+
+/// The refusal of a store that does not make or install images.
+fn no_images(store: &str) -> Error {
+    match store {
+        "postgresql" => Error::invalid(
+            "snapshots are not made by the postgresql storage: back it up with PostgreSQL's own \
+             tools (pg_dump, pg_restore; see docs/backups.md)",
+        ),
+        other => Error::invalid(format!("the {other} storage does not make snapshots")),
+    }
 }
 
 /// The direct children of `prefix` among `keys` (sorted), as [`Storage::list`] returns them.
@@ -214,6 +240,21 @@ impl Storage for InMemory {
             .map(|(k, _)| k.as_str())
             .take_while(|k| k.starts_with(prefix));
         Ok(children(prefix, keys))
+    }
+
+    /// A copy under the read lock: writers wait for it, so it is one point in time.
+    async fn export(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let map = self.map.read().map_err(poisoned)?;
+        Ok(map.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    }
+
+    /// The new map is built first, then swapped in under the write lock.
+    async fn import(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        let fresh: BTreeMap<String, Vec<u8>> = entries.iter().cloned().collect();
+        let mut map = self.map.write().map_err(poisoned)?;
+        *map = fresh;
+        self.feed.record_everything();
+        Ok(())
     }
 }
 
@@ -363,5 +404,21 @@ mod tests {
         a.clear().await.unwrap();
         assert!(a.list("").await.unwrap().is_empty());
         assert_eq!(b.get("role/z").await.unwrap().as_deref(), Some(&b"4"[..]));
+    }
+
+    #[tokio::test]
+    async fn an_image_is_exported_and_imported_whole() {
+        let store = InMemory::new();
+        store.put("b", b"2").await.unwrap();
+        store.put("a/x", b"1").await.unwrap();
+        let image = store.export().await.unwrap();
+        assert_eq!(
+            image,
+            [("a/x".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())]
+        );
+        store.put("c", b"3").await.unwrap();
+        store.delete("b").await.unwrap();
+        store.import(&image).await.unwrap();
+        assert_eq!(store.export().await.unwrap(), image, "c gone, b back");
     }
 }

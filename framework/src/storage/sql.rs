@@ -98,6 +98,9 @@ enum Op {
     Delete(String),
     Batch(Vec<(String, Vec<u8>)>),
     BatchIfAbsent(String, Vec<u8>, Vec<(String, Vec<u8>)>),
+    /// Every row deleted, then these inserted: a snapshot's restore. Its change is
+    /// "everything".
+    Replace(Vec<(String, Vec<u8>)>),
 }
 
 impl Op {
@@ -106,7 +109,9 @@ impl Op {
             Op::Put(k, _) | Op::PutIfAbsent(k, _) | Op::CompareAndPut(k, _, _) | Op::Delete(k) => {
                 vec![k]
             }
-            Op::Batch(entries) => entries.iter().map(|(k, _)| k.as_str()).collect(),
+            Op::Batch(entries) | Op::Replace(entries) => {
+                entries.iter().map(|(k, _)| k.as_str()).collect()
+            }
             Op::BatchIfAbsent(guard, _, entries) => std::iter::once(guard.as_str())
                 .chain(entries.iter().map(|(k, _)| k.as_str()))
                 .collect(),
@@ -194,6 +199,19 @@ macro_rules! apply_op {
                     true
                 }
                 Op::Batch(entries) => {
+                    for (key, value) in entries {
+                        sqlx::query(UPSERT)
+                            .bind(key)
+                            .bind(value)
+                            .execute(&mut **$tx)
+                            .await?;
+                    }
+                    true
+                }
+                Op::Replace(entries) => {
+                    sqlx::query("DELETE FROM authmount_kv")
+                        .execute(&mut **$tx)
+                        .await?;
                     for (key, value) in entries {
                         sqlx::query(UPSERT)
                             .bind(key)
@@ -527,7 +545,9 @@ impl Shared {
             Pool::Postgres(pool) => in_transaction!(pool, pg_feed),
         }
         if let Some(feed) = &self.local_feed {
-            if !changed.is_empty() {
+            if ops.iter().any(|op| matches!(op, Op::Replace(_))) {
+                feed.record_everything();
+            } else if !changed.is_empty() {
                 feed.record(changed.iter().map(String::as_str));
             }
         }
@@ -670,6 +690,36 @@ impl Storage for SqlStore {
             return Ok(Changes::Everything { through });
         }
         Ok(Changes::Keys { through, keys })
+    }
+
+    /// SQLite: one read transaction (in WAL mode a reader sees one committed state while
+    /// writers go on). PostgreSQL: refused (400), `pg_dump` is the tool.
+    async fn export(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let Pool::Sqlite(pool) = &self.shared.pool else {
+            return Err(super::no_images(self.type_name()));
+        };
+        self.shared.migrate().await?;
+        let mut tx = pool.begin().await.map_err(storage_error)?;
+        let rows = sqlx::query("SELECT path, value FROM authmount_kv ORDER BY path")
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+        tx.commit().await.map_err(storage_error)?;
+        Ok(rows
+            .iter()
+            .map(row_sqlite)
+            .filter_map(|(k, v)| Some((k?, v.unwrap_or_default())))
+            .collect())
+    }
+
+    /// SQLite: through the writer, one transaction deletes every row and inserts the image
+    /// (a failure rolls it all back), and the change feed tells every cache to drop all it
+    /// holds. PostgreSQL: refused (400), `pg_restore` is the tool.
+    async fn import(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
+        if !matches!(self.shared.pool, Pool::Sqlite(_)) {
+            return Err(super::no_images(self.type_name()));
+        }
+        self.write(Op::Replace(entries.to_vec())).await.map(|_| ())
     }
 }
 
@@ -860,6 +910,54 @@ mod tests {
         let second = SqlStore::sqlite(&path).await.unwrap();
         assert_eq!(second.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn sqlite_images_are_consistent_and_imported_whole() {
+        let dir = std::env::temp_dir().join(format!("authmount-img-{}", uuid::Uuid::new_v4()));
+        let store = Arc::new(SqlStore::sqlite(&dir.join("a.db")).await.unwrap());
+        // A writer moves two keys together (one transaction per step) while images are
+        // taken: every image sees both keys at the same step.
+        store
+            .put_batch(&[("p".into(), b"0".to_vec()), ("q".into(), b"0".to_vec())])
+            .await
+            .unwrap();
+        let writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for i in 1..200u32 {
+                    let v = i.to_string().into_bytes();
+                    store
+                        .put_batch(&[("p".into(), v.clone()), ("q".into(), v)])
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        for _ in 0..20 {
+            let image = store.export().await.unwrap();
+            assert_eq!(image.len(), 2);
+            assert_eq!(image[0].1, image[1].1, "{image:?}");
+        }
+        writer.await.unwrap();
+        let image = store.export().await.unwrap();
+        store.put("extra", b"x").await.unwrap();
+        store.import(&image).await.unwrap();
+        assert_eq!(store.export().await.unwrap(), image);
+        // A failing import (the same key twice breaks the primary key) changes nothing.
+        let bad = vec![("k".to_string(), b"1".to_vec()), ("k".to_string(), b"2".to_vec())];
+        assert!(store.import(&bad).await.is_err());
+        assert_eq!(store.export().await.unwrap(), image);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn postgres_refuses_images_naming_pg_dump() {
+        let store = SqlStore::postgres("postgres://nobody:x@127.0.0.1:9/none").unwrap();
+        let err = store.export().await.unwrap_err();
+        assert_eq!(err.status(), 400);
+        assert!(err.to_string().contains("pg_dump"), "{err}");
+        assert_eq!(store.import(&[]).await.unwrap_err().status(), 400);
     }
 
     /// Runs only where `AUTHMOUNT_TEST_POSTGRES_URL` is set (`.ci/run` sets it).

@@ -25,30 +25,61 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a client may take to send its whole body (Vault's listener default is 30 s).
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The largest file body accepted (a snapshot to restore), in bytes (413 beyond).
+pub const MAX_FILE_BYTES: usize = 512 * 1024 * 1024;
+
+/// How long a client may take to send a file body.
+pub const FILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The endpoints whose `POST`/`PUT` body is a file handed to the core as it came
+/// ([`authmount_framework::Request::body`]) rather than JSON data: the snapshot restores.
+const FILE_ENDPOINTS: [&str; 2] = [
+    "sys/storage/raft/snapshot",
+    "sys/storage/raft/snapshot-force",
+];
+
+/// Whether a request with this (clean) path and verb carries a file body.
+pub(super) fn takes_a_file(path: &str, method: &str) -> bool {
+    matches!(method, "POST" | "PUT") && FILE_ENDPOINTS.contains(&path)
+}
+
 /// The whole body, at most [`MAX_BODY_BYTES`] (413 beyond) within [`BODY_TIMEOUT`] (408).
 pub(super) async fn read(payload: web::Payload) -> Result<Vec<u8>, Reply> {
-    match actix_web::rt::time::timeout(BODY_TIMEOUT, read_capped(payload)).await {
+    read_within(payload, MAX_BODY_BYTES, BODY_TIMEOUT).await
+}
+
+/// A file body, at most [`MAX_FILE_BYTES`] (413 beyond) within [`FILE_TIMEOUT`] (408).
+pub(super) async fn read_file(payload: web::Payload) -> Result<Vec<u8>, Reply> {
+    read_within(payload, MAX_FILE_BYTES, FILE_TIMEOUT).await
+}
+
+async fn read_within(
+    payload: web::Payload,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<Vec<u8>, Reply> {
+    match actix_web::rt::time::timeout(timeout, read_capped(payload, limit)).await {
         Ok(result) => result,
         Err(_) => Err(Reply {
             status: 408,
             body: Some(serde_json::json!({
-                "errors": [format!("request body not received within {}s", BODY_TIMEOUT.as_secs())]
+                "errors": [format!("request body not received within {}s", timeout.as_secs())]
             })),
         }),
     }
 }
 
-async fn read_capped(mut payload: web::Payload) -> Result<Vec<u8>, Reply> {
+async fn read_capped(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, Reply> {
     let mut body = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             Reply::error(&Error::invalid(format!("failed to read request body: {e}")))
         })?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        if body.len() + chunk.len() > limit {
             return Err(Reply {
                 status: 413,
                 body: Some(serde_json::json!({
-                    "errors": [format!("request body too large: the limit is {MAX_BODY_BYTES} bytes")]
+                    "errors": [format!("request body too large: the limit is {limit} bytes")]
                 })),
             });
         }

@@ -31,7 +31,7 @@ use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use authmount_framework::{Core, Error, Operation, Reply, Request};
 use serde_json::{Map, Value};
 
-pub use body::{BODY_TIMEOUT, MAX_BODY_BYTES};
+pub use body::{BODY_TIMEOUT, FILE_TIMEOUT, MAX_BODY_BYTES, MAX_FILE_BYTES};
 
 /// Builds the actix-web server for `core` on an already bound listener. Run it with
 /// `.await` inside an actix or tokio runtime.
@@ -189,8 +189,12 @@ async fn to_request(
         return Ok((core_request(http, operation, path, data), false));
     }
 
+    let mut raw_body = None;
     let (operation, data, refusal) = if help {
         (Operation::Read, Map::new(), None)
+    } else if body::takes_a_file(&path, method) {
+        raw_body = Some(body::read_file(payload).await.map_err(to_response)?);
+        (Operation::Update, Map::new(), None)
     } else {
         logical_operation(http, raw_query, payload).await?
     };
@@ -211,6 +215,7 @@ async fn to_request(
     let mut req = core_request(http, operation, path, data);
     req.help = help;
     req.wrap_ttl = wrap_ttl;
+    req.body = raw_body.map(Into::into);
     Ok((req, legacy_copies))
 }
 
@@ -337,12 +342,13 @@ fn to_response(reply: Reply) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = HttpResponse::build(status);
     builder.insert_header(("Cache-Control", "no-store"));
-    // A raw reply (e.g. the OIDC method's pages for a browser) goes out as it is.
-    if let Some((content_type, body)) = reply.raw() {
+    // A raw reply (e.g. the OIDC method's pages for a browser, a snapshot file) goes out
+    // as it is.
+    if let Some((content_type, body)) = reply.raw_bytes() {
         return builder
             .content_type(content_type)
             .insert_header(("X-Content-Type-Options", "nosniff"))
-            .body(body.to_string());
+            .body(body);
     }
     builder.content_type("application/json");
     match reply.body {
