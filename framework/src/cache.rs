@@ -83,6 +83,63 @@ impl<T: Send + Sync + 'static> Cached<T> {
     }
 }
 
+/// A value read (or made) from storage at its first use and kept in memory until
+/// [`Loaded::forget`] (called when the whole store was replaced: a snapshot restore). For
+/// values that never change once written (the token store's and the identity store's keys):
+/// unlike [`Cached`], no read of storage per use.
+pub struct Loaded<T> {
+    value: std::sync::RwLock<Option<Arc<T>>>,
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl<T> Default for Loaded<T> {
+    fn default() -> Self {
+        Loaded {
+            value: std::sync::RwLock::new(None),
+            loading: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> Loaded<T> {
+    /// Nothing loaded yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn current(&self) -> Option<Arc<T>> {
+        self.value.read().ok().and_then(|v| v.clone())
+    }
+
+    /// The value, running `load` when none is kept (one `load` at a time: callers arriving
+    /// meanwhile wait for its result). Errors: `load`'s (nothing is kept then).
+    pub async fn get_or_load<F, Fut>(&self, load: F) -> Result<Arc<T>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        if let Some(value) = self.current() {
+            return Ok(value);
+        }
+        let _one_at_a_time = self.loading.lock().await;
+        if let Some(value) = self.current() {
+            return Ok(value);
+        }
+        let value = Arc::new(load().await?);
+        if let Ok(mut slot) = self.value.write() {
+            *slot = Some(value.clone());
+        }
+        Ok(value)
+    }
+
+    /// Forgets the value: the next use loads it again.
+    pub fn forget(&self) {
+        if let Ok(mut slot) = self.value.write() {
+            *slot = None;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +166,22 @@ mod tests {
         view.delete("k").await.unwrap();
         assert!(cache.get(&view, "k", parse).await.unwrap().is_none());
         assert_eq!(parses.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_loaded_value_is_kept_until_forgotten() {
+        let loaded: Loaded<u32> = Loaded::new();
+        let loads = AtomicUsize::new(0);
+        let load = |n: u32| {
+            loads.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(n) }
+        };
+        assert_eq!(*loaded.get_or_load(|| load(1)).await.unwrap(), 1);
+        assert_eq!(*loaded.get_or_load(|| load(2)).await.unwrap(), 1);
+        loaded.forget();
+        assert_eq!(*loaded.get_or_load(|| load(3)).await.unwrap(), 3);
+        assert_eq!(loads.load(Ordering::SeqCst), 2);
+        let failed = loaded.get_or_load(|| async { Err(crate::Error::internal("x")) });
+        assert_eq!(*failed.await.unwrap(), 3, "a kept value is not loaded again");
     }
 }

@@ -167,7 +167,8 @@ struct Keyring {
 pub struct TokenStore {
     storage: View,
     clock: Clock,
-    keys: tokio::sync::OnceCell<Keys>,
+    /// The keys once read; forgotten by [`TokenStore::forget_cached`] (a restore).
+    keys: crate::cache::Loaded<Keys>,
 }
 
 /// The secrets of a store: the HMAC key tokens are hashed with, the batch token cipher.
@@ -224,13 +225,19 @@ impl TokenStore {
         TokenStore {
             storage,
             clock,
-            keys: tokio::sync::OnceCell::new(),
+            keys: crate::cache::Loaded::new(),
         }
     }
 
-    async fn keys(&self) -> Result<&Keys> {
+    /// Forgets the keys read from storage, so that the next use reads them again: after the
+    /// whole store was replaced (a snapshot restore).
+    pub fn forget_cached(&self) {
+        self.keys.forget();
+    }
+
+    async fn keys(&self) -> Result<std::sync::Arc<Keys>> {
         self.keys
-            .get_or_try_init(|| async {
+            .get_or_load(|| async {
                 let fresh = Keyring {
                     hmac_key: hex::encode(random_key()),
                     batch_key: hex::encode(random_key()),
@@ -395,7 +402,7 @@ impl TokenStore {
         let keys = self.keys().await?;
         if token.starts_with("hvb.") {
             let now = self.clock.unix();
-            let Some(entry) = Self::open_batch(keys, token).filter(|e| !e.expired(now)) else {
+            let Some(entry) = Self::open_batch(&keys, token).filter(|e| !e.expired(now)) else {
                 return Ok(None);
             };
             // A batch token is not stored, so it dies with its parent by this check.

@@ -14,7 +14,8 @@
 //! afterwards (a forced restore of another server's snapshot). After it, nothing read from
 //! storage before is trusted: the mount table and parsed objects are checked against
 //! storage on every use anyway ([`crate::cache::Cached`]); the keyring is read again by the
-//! seal; the identity index key and the "initialized" flag are forgotten here.
+//! seal; the token store's keys, the identity index key and the "initialized" flag are
+//! forgotten here ([`crate::cache::Loaded`]).
 //!
 //! The file format is [`crate::snapshot`]; the checks are [`crate::seal::Seal::restore`]'s.
 //! PostgreSQL stores answer 400 naming `pg_dump` (see `docs/backups.md`).
@@ -79,6 +80,7 @@ impl CoreInner {
         let restored = self.seal.restore(&body, force).await?;
         self.initialized.store(false, Ordering::Release);
         self.identity.forget_cached();
+        self.tokens.forget_cached();
         if restored.sealed {
             return Ok(Response::warnings(vec![format!(
                 "the snapshot of cluster {} is restored; this server's root key does not open \

@@ -45,6 +45,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::cache::Loaded;
 use crate::clock::{Clock, Timestamp};
 use crate::error::{Error, Result};
 use crate::storage::{Retry, View};
@@ -148,10 +149,8 @@ impl EntityAlias {
 pub struct IdentityStore {
     storage: View,
     clock: Clock,
-    /// The index key once read; emptied by [`IdentityStore::forget_cached`] (a restore).
-    index: std::sync::RwLock<Option<Arc<IndexKey>>>,
-    /// Held while the index key is read or made, so that it happens once.
-    index_init: tokio::sync::Mutex<()>,
+    /// The index key once read; forgotten by [`IdentityStore::forget_cached`] (a restore).
+    index: Loaded<IndexKey>,
 }
 
 /// The key of the name indexes.
@@ -258,36 +257,18 @@ impl IdentityStore {
         IdentityStore {
             storage,
             clock,
-            index: std::sync::RwLock::new(None),
-            index_init: tokio::sync::Mutex::new(()),
+            index: Loaded::new(),
         }
     }
 
     /// Forgets what was read from storage and kept in memory (the index key), so that the
     /// next use reads it again: after the whole store was replaced (a snapshot restore).
     pub fn forget_cached(&self) {
-        if let Ok(mut index) = self.index.write() {
-            *index = None;
-        }
-    }
-
-    fn cached_index(&self) -> Option<Arc<IndexKey>> {
-        self.index.read().ok().and_then(|i| i.clone())
+        self.index.forget();
     }
 
     async fn index(&self) -> Result<Arc<IndexKey>> {
-        if let Some(key) = self.cached_index() {
-            return Ok(key);
-        }
-        let _once = self.index_init.lock().await;
-        if let Some(key) = self.cached_index() {
-            return Ok(key);
-        }
-        let key = Arc::new(self.load_index().await?);
-        if let Ok(mut index) = self.index.write() {
-            *index = Some(key.clone());
-        }
-        Ok(key)
+        self.index.get_or_load(|| self.load_index()).await
     }
 
     /// Reads the index key, making it when absent, and migrates the indexes once.

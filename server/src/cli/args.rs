@@ -85,6 +85,45 @@ pub enum OperatorCommand {
     /// Seal the server (`PUT sys/seal`; needs sudo): every request then answers 503 until
     /// it is unsealed.
     Seal(OperatorSealArgs),
+    /// Save or restore a snapshot of the whole store (`sys/storage/raft/snapshot`; needs
+    /// sudo): `authmount operator snapshot save FILE`, `... restore [-force] FILE`.
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
+}
+
+/// `authmount operator snapshot ...`.
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Write a consistent snapshot of the server's store to FILE (still sealed: useless
+    /// without the seal's keys). The server goes on serving meanwhile.
+    Save(SnapshotSaveArgs),
+    /// Replace the server's whole store with the snapshot in FILE, at once. Only a snapshot
+    /// of this same server is accepted unless `-force` is given.
+    Restore(SnapshotRestoreArgs),
+}
+
+/// `authmount operator snapshot save FILE`.
+#[derive(Debug, Args)]
+pub struct SnapshotSaveArgs {
+    /// Where to write the snapshot (replaced when it exists; written whole or not at all).
+    pub file: std::path::PathBuf,
+    #[command(flatten)]
+    /// The flags every client command takes.
+    pub common: CommonFlags,
+}
+
+/// `authmount operator snapshot restore [-force] FILE`.
+#[derive(Debug, Args)]
+pub struct SnapshotRestoreArgs {
+    /// Install a snapshot made by another server (`sys/storage/raft/snapshot-force`); this
+    /// server is then sealed until it gets that server's unseal keys or static key.
+    #[arg(long)]
+    pub force: bool,
+    /// The snapshot file.
+    pub file: std::path::PathBuf,
+    #[command(flatten)]
+    /// The flags every client command takes.
+    pub common: CommonFlags,
 }
 
 /// `authmount operator init [options]`.

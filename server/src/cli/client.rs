@@ -217,6 +217,25 @@ impl Client {
         self.send(Method::DELETE, path, &[], None).await
     }
 
+    /// `GET /v1/<path>` answered with a file (a snapshot): the body's bytes.
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>, ApiError> {
+        self.exchange(Method::GET, path, &[], None).await
+    }
+
+    /// `POST /v1/<path>` with a file as the body (a snapshot to restore); the JSON answer,
+    /// if any.
+    pub async fn post_file(&self, path: &str, file: Vec<u8>) -> Result<Option<Value>, ApiError> {
+        let answer = self
+            .exchange(
+                Method::POST,
+                path,
+                &[],
+                Some(("application/octet-stream", file)),
+            )
+            .await?;
+        self.json_of(Method::POST, path, answer)
+    }
+
     /// Sends one request. Returns the JSON answer of a 2xx (`None` for an empty body, e.g.
     /// 204), or the error: a status of 400 and above, or no answer at all.
     async fn send(
@@ -226,6 +245,37 @@ impl Client {
         query: &[(&str, &str)],
         body: Option<&Value>,
     ) -> Result<Option<Value>, ApiError> {
+        let body = body.map(|b| ("application/json", b.to_string().into_bytes()));
+        let answer = self.exchange(method.clone(), path, query, body).await?;
+        self.json_of(method, path, answer)
+    }
+
+    /// The JSON of a 2xx answer's body (`None` when empty).
+    fn json_of(
+        &self,
+        method: Method,
+        path: &str,
+        answer: Vec<u8>,
+    ) -> Result<Option<Value>, ApiError> {
+        if answer.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        serde_json::from_slice(&answer).map(Some).map_err(|e| ApiError::Transport {
+            method: method.to_string(),
+            url: format!("{}/v1/{}", self.address, path.trim_start_matches('/')),
+            message: format!("the server's answer is not JSON: {e}"),
+        })
+    }
+
+    /// Sends one request with an optional body (its `Content-Type` and bytes). Returns the
+    /// body of a 2xx answer, or the error: a status of 400 and above, or no answer at all.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Vec<u8>, ApiError> {
         let mut url = format!("{}/v1/{}", self.address, path.trim_start_matches('/'));
         if !query.is_empty() {
             let q: Vec<String> = query
@@ -249,30 +299,21 @@ impl Client {
         if let Some(secs) = self.wrap_ttl {
             req = req.header("X-Vault-Wrap-TTL", secs.to_string());
         }
-        if let Some(body) = body {
-            req = req
-                .header("Content-Type", "application/json")
-                .body(body.to_string());
+        if let Some((content_type, body)) = body {
+            req = req.header("Content-Type", content_type).body(body);
         }
         let resp = req.send().await.map_err(|e| transport(chain(&e)))?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(|e| transport(chain(&e)))?;
+        let bytes = resp.bytes().await.map_err(|e| transport(chain(&e)))?;
         if status >= 400 {
             return Err(ApiError::Status {
                 method: method.to_string(),
                 url,
                 status,
-                errors: error_messages(&text),
+                errors: error_messages(&String::from_utf8_lossy(&bytes)),
             });
         }
-        if text.trim().is_empty() {
-            return Ok(None);
-        }
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            transport(format!(
-                "the server's answer (HTTP {status}) is not JSON: {e}"
-            ))
-        })
+        Ok(bytes.to_vec())
     }
 }
 

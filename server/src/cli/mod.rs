@@ -30,6 +30,7 @@ pub use args::{
     AuthCommand, AuthDisableArgs, AuthEnableArgs, AuthListArgs, AuthTuneArgs, Cli, Command,
     CommonFlags, DeleteArgs, ListArgs, LoginArgs, OperatorCommand, OperatorInitArgs, PathHelpArgs,
     PolicyCommand, PolicyListArgs, PolicyNameArgs, PolicyWriteArgs, ReadArgs, ServerArgs,
+    SnapshotCommand, SnapshotRestoreArgs, SnapshotSaveArgs,
     TokenCapabilitiesArgs, TokenCommand, TokenCreateArgs, TokenLookupArgs, TokenRenewArgs,
     TokenRevokeArgs, TuneFlags, WriteArgs,
 };

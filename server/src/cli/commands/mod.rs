@@ -10,6 +10,7 @@
 //! | `token.rs` | `token lookup`, `token renew`, `token revoke`, `token capabilities`, `token create`, `unwrap` |
 //! | `policy.rs` | `policy write`, `policy read`, `policy list`, `policy delete` |
 //! | `operator.rs` | `operator init`, `operator unseal`, `operator seal`, `status` |
+//! | `snapshot.rs` | `operator snapshot save`, `operator snapshot restore` |
 
 mod auth;
 mod data;
@@ -17,6 +18,7 @@ mod login;
 mod oidc;
 mod operator;
 mod policy;
+mod snapshot;
 mod token;
 
 use std::io::{IsTerminal, Write};
@@ -24,7 +26,8 @@ use std::io::{IsTerminal, Write};
 use serde_json::Value;
 
 use super::args::{
-    AuthCommand, Command, CommonFlags, OperatorCommand, PolicyCommand, TokenCommand,
+    AuthCommand, Command, CommonFlags, OperatorCommand, PolicyCommand, SnapshotCommand,
+    TokenCommand,
 };
 use super::client::{Client, Settings};
 use super::output::{self, Format};
@@ -67,6 +70,12 @@ pub async fn run(command: Command) -> Result<(), Failure> {
             operator::unseal(&Ctx::new(&a.common)?, &a).await
         }
         Command::Operator(OperatorCommand::Seal(a)) => operator::seal(&Ctx::new(&a.common)?).await,
+        Command::Operator(OperatorCommand::Snapshot(SnapshotCommand::Save(a))) => {
+            snapshot::save(&Ctx::new(&a.common)?, &a).await
+        }
+        Command::Operator(OperatorCommand::Snapshot(SnapshotCommand::Restore(a))) => {
+            snapshot::restore(&Ctx::new(&a.common)?, &a).await
+        }
         Command::Status(a) => operator::status(&Ctx::new(&a.common)?).await,
         Command::Unwrap(a) => token::unwrap(&Ctx::new(&a.common)?, &a).await,
     }

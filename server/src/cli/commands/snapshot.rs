@@ -1,0 +1,77 @@
+//! `operator snapshot save FILE` and `operator snapshot restore [-force] FILE`: the
+//! snapshot endpoints (`sys/storage/raft/snapshot`, `sys/storage/raft/snapshot-force`) from
+//! the command line, quiet on success as Vault's `operator raft snapshot` commands are.
+//! Source: Vault `command/operator_raft_snapshot_save.go`, `..._restore.go`.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::{warn, Ctx};
+use crate::cli::args::{SnapshotRestoreArgs, SnapshotSaveArgs};
+use crate::cli::Failure;
+
+/// `operator snapshot save FILE`: the snapshot is written to a temporary file beside FILE,
+/// synced, then renamed over FILE, so FILE is never half-written. Errors: remote (the
+/// server refused: 403 without sudo, 400 for PostgreSQL) or local (FILE cannot be written).
+pub async fn save(ctx: &Ctx, args: &SnapshotSaveArgs) -> Result<(), Failure> {
+    let file = ctx
+        .client
+        .read_file("sys/storage/raft/snapshot")
+        .await
+        .map_err(|e| Failure::Remote(format!("Error taking the snapshot: {e}")))?;
+    write_whole(&args.file, &file).map_err(|e| {
+        Failure::Local(format!(
+            "Error writing the snapshot to {}: {e}",
+            args.file.display()
+        ))
+    })
+}
+
+/// Writes `bytes` to `path` through a synced temporary file renamed over it.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
+    let written = (|| {
+        let mut out = std::fs::File::create(&temp)?;
+        out.write_all(bytes)?;
+        out.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+/// `operator snapshot restore [-force] FILE`: posts FILE to `sys/storage/raft/snapshot`
+/// (`snapshot-force` with `-force`); a warning from the server (sealed afterwards) goes to
+/// stderr. Errors: local (FILE unreadable), remote (refused: a damaged file, another
+/// server's without `-force`, no sudo).
+pub async fn restore(ctx: &Ctx, args: &SnapshotRestoreArgs) -> Result<(), Failure> {
+    let file = std::fs::read(&args.file).map_err(|e| {
+        Failure::Local(format!(
+            "Error opening the snapshot file {}: {e}",
+            args.file.display()
+        ))
+    })?;
+    let path = match args.force {
+        true => "sys/storage/raft/snapshot-force",
+        false => "sys/storage/raft/snapshot",
+    };
+    let answer = ctx
+        .client
+        .post_file(path, file)
+        .await
+        .map_err(|e| Failure::Remote(format!("Error installing the snapshot: {e}")))?;
+    if let Some(warnings) = answer.as_ref().and_then(|a| a["warnings"].as_array()) {
+        for w in warnings.iter().filter_map(|w| w.as_str()) {
+            warn(&format!("WARNING! {w}"));
+        }
+    }
+    Ok(())
+}
