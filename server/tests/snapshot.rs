@@ -514,3 +514,35 @@ async fn postgresql_says_pg_dump_and_the_pg_dump_recipe_restores_a_store() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// The README's backups block runs as written (bash, `authmount` on PATH), twice.
+#[test]
+fn the_readme_backups_block_runs_as_written() {
+    let script = support::readme_block("sh backups");
+    let server = Server::start();
+    let home = TempDir::new("readme-backups");
+    let bin_dir = std::path::Path::new(support::BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for run in ["first", "second"] {
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", home.path())
+            .env("VAULT_ADDR", &server.addr)
+            .env("VAULT_TOKEN", &server.root)
+            .current_dir(home.path())
+            .output()
+            .expect("run bash");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("the policy written after the save is gone"),
+            "the {run} run failed\nstdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
