@@ -182,6 +182,10 @@ mod tests {
         assert_eq!(*loaded.get_or_load(|| load(3)).await.unwrap(), 3);
         assert_eq!(loads.load(Ordering::SeqCst), 2);
         let failed = loaded.get_or_load(|| async { Err(crate::Error::internal("x")) });
-        assert_eq!(*failed.await.unwrap(), 3, "a kept value is not loaded again");
+        assert_eq!(
+            *failed.await.unwrap(),
+            3,
+            "a kept value is not loaded again"
+        );
     }
 }

@@ -314,7 +314,11 @@ mod tests {
             if let Ok(snapshot) = read(&bad) {
                 // A flip that leaves the content as it was (the gzip header's free fields,
                 // bits of the deflate stream that decode the same) may pass: never a change.
-                assert_eq!(snapshot.entries, sample(), "a flip at {at} changed the content");
+                assert_eq!(
+                    snapshot.entries,
+                    sample(),
+                    "a flip at {at} changed the content"
+                );
                 assert_eq!(snapshot.meta, read(&bytes).unwrap().meta);
             }
         }
@@ -339,7 +343,9 @@ mod tests {
         ] {
             let mut header = tar::Header::new_gnu();
             header.set_size(body.len() as u64);
-            archive.append_data(&mut header, name, body.as_slice()).unwrap();
+            archive
+                .append_data(&mut header, name, body.as_slice())
+                .unwrap();
         }
         let tar_bytes = archive.into_inner().unwrap();
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

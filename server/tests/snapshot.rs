@@ -120,9 +120,15 @@ async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_befo
                 } else {
                     let name = format!("burst-{w}-{i}");
                     let path = format!("sys/policy/{name}");
-                    let (status, body) =
-                        call_at(&client, &base, "PUT", &path, Some(&root), Some(policy(&name)))
-                            .await;
+                    let (status, body) = call_at(
+                        &client,
+                        &base,
+                        "PUT",
+                        &path,
+                        Some(&root),
+                        Some(policy(&name)),
+                    )
+                    .await;
                     assert_eq!(status, 204, "{body}");
                     done.push(Done {
                         sent,
@@ -169,7 +175,8 @@ async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_befo
     );
 
     // More writes after the save: a policy, a role change, a login.
-    node.ok("PUT", "sys/policy/late", &root, policy("late")).await;
+    node.ok("PUT", "sys/policy/late", &root, policy("late"))
+        .await;
     node.ok(
         "POST",
         "auth/jwt/role/demo",
@@ -198,7 +205,10 @@ async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_befo
             let (status, body) = node
                 .call("GET", &format!("sys/policy/{name}"), Some(&root), None)
                 .await;
-            assert_eq!(status, 200, "policy {name} answered before the save: {body}");
+            assert_eq!(
+                status, 200,
+                "policy {name} answered before the save: {body}"
+            );
         }
         if let Some(token) = &d.token {
             let (status, body) = node
@@ -222,9 +232,7 @@ async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_befo
             assert_eq!(status, 403, "a token issued after the save");
         }
     }
-    let (status, _) = node
-        .call("GET", "sys/policy/late", Some(&root), None)
-        .await;
+    let (status, _) = node.call("GET", "sys/policy/late", Some(&root), None).await;
     assert_eq!(status, 404);
     let (status, _) = node
         .call("GET", "auth/token/lookup-self", Some(late_token), None)
@@ -233,7 +241,11 @@ async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_befo
     let (_, role) = node
         .call("GET", "auth/jwt/role/demo", Some(&root), None)
         .await;
-    assert_eq!(role["data"]["token_ttl"], json!(3600), "the role as saved: {role}");
+    assert_eq!(
+        role["data"]["token_ttl"],
+        json!(3600),
+        "the role as saved: {role}"
+    );
     // The server goes on: logins work, and the restored store survives a restart.
     let (status, login) = node.login(&signer, "after-restore").await;
     assert_eq!(status, 200, "{login}");
@@ -254,7 +266,15 @@ async fn a_truncated_or_corrupted_file_is_refused_and_the_store_is_unchanged() {
     let (base, root) = (server.addr.as_str(), server.root.as_str());
     let (status, file) = save(&client, base, root).await;
     assert_eq!(status, 200);
-    call_at(&client, base, "PUT", "sys/policy/kept", Some(root), Some(policy("kept"))).await;
+    call_at(
+        &client,
+        base,
+        "PUT",
+        "sys/policy/kept",
+        Some(root),
+        Some(policy("kept")),
+    )
+    .await;
 
     let mut flipped = file.clone();
     let middle = flipped.len() / 2;
@@ -285,8 +305,13 @@ async fn a_truncated_or_corrupted_file_is_refused_and_the_store_is_unchanged() {
     let truncated = dir.path().join("truncated.snap");
     std::fs::write(&truncated, &file[..file.len() - 100]).unwrap();
     let cli = Cli::new(&server).env("VAULT_TOKEN", root);
-    cli.run(&["operator", "snapshot", "restore", truncated.to_str().unwrap()])
-        .remote_error(&["Error installing the snapshot", "truncated or corrupted"]);
+    cli.run(&[
+        "operator",
+        "snapshot",
+        "restore",
+        truncated.to_str().unwrap(),
+    ])
+    .remote_error(&["Error installing the snapshot", "truncated or corrupted"]);
     cli.run(&["operator", "snapshot", "restore", "/nonexistent/file.snap"])
         .local_error("Error opening the snapshot file");
     let (status, _) = call_at(&client, base, "GET", "sys/policy/kept", Some(root), None).await;
@@ -322,7 +347,13 @@ async fn another_servers_snapshot_needs_force_and_then_that_servers_key() {
     let file = dir_a.path().join("b.snap");
     std::fs::write(&file, &file_b).unwrap();
     let cli = Cli::with_address(&a.base).env("VAULT_TOKEN", &root_a);
-    let run = cli.run(&["operator", "snapshot", "restore", "-force", file.to_str().unwrap()]);
+    let run = cli.run(&[
+        "operator",
+        "snapshot",
+        "restore",
+        "-force",
+        file.to_str().unwrap(),
+    ]);
     run.ok();
     assert!(run.stderr.contains("now sealed"), "{}", run.stderr);
     let (_, status) = a.call("GET", "sys/seal-status", None, None).await;
@@ -369,8 +400,15 @@ async fn only_a_token_with_sudo_reaches_snapshots() {
             body["auth"]["client_token"].as_str().unwrap().to_string()
         }
     };
-    call_at(&client, base, "PUT", "sys/policy/no-sudo", Some(root), Some(json!({"policy":
-        "path \"sys/storage/raft/*\" { capabilities = [\"read\", \"update\", \"create\"] }"})))
+    call_at(
+        &client,
+        base,
+        "PUT",
+        "sys/policy/no-sudo",
+        Some(root),
+        Some(json!({"policy":
+        "path \"sys/storage/raft/*\" { capabilities = [\"read\", \"update\", \"create\"] }"})),
+    )
     .await;
     call_at(&client, base, "PUT", "sys/policy/with-sudo", Some(root), Some(json!({"policy":
         "path \"sys/storage/raft/*\" { capabilities = [\"read\", \"update\", \"create\", \"sudo\"] }"})))
@@ -405,8 +443,15 @@ async fn only_a_token_with_sudo_reaches_snapshots() {
     let (status, body) = restore(&client, base, &with_sudo, mine, false).await;
     assert_eq!(status, 204, "{body}");
     // A token issued before the save is in it: still valid after the restore.
-    let (status, _) =
-        call_at(&client, base, "GET", "auth/token/lookup-self", Some(&with_sudo), None).await;
+    let (status, _) = call_at(
+        &client,
+        base,
+        "GET",
+        "auth/token/lookup-self",
+        Some(&with_sudo),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -446,11 +491,39 @@ async fn openbaos_raft_snapshot_commands_work_against_us() {
         let text = String::from_utf8_lossy(&out.stderr).to_string();
         (out.status.code(), text)
     };
-    call_at(&client, base, "PUT", "sys/policy/saved", Some(root), Some(policy("saved"))).await;
-    let (code, err) = run(&["operator", "raft", "snapshot", "save", file.to_str().unwrap()]);
+    call_at(
+        &client,
+        base,
+        "PUT",
+        "sys/policy/saved",
+        Some(root),
+        Some(policy("saved")),
+    )
+    .await;
+    let (code, err) = run(&[
+        "operator",
+        "raft",
+        "snapshot",
+        "save",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(0), "bao save: {err}");
-    call_at(&client, base, "PUT", "sys/policy/later", Some(root), Some(policy("later"))).await;
-    let (code, err) = run(&["operator", "raft", "snapshot", "restore", file.to_str().unwrap()]);
+    call_at(
+        &client,
+        base,
+        "PUT",
+        "sys/policy/later",
+        Some(root),
+        Some(policy("later")),
+    )
+    .await;
+    let (code, err) = run(&[
+        "operator",
+        "raft",
+        "snapshot",
+        "restore",
+        file.to_str().unwrap(),
+    ]);
     assert_eq!(code, Some(0), "bao restore: {err}");
     let (status, _) = call_at(&client, base, "GET", "sys/policy/saved", Some(root), None).await;
     assert_eq!(status, 200);
@@ -459,7 +532,13 @@ async fn openbaos_raft_snapshot_commands_work_against_us() {
     // A truncated file: bao shows our message and fails.
     let bytes = std::fs::read(&file).unwrap();
     std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
-    let (code, err) = run(&["operator", "raft", "snapshot", "restore", file.to_str().unwrap()]);
+    let (code, err) = run(&[
+        "operator",
+        "raft",
+        "snapshot",
+        "restore",
+        file.to_str().unwrap(),
+    ]);
     assert_ne!(code, Some(0));
     assert!(err.contains("truncated or corrupted"), "{err}");
 }
@@ -494,7 +573,11 @@ async fn postgresql_says_pg_dump_and_the_pg_dump_recipe_restores_a_store() {
         skipped("pg_dump is not installed");
         return;
     };
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let copy = TestDatabase::create().await.unwrap();
     let out = std::process::Command::new("pg_restore")
         .args([
@@ -506,7 +589,11 @@ async fn postgresql_says_pg_dump_and_the_pg_dump_recipe_restores_a_store() {
         ])
         .output()
         .expect("pg_restore");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(node);
     let node = Node::start(&[&copy.config(&dir, &copy.url, &seal)], dir.path()).await;
     let (status, body) = node

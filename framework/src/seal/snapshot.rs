@@ -44,11 +44,13 @@ fn doc_in(entries: &[(String, Vec<u8>)]) -> Result<Option<SealDoc>> {
     let Ok(at) = entries.binary_search_by(|(k, _)| k.as_str().cmp(CONFIG_KEY)) else {
         return Ok(None);
     };
-    serde_json::from_slice(&entries[at].1).map(Some).map_err(|e| {
-        Error::invalid(format!(
-            "the snapshot's seal document ({CONFIG_KEY}) does not parse: {e}"
-        ))
-    })
+    serde_json::from_slice(&entries[at].1)
+        .map(Some)
+        .map_err(|e| {
+            Error::invalid(format!(
+                "the snapshot's seal document ({CONFIG_KEY}) does not parse: {e}"
+            ))
+        })
 }
 
 impl Seal {
@@ -77,7 +79,10 @@ impl Seal {
         let meta = Meta {
             format: snapshot::FORMAT.into(),
             version: snapshot::VERSION,
-            cluster_id: doc.as_ref().map(|d| d.cluster_id.clone()).unwrap_or_default(),
+            cluster_id: doc
+                .as_ref()
+                .map(|d| d.cluster_id.clone())
+                .unwrap_or_default(),
             seal_type: self.kind.name().into(),
             storage_type: self.physical().type_name().into(),
             created: self.clock.unix(),
@@ -202,9 +207,9 @@ impl Seal {
             &snap.sealed_sums.root_key_id,
             &snap.meta.cluster_id,
         );
-        candidates.iter().any(|(_, root)| {
-            aead_open(root, &aad, &sealed).is_some_and(|sums| *sums == snap.sums)
-        })
+        candidates
+            .iter()
+            .any(|(_, root)| aead_open(root, &aad, &sealed).is_some_and(|sums| *sums == snap.sums))
     }
 
     /// After an import: the restored keyring opened with one of this server's root keys
@@ -216,10 +221,9 @@ impl Seal {
                 continue;
             };
             if let SealKind::Static { current, .. } = &self.kind {
-                if *id != current.id || doc.root_key_id != current.id {
-                    if self.rewrap(doc, &keyring, current).await.is_err() {
-                        break;
-                    }
+                let stale = *id != current.id || doc.root_key_id != current.id;
+                if stale && self.rewrap(doc, &keyring, current).await.is_err() {
+                    break;
                 }
             }
             let installed = self.barrier.install(Unsealed {

@@ -414,7 +414,10 @@ mod tests {
         let image = store.export().await.unwrap();
         assert_eq!(
             image,
-            [("a/x".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())]
+            [
+                ("a/x".to_string(), b"1".to_vec()),
+                ("b".to_string(), b"2".to_vec())
+            ]
         );
         store.put("c", b"3").await.unwrap();
         store.delete("b").await.unwrap();

@@ -945,7 +945,10 @@ mod tests {
         store.import(&image).await.unwrap();
         assert_eq!(store.export().await.unwrap(), image);
         // A failing import (the same key twice breaks the primary key) changes nothing.
-        let bad = vec![("k".to_string(), b"1".to_vec()), ("k".to_string(), b"2".to_vec())];
+        let bad = vec![
+            ("k".to_string(), b"1".to_vec()),
+            ("k".to_string(), b"2".to_vec()),
+        ];
         assert!(store.import(&bad).await.is_err());
         assert_eq!(store.export().await.unwrap(), image);
         let _ = std::fs::remove_dir_all(dir);

@@ -260,11 +260,13 @@ impl Client {
         if answer.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        serde_json::from_slice(&answer).map(Some).map_err(|e| ApiError::Transport {
-            method: method.to_string(),
-            url: format!("{}/v1/{}", self.address, path.trim_start_matches('/')),
-            message: format!("the server's answer is not JSON: {e}"),
-        })
+        serde_json::from_slice(&answer)
+            .map(Some)
+            .map_err(|e| ApiError::Transport {
+                method: method.to_string(),
+                url: format!("{}/v1/{}", self.address, path.trim_start_matches('/')),
+                message: format!("the server's answer is not JSON: {e}"),
+            })
     }
 
     /// Sends one request with an optional body (its `Content-Type` and bytes). Returns the

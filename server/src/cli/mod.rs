@@ -30,9 +30,8 @@ pub use args::{
     AuthCommand, AuthDisableArgs, AuthEnableArgs, AuthListArgs, AuthTuneArgs, Cli, Command,
     CommonFlags, DeleteArgs, ListArgs, LoginArgs, OperatorCommand, OperatorInitArgs, PathHelpArgs,
     PolicyCommand, PolicyListArgs, PolicyNameArgs, PolicyWriteArgs, ReadArgs, ServerArgs,
-    SnapshotCommand, SnapshotRestoreArgs, SnapshotSaveArgs,
-    TokenCapabilitiesArgs, TokenCommand, TokenCreateArgs, TokenLookupArgs, TokenRenewArgs,
-    TokenRevokeArgs, TuneFlags, WriteArgs,
+    SnapshotCommand, SnapshotRestoreArgs, SnapshotSaveArgs, TokenCapabilitiesArgs, TokenCommand,
+    TokenCreateArgs, TokenLookupArgs, TokenRenewArgs, TokenRevokeArgs, TuneFlags, WriteArgs,
 };
 pub use token_helper::TokenHelper;
 
