@@ -213,7 +213,7 @@ macro_rules! apply_op {
                         .execute(&mut **$tx)
                         .await?;
                     for (key, value) in entries {
-                        sqlx::query(UPSERT)
+                        sqlx::query("INSERT INTO authmount_kv (path, value) VALUES ($1, $2)")
                             .bind(key)
                             .bind(value)
                             .execute(&mut **$tx)
