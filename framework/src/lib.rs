@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod backend;
 pub mod cache;
 pub mod clock;

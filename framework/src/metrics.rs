@@ -438,6 +438,12 @@ pub fn login_failure(class: LoginFailure) {
     });
 }
 
+/// The failure class a backend reported for the login of the current request, if any (the
+/// audit record of a failed login names it).
+pub(crate) fn login_failure_of_request() -> Option<LoginFailure> {
+    NOTE.try_with(|n| n.borrow().failure).ok().flatten()
+}
+
 /// A [`Storage`] that times each operation of the store beneath it and counts its errors.
 pub struct Metered {
     inner: Arc<dyn Storage>,

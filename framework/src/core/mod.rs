@@ -19,6 +19,7 @@
 //! 6. the answer is wrapped in Vault's envelope, and response-wrapped when the caller asked
 //!    for it with `X-Vault-Wrap-TTL` (`wrapping_paths.rs`).
 
+mod audit_paths;
 mod capabilities_paths;
 mod docs;
 mod health_params;
@@ -40,6 +41,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::audit::{CallerFacts, MountFacts, Trail};
 use crate::backend::{AuthBackend, BackendContext, BackendRequest, MountInfo, Registry};
 use crate::cache::Cached;
 use crate::clock::Clock;
@@ -84,6 +86,8 @@ pub(crate) struct CoreInner {
     tables: CoreTables,
     /// `telemetry { unauthenticated_metrics_access = true }`: `sys/metrics` without a token.
     unauthenticated_metrics: AtomicBool,
+    /// The audit devices of the stored table, opened on this node.
+    audit: crate::audit::Broker,
 }
 
 /// The core's own path tables, each served under a prefix like a mount.
@@ -145,6 +149,8 @@ struct Route {
     prefix: String,
     mount: Arc<MountInfo>,
     backend: Option<Arc<dyn AuthBackend>>,
+    /// A backend mount's tuning (its audit non-HMAC keys); `None` for the core's tables.
+    tuning: Option<crate::mount::MountConfig>,
 }
 
 impl Core {
@@ -194,6 +200,7 @@ impl Core {
                         mounts_paths::paths(weak),
                         metrics_paths::paths(weak),
                         snapshot_paths::paths(weak),
+                        audit_paths::paths(weak),
                     ]
                     .concat(),
                 )),
@@ -214,6 +221,7 @@ impl Core {
             initialized: AtomicBool::new(false),
             seal,
             unauthenticated_metrics: AtomicBool::new(false),
+            audit: crate::audit::Broker::default(),
         });
         Core { inner }
     }
@@ -234,15 +242,18 @@ impl Core {
     pub async fn handle(&self, req: Request) -> Reply {
         let inner = self.inner.clone();
         let request_id = req.request_id.clone();
-        let mut reply = match crate::metrics::scope(inner.dispatch(req)).await {
-            Ok(reply) => reply,
-            Err(err) => {
+        let mut reply = crate::metrics::scope(async move {
+            let mut trail = Trail::default();
+            let result = inner.dispatch(req, &mut trail).await;
+            if let Err(err) = &result {
                 if err.status() >= 500 {
                     tracing::error!(target: "authmount::core", error = %err, "request failed");
                 }
-                Reply::error(&err)
             }
-        };
+            // Audit devices record the outcome; no record, no answer (500).
+            trail.finish(result).await
+        })
+        .await;
         reply.stamp_request_id(&request_id);
         reply
     }
@@ -322,6 +333,7 @@ impl CoreInner {
             prefix: prefix.to_string(),
             mount: self.core_mount(prefix, kind),
             backend: None,
+            tuning: None,
         };
         if path.starts_with("sys/") {
             return Ok(Some(core(&self.tables.sys, "sys/", "system")));
@@ -340,13 +352,17 @@ impl CoreInner {
             mount: Arc::new(mount.entry.info(&self.limits)),
             table: mount.router.clone(),
             backend: Some(mount.backend.clone()),
+            tuning: Some(mount.entry.config),
         }))
     }
 
-    async fn dispatch(self: Arc<Self>, req: Request) -> Result<Reply> {
+    /// The request flow (module documentation). `trail` is the request's audit record: it
+    /// is started once the server is unsealed, filled in as the request is routed and
+    /// authenticated, and its request line is written before the handler runs.
+    async fn dispatch(self: Arc<Self>, req: Request, trail: &mut Trail) -> Result<Reply> {
         let path = clean_path(&req.path)?;
         // The status paths answer before initialisation and while sealed; help on them does
-        // not (OpenBao answers it `Vault is sealed` too).
+        // not (OpenBao answers it `Vault is sealed` too). They are not audited either.
         if req.help || !seal_paths::is_status_path(&path) {
             if let Some(done) = self.gate(&req, &path).await? {
                 return Ok(done); // `PUT sys/seal` on a sealed server
@@ -354,6 +370,7 @@ impl CoreInner {
             // Cached values changed by any node since the last request are dropped first.
             self.seal.refresh().await?;
             self.sync_mounts().await?;
+            trail.start(self.audit.devices(&self.core_view).await?, &req, &path);
         }
         if req.operation == Operation::Update && path.ends_with('/') && !req.help {
             return Err(Error::invalid("cannot write to a path ending in '/'"));
@@ -365,6 +382,9 @@ impl CoreInner {
         };
         if route.backend.is_some() {
             crate::metrics::note_mount(&route.prefix);
+        }
+        if trail.is_on() {
+            trail.set_mount(mount_facts(&route));
         }
         let rel = &path[route.prefix.len().min(path.len())..];
         let Some(matched) = route.table.find(rel, req.operation) else {
@@ -395,12 +415,22 @@ impl CoreInner {
             true => None,
             false => {
                 let capability = self.capability(&req, &route, &matched).await?;
+                if capability == Capability::Create {
+                    trail.creates();
+                }
                 Some(Arc::new(
                     self.authenticate_for(&req, &canonical, capability, spec.sudo)
                         .await?,
                 ))
             }
         };
+        if trail.is_on() {
+            if let Some(caller) = &caller {
+                trail.set_caller(caller_facts(caller));
+            }
+            let sensitive = spec.fields.iter().filter(|f| f.sensitive);
+            trail.set_sensitive(sensitive.map(|f| f.name).collect());
+        }
         let fields = FieldData::parse(spec, &matched.captures, &req.data, req.operation)?;
         let unknown_warning = fields.unknown_warning();
         let core_unauthenticated = spec.unauthenticated && route.backend.is_none();
@@ -415,6 +445,8 @@ impl CoreInner {
             presented_token: req.client_token.clone().filter(|_| core_unauthenticated),
             body: req.body.clone().filter(|_| route.backend.is_none()),
         };
+        // No record, no service: the request line is written before the handler runs.
+        trail.log_request().await?;
         let mut response = handler(backend_req).await?;
         if let Some(raw) = response.raw.take() {
             return Ok(raw);
@@ -582,6 +614,47 @@ impl CoreInner {
             }
         }
         Ok(Acl::new(policies.iter().map(|p| p.as_ref())))
+    }
+}
+
+/// What the audit record says about the mount a request was routed to.
+fn mount_facts(route: &Route) -> MountFacts {
+    let auth = route.backend.is_some() || route.prefix == "auth/token/";
+    let (non_hmac_request, non_hmac_response) = match &route.tuning {
+        Some(t) => (
+            t.audit_non_hmac_request_keys.clone(),
+            t.audit_non_hmac_response_keys.clone(),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    MountFacts {
+        point: route.prefix.clone(),
+        kind: route.mount.kind.clone(),
+        accessor: route.mount.accessor.clone(),
+        class: if auth { "auth" } else { "secret" },
+        non_hmac_request,
+        non_hmac_response,
+    }
+}
+
+/// What the audit record says about the caller of a request.
+fn caller_facts(caller: &Caller) -> CallerFacts {
+    let e = caller.entry();
+    CallerFacts {
+        token: caller.token.clone(),
+        accessor: e.accessor.clone(),
+        display_name: e.display_name.clone(),
+        policies: e.policies.clone(),
+        token_policies: e.token_policies.clone(),
+        identity_policies: e.identity_policies.clone(),
+        metadata: e.meta.clone(),
+        entity_id: e.entity_id.clone(),
+        token_type: match e.token_type {
+            crate::response::TokenType::Batch => "batch",
+            _ => "service",
+        },
+        token_ttl: e.creation_ttl,
+        issue_time: e.creation_time,
     }
 }
 
