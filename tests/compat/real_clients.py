@@ -8,7 +8,9 @@ and signed JWTs, and runs:
   bao-cli.*     the seed's commands with `bao` for `vault`: auth enable -path=team/a/jwt, write
                 config and role, read/list, write .../login, login <token>, token lookup
                 (own and -accessor), token capabilities, token renew, revoke -self, policy
-                write/read/list, token create, auth tune/list/disable, status
+                write/read/list, token create, auth tune/list/disable, status; audit enable file
+                (first), audit list (-format=json, -detailed), the log holding the login with
+                its token hashed, audit disable, audit list with none left
   agent.*       `bao agent` auto-auth with the jwt method at auth/team/a/jwt, exit_after_auth,
                 a file sink; a sink with wrap_ttl; a method with wrap_ttl
   node-vault.*  tests/node_vault/login.js (npm ci there first when node_modules is missing)
@@ -112,6 +114,15 @@ def bao_cli(checks, bao, port, home, pem_path, jwt, reference):
 
     run("bao-cli.auth-enable", ["auth", "enable", f"-path={MOUNT}", "-description=team A", "jwt"],
         expect=lambda out: f"Enabled jwt auth method at: {MOUNT}/" in out)
+    # An audit device first, so that everything after it is recorded (OpenBao needs
+    # `unsafe_allow_api_audit_creation` in its config for this; main() gives it one).
+    audit_log = os.path.join(home, "audit", "audit.log")
+    run("bao-cli.audit-enable", ["audit", "enable", "file", f"file_path={audit_log}"],
+        expect=lambda out: "Success! Enabled the file audit device at: file/" in out)
+    run("bao-cli.audit-list", ["audit", "list", "-format=json"],
+        expect=lambda out: json.loads(out)["file/"]["options"] == {"file_path": audit_log})
+    run("bao-cli.audit-list-detailed", ["audit", "list", "-detailed"],
+        expect=lambda out: f"file_path={audit_log}" in out)
     run("bao-cli.write-config", ["write", f"auth/{MOUNT}/config", f"jwt_validation_pubkeys=@{pem_path}",
                                  f"bound_issuer={ISS}"])
     # The seed's role command as written (no role_type: authmount's decision D1). OpenBao, as
@@ -158,6 +169,34 @@ def bao_cli(checks, bao, port, home, pem_path, jwt, reference):
     run("bao-cli.token-create", ["token", "create", "-format=json", "-policy=webapps", "-ttl=10m"],
         expect=lambda out: json.loads(out)["auth"]["policies"] == ["default", "webapps"])
     run("bao-cli.status", ["status", "-format=json"], expect=lambda out: json.loads(out)["sealed"] is False)
+    if checks.wanted("bao-cli.audit-log"):
+        checks.record("bao-cli.audit-log", *audit_log_holds_login(audit_log, token))
+    run("bao-cli.audit-disable", ["audit", "disable", "file"],
+        expect=lambda out: "Success! Disabled audit device (if it was enabled) at: file/" in out)
+    # With no device left, `audit list` says so and exits 2 (as OpenBao's does).
+    if checks.wanted("bao-cli.audit-list-empty"):
+        p = subprocess.run([bao, "audit", "list"], env=env, cwd=home, capture_output=True,
+                           text=True, timeout=60)
+        checks.record("bao-cli.audit-list-empty",
+                      p.returncode == 2 and "No audit devices are enabled." in p.stdout + p.stderr,
+                      f"exit {p.returncode}: {(p.stdout + p.stderr).strip()[-400:]}")
+
+
+def audit_log_holds_login(path, token):
+    """(ok, detail): the audit log has a request and a response line for a login at MOUNT, and
+    the token that login gave is nowhere in it in the clear."""
+    try:
+        with open(path) as f:
+            raw = f.read()
+        lines = [json.loads(line) for line in raw.splitlines()]
+    except (OSError, ValueError) as e:
+        return False, f"audit log unreadable: {e}"
+    kinds = {line["type"] for line in lines if line.get("request", {}).get("path") == f"auth/{MOUNT}/login"}
+    if kinds != {"request", "response"}:
+        return False, f"no request and response lines for auth/{MOUNT}/login ({len(lines)} lines)"
+    if not token or token in raw:
+        return False, "the login's token is in the audit log in the clear"
+    return True, ""
 
 
 def agent(checks, bao, port, home, jwt_path):
@@ -292,7 +331,13 @@ def main():
     home = os.path.join(work, "client-home")
     os.makedirs(home)
     if args.against_openbao:
-        argv = lambda p: [bao, "server", "-dev", f"-dev-root-token-id={ROOT}", f"-dev-listen-address=127.0.0.1:{p}"]
+        # OpenBao (unlike Vault and authmount) enables audit devices over the API only when
+        # its config allows it.
+        config = os.path.join(work, "openbao.hcl")
+        with open(config, "w") as f:
+            f.write("unsafe_allow_api_audit_creation = true\n")
+        argv = lambda p: [bao, "server", "-dev", f"-dev-root-token-id={ROOT}", f"-dev-listen-address=127.0.0.1:{p}",
+                          f"-config={config}"]
     else:
         argv = lambda p: [os.path.abspath(args.bin), "server", "-dev", f"-dev-root-token-id={ROOT}",
                           f"-dev-listen-address=127.0.0.1:{p}"]
