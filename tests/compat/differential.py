@@ -1066,6 +1066,33 @@ def scenario(r: Run, keys):
           ctype="application/json")
     r.req("edge.query-on-read", "GET", "sys/policies/acl/formpol?unused=1")
 
+    # --- audit devices (OpenBao gets `unsafe_allow_api_audit_creation` in its config; both
+    # servers append to the same file, so that the listed options are equal)
+    r.req("audit.list-none", "GET", "sys/audit")
+    r.req("audit.enable-file", "PUT", "sys/audit/file",
+          body={"type": "file", "description": "d", "options": {"file_path": "${auditlog}"}})
+    r.req("audit.list", "GET", "sys/audit")
+    r.req("audit.enable-taken", "PUT", "sys/audit/file",
+          body={"type": "file", "options": {"file_path": "${auditlog}"}})
+    r.req("audit.enable-no-file-path", "PUT", "sys/audit/other", body={"type": "file"})
+    r.req("audit.enable-no-address", "PUT", "sys/audit/other", body={"type": "socket"})
+    r.req("audit.enable-unknown-type", "PUT", "sys/audit/other",
+          body={"type": "nope", "options": {"file_path": "${auditlog}"}})
+    r.req("audit.enable-no-type", "PUT", "sys/audit/other", body={"options": {"file_path": "${auditlog}"}})
+    r.req("audit.enable-bad-format", "PUT", "sys/audit/other",
+          body={"type": "file", "options": {"file_path": "${auditlog}", "format": "xml"}})
+    r.req("audit.enable-bad-bool", "PUT", "sys/audit/other",
+          body={"type": "file", "options": {"file_path": "${auditlog}", "log_raw": "maybe"}})
+    r.req("audit.enable-trailing-slash", "PUT", "sys/audit/other/",
+          body={"type": "file", "options": {"file_path": "${auditlog}"}})
+    r.req("audit.read-device", "GET", "sys/audit/file")
+    r.req("audit.hash-empty", "PUT", "sys/audit-hash/file", body={})
+    r.req("audit.hash-unknown", "PUT", "sys/audit-hash/nope", body={"input": "x"})
+    r.req("audit.list-no-token", "GET", "sys/audit", token=None)
+    r.req("audit.disable", "DELETE", "sys/audit/file")
+    r.req("audit.disable-again", "DELETE", "sys/audit/file")
+    r.req("audit.list-after", "GET", "sys/audit")
+
     # --- cleanup: disable the nested mount, then it is gone
     r.req("auth.disable-nested", "DELETE", f"sys/auth/{M}")
     r.req("auth.read-disabled", "GET", f"sys/auth/{M}")
@@ -1099,9 +1126,13 @@ def main():
     workdir = tempfile.mkdtemp(prefix="authmount-differential-")
     servers = []
     try:
+        # OpenBao enables audit devices over the API only when its config allows it.
+        bao_config = os.path.join(workdir, "openbao.hcl")
+        with open(bao_config, "w") as f:
+            f.write("unsafe_allow_api_audit_creation = true\n")
         servers.append(Server("openbao", lambda p: [
             bao, "server", "-dev", f"-dev-root-token-id={ROOT}",
-            f"-dev-listen-address=127.0.0.1:{p}"], workdir))
+            f"-dev-listen-address=127.0.0.1:{p}", f"-config={bao_config}"], workdir))
         servers.append(Server("authmount", lambda p: [
             os.path.abspath(args.authmount_bin), "server", "-dev", f"-dev-root-token-id={ROOT}",
             f"-dev-listen-address=127.0.0.1:{p}"], workdir))
@@ -1114,6 +1145,8 @@ def main():
         raw_request(servers[0].port, "DELETE", "/v1/sys/mounts/secret", {"X-Vault-Token": ROOT}, None)
 
         run = Run([Side(n, s) for n, s in zip(SIDES, servers)], rows, gaps, args.only, args.verbose)
+        for side in run.sides:
+            side.vars["auditlog"] = os.path.join(workdir, "audit.log")
         keys = (Signer("rsa"), Signer("ec"), Signer("rsa"))
         scenario(run, keys)
     finally:

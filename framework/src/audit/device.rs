@@ -132,9 +132,7 @@ impl Settings {
                 }
             }
             other => {
-                return Err(Error::invalid(format!(
-                    "unknown backend type: {other:?} (audit devices: file, socket)"
-                )))
+                return Err(Error::invalid(format!("unknown backend type: {other:?}")))
             }
         };
         Ok(Settings {
