@@ -115,7 +115,10 @@ async fn a_file_device_records_both_logins_with_secrets_hashed_and_the_failed_ch
         ("accessor", accessor.as_str()),
         ("root token", server.root.as_str()),
     ] {
-        assert!(!raw.contains(secret), "the {what} is in the log in the clear");
+        assert!(
+            !raw.contains(secret),
+            "the {what} is in the log in the clear"
+        );
     }
     for part in good_jwt.split('.') {
         assert!(!raw.contains(part), "a part of the JWT is in the log");
@@ -157,8 +160,14 @@ async fn a_file_device_records_both_logins_with_secrets_hashed_and_the_failed_ch
     assert!(good_resp.get("error").is_none(), "{good_resp}");
     assert!(good_resp["response"].get("login_failure").is_none());
     let auth = &good_resp["response"]["auth"];
-    assert_eq!(auth["client_token"], json!(audit_hash(&server, "file", &token).await));
-    assert_eq!(auth["accessor"], json!(audit_hash(&server, "file", &accessor).await));
+    assert_eq!(
+        auth["client_token"],
+        json!(audit_hash(&server, "file", &token).await)
+    );
+    assert_eq!(
+        auth["accessor"],
+        json!(audit_hash(&server, "file", &accessor).await)
+    );
     assert_eq!(auth["policies"], good["auth"]["policies"]);
     assert!(good_resp["time"].as_str().unwrap().ends_with('Z'));
 
@@ -168,11 +177,13 @@ async fn a_file_device_records_both_logins_with_secrets_hashed_and_the_failed_ch
     assert_eq!(caller["client_token"], auth["client_token"]);
     assert_eq!(caller["accessor"], auth["accessor"]);
     assert_eq!(caller["display_name"], "jwt-alice");
-    assert_eq!(lookup[0]["request"]["client_token_accessor"], auth["accessor"]);
+    assert_eq!(
+        lookup[0]["request"]["client_token_accessor"],
+        auth["accessor"]
+    );
     // The lookup's answer holds the token's id and accessor in `data`: hashed too.
     assert_eq!(
-        lookup[1]["response"]["data"]["accessor"],
-        auth["accessor"],
+        lookup[1]["response"]["data"]["accessor"], auth["accessor"],
         "{}",
         lookup[1]
     );
@@ -197,7 +208,13 @@ async fn device_options_and_mount_tuning_decide_what_is_in_the_clear() {
         dir.path("raw.log"),
     );
     enable_file(&server, "hashed", &hashed, json!({})).await;
-    enable_file(&server, "accessor", &clear_accessor, json!({"hmac_accessor": "false"})).await;
+    enable_file(
+        &server,
+        "accessor",
+        &clear_accessor,
+        json!({"hmac_accessor": "false"}),
+    )
+    .await;
     enable_file(&server, "raw", &raw, json!({"log_raw": "true"})).await;
 
     let jwt = key.sign_claims("RS256", &seed_claims("alice"));
@@ -260,14 +277,35 @@ async fn a_device_that_cannot_be_written_is_refused_and_nothing_is_stored() {
             "sanity check failed",
         ),
         (json!({"type": "file"}), "file_path is required"),
-        (json!({"type": "file", "options": {"file_path": "/tmp/x.log", "format": "xml"}}), "unknown format type \"xml\""),
-        (json!({"type": "file", "options": {"file_path": "/tmp/x.log", "log_raw": "maybe"}}), "strconv.ParseBool: parsing \"maybe\": invalid syntax"),
-        (json!({"type": "file", "options": {"file_path": "/tmp/x.log", "mode": "9z"}}), "strconv.ParseUint"),
+        (
+            json!({"type": "file", "options": {"file_path": "/tmp/x.log", "format": "xml"}}),
+            "unknown format type \"xml\"",
+        ),
+        (
+            json!({"type": "file", "options": {"file_path": "/tmp/x.log", "log_raw": "maybe"}}),
+            "strconv.ParseBool: parsing \"maybe\": invalid syntax",
+        ),
+        (
+            json!({"type": "file", "options": {"file_path": "/tmp/x.log", "mode": "9z"}}),
+            "strconv.ParseUint",
+        ),
         (json!({"type": "socket"}), "address is required"),
-        (json!({"type": "socket", "options": {"address": closed_port()}}), "audit backend failed test message"),
-        (json!({"type": "socket", "options": {"address": "127.0.0.1:9", "socket_type": "sctp"}}), "socket_type"),
-        (json!({"type": "nope", "options": {"file_path": "/tmp/x.log"}}), "unknown backend type: \"nope\""),
-        (json!({"options": {"file_path": "/tmp/x.log"}}), "unknown backend type: \"\""),
+        (
+            json!({"type": "socket", "options": {"address": closed_port()}}),
+            "audit backend failed test message",
+        ),
+        (
+            json!({"type": "socket", "options": {"address": "127.0.0.1:9", "socket_type": "sctp"}}),
+            "socket_type",
+        ),
+        (
+            json!({"type": "nope", "options": {"file_path": "/tmp/x.log"}}),
+            "unknown backend type: \"nope\"",
+        ),
+        (
+            json!({"options": {"file_path": "/tmp/x.log"}}),
+            "unknown backend type: \"\"",
+        ),
     ];
     for (body, expected) in cases {
         let (status, answer) = enable(&server, "bad", body.clone()).await;
@@ -325,7 +363,10 @@ async fn requests_fail_closed_when_no_device_can_record_them() {
     // The reader goes: the device can record nothing, so nothing is served.
     drop(reader);
     let (status, body) = server.login("jwt", "demo", &jwt).await;
-    assert_eq!((status, body.clone()), (500, json!({"errors": ["internal error"]})));
+    assert_eq!(
+        (status, body.clone()),
+        (500, json!({"errors": ["internal error"]}))
+    );
     let (status, body) = server
         .post(
             "sys/policies/acl/written-while-blind",
@@ -372,7 +413,8 @@ impl Collector {
                         std::thread::spawn(move || {
                             for line in BufReader::new(stream).lines() {
                                 let Ok(line) = line else { break };
-                                let value = serde_json::from_str::<Value>(&line).expect("JSON line");
+                                let value =
+                                    serde_json::from_str::<Value>(&line).expect("JSON line");
                                 if tx.send(value).is_err() {
                                     break;
                                 }
@@ -459,7 +501,11 @@ async fn a_socket_device_sends_lines_to_its_peer_and_fails_closed_when_the_peer_
     let (status, _) = server.delete("sys/audit/net", Some(&server.root)).await;
     assert_eq!(status, 204);
     let (status, body) = server
-        .post("sys/audit-hash/net", Some(&server.root), &json!({"input": "x"}))
+        .post(
+            "sys/audit-hash/net",
+            Some(&server.root),
+            &json!({"input": "x"}),
+        )
         .await;
     assert_eq!(status, 400);
     assert_eq!(error_message(&body), "unknown audit backend \"net/\"");

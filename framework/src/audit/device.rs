@@ -131,9 +131,7 @@ impl Settings {
                     write_timeout,
                 }
             }
-            other => {
-                return Err(Error::invalid(format!("unknown backend type: {other:?}")))
-            }
+            other => return Err(Error::invalid(format!("unknown backend type: {other:?}"))),
         };
         Ok(Settings {
             target,

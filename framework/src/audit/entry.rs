@@ -172,7 +172,9 @@ impl Trail {
                 return Reply::error(&not_recorded());
             }
         }
-        let failure = error.as_ref().and(crate::metrics::login_failure_of_request());
+        let failure = error
+            .as_ref()
+            .and(crate::metrics::login_failure_of_request());
         let recorded = self
             .emit(|d| self.response_line(d, &reply, message.as_deref(), failure))
             .await;
@@ -370,7 +372,12 @@ impl Trail {
 
     /// `data` with every string hashed, except the top-level keys in `exempt` that are
     /// neither sensitive on the path nor in [`ALWAYS_HASHED`].
-    fn hashed_data(&self, d: &Device, data: &Map<String, Value>, exempt: &[String]) -> Map<String, Value> {
+    fn hashed_data(
+        &self,
+        d: &Device,
+        data: &Map<String, Value>,
+        exempt: &[String],
+    ) -> Map<String, Value> {
         if d.settings.log_raw {
             return data.clone();
         }

@@ -147,7 +147,11 @@ fn open(target: &Target) -> std::io::Result<Conn> {
             let addr = address.to_socket_addrs()?.next().ok_or_else(|| {
                 std::io::Error::new(ErrorKind::NotFound, format!("{address}: no address"))
             })?;
-            let local = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+            let local = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
             let socket = UdpSocket::bind(local)?;
             socket.set_write_timeout(Some(*write_timeout))?;
             socket.connect(addr)?;

@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 use serde_json::{json, Map, Value};
 
 use super::CoreInner;
-use crate::audit::{self, DeviceEntry, Device, Settings};
+use crate::audit::{self, Device, DeviceEntry, Settings};
 use crate::backend::BackendRequest;
 use crate::error::{Error, Result};
 use crate::path::{Field, FieldType, Path};
