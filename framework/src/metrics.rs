@@ -75,10 +75,14 @@ pub enum LoginFailure {
     Expired,
     /// `nbf` / `iat` lies in the future (beyond the leeways).
     NotYetValid,
-    /// The user claim or the groups claim is missing or malformed.
+    /// A claim the role needs is missing or malformed: the user claim, the groups claim, or
+    /// the `jti` of a single-use role.
     Claims,
     /// A `bound_claims` rule did not match.
     BoundClaim,
+    /// The JWT was already used to log in to a single-use role (authmount's role field
+    /// `single_use`): a replay.
+    Replayed,
     /// Any other refusal (a backend that reports nothing, an internal fault after the
     /// backend accepted the login).
     Other,
@@ -105,6 +109,7 @@ impl LoginFailure {
             LoginFailure::NotYetValid => "not_yet_valid",
             LoginFailure::Claims => "claims",
             LoginFailure::BoundClaim => "bound_claim",
+            LoginFailure::Replayed => "replayed",
             LoginFailure::Other => "other",
         }
     }

@@ -258,14 +258,9 @@ pub struct Leeways {
 /// [`ClaimError::NotYetValid`]; `now - C > exp` → [`ClaimError::Expired`]; `now + C < iat` →
 /// [`ClaimError::IssuedInFuture`].
 pub fn validate_times(reg: &Registered, leeways: &Leeways, now: f64) -> Result<(), ClaimError> {
-    let expiration = leeways.expiration.seconds(150);
     let clock_skew = leeways.clock_skew.seconds(60);
     let (iat, nbf) = (reg.iat, reg.nbf);
-    let exp = match reg.exp {
-        Some(exp) => exp,
-        None if iat.is_none() && nbf.is_none() => return Err(ClaimError::NoTimeClaims),
-        None => iat.unwrap_or(0.0).max(nbf.unwrap_or(0.0)) + expiration,
-    };
+    let exp = effective_expiry(reg, leeways).ok_or(ClaimError::NoTimeClaims)?;
     if let Some(nbf) = nbf.or(iat) {
         if now + clock_skew < nbf {
             return Err(ClaimError::NotYetValid);
@@ -277,6 +272,19 @@ pub fn validate_times(reg: &Registered, leeways: &Leeways, now: f64) -> Result<(
     match iat {
         Some(iat) if now + clock_skew < iat => Err(ClaimError::IssuedInFuture),
         _ => Ok(()),
+    }
+}
+
+/// The expiry [`validate_times`] judges against (DECISIONS D4): `exp`, or without it
+/// `max(iat, nbf) + expiration leeway`; `None` when the token has none of the three. A token
+/// is accepted until this plus the clock skew leeway.
+pub fn effective_expiry(reg: &Registered, leeways: &Leeways) -> Option<f64> {
+    match (reg.exp, reg.iat, reg.nbf) {
+        (Some(exp), _, _) => Some(exp),
+        (None, None, None) => None,
+        (None, iat, nbf) => {
+            Some(iat.unwrap_or(0.0).max(nbf.unwrap_or(0.0)) + leeways.expiration.seconds(150))
+        }
     }
 }
 

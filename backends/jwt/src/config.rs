@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::fetch::Fetcher;
-use crate::jwks::{JwksSource, RemoteKeys};
+use crate::jwks::{InlineKeys, JwksSource, RemoteKeys};
 use crate::keys::{Alg, KeySource, StaticKeys};
 use crate::oidc::DiscoverySource;
 
@@ -51,6 +51,9 @@ pub struct JwtConfig {
     pub namespace_in_state: bool,
     /// `unsupported_critical_cert_extensions`: dotted OIDs.
     pub unsupported_critical_cert_extensions: Vec<String>,
+    /// `jwks_inline` (authmount, not Vault): a JWKS document held in the config, as written
+    /// (a JSON object or a string holding one); `null` when unset.
+    pub jwks_inline: Value,
 }
 
 /// A config with its key source and allowed algorithms ready for logins; built once per write.
@@ -64,6 +67,8 @@ pub struct ParsedConfig {
     /// The OIDC Discovery source (also in `keys`) when the config has `oidc_discovery_url`:
     /// the browser login takes the provider's endpoints and HTTP client from it.
     pub discovery: Option<Arc<DiscoverySource>>,
+    /// Warnings for the write that made this config (entries of `jwks_inline` skipped).
+    pub warnings: Vec<String>,
 }
 
 /// The fields of `config`.
@@ -143,6 +148,11 @@ pub fn fields() -> Vec<Field> {
             CommaStringSlice,
             "Critical certificate extensions (OIDs) to tolerate.",
         ),
+        Field::new(
+            "jwks_inline",
+            Raw,
+            "A JWKS document (JSON object, or a string holding one) whose keys verify JWTs; exclusive with the other key sources. authmount only.",
+        ),
     ]
 }
 
@@ -186,6 +196,11 @@ impl JwtConfig {
                 .bool("namespace_in_state")
                 .unwrap_or_else(|| previous.is_none_or(|p| p.namespace_in_state)),
             unsupported_critical_cert_extensions: list("unsupported_critical_cert_extensions"),
+            jwks_inline: match fields.get("jwks_inline") {
+                None | Some(Value::Null) => Value::Null,
+                Some(Value::String(s)) if s.trim().is_empty() => Value::Null,
+                Some(v) => v.clone(),
+            },
         };
         config.build(true).await
     }
@@ -202,7 +217,13 @@ impl JwtConfig {
             !c.jwks_url.is_empty(),
             !c.jwks_pairs.is_empty(),
         ];
-        if sources.iter().filter(|s| **s).count() != 1 {
+        let inline = !c.jwks_inline.is_null();
+        if inline && sources.iter().any(|s| *s) {
+            return Err(Error::invalid(
+                "'jwks_inline' cannot be combined with 'jwt_validation_pubkeys', 'jwks_url', 'jwks_pairs' or 'oidc_discovery_url'",
+            ));
+        }
+        if !inline && sources.iter().filter(|s| **s).count() != 1 {
             return Err(Error::invalid(
                 "exactly one of 'jwt_validation_pubkeys', 'jwks_url', 'jwks_pairs' or 'oidc_discovery_url' must be set",
             ));
@@ -231,11 +252,26 @@ impl JwtConfig {
         } else {
             Some(StaticKeys::from_pems(&c.jwt_validation_pubkeys).map_err(Error::invalid)?)
         };
+        let inline_keys = match inline {
+            false => None,
+            true => Some(
+                InlineKeys::parse(&c.jwks_inline)
+                    .map_err(|e| Error::invalid(format!("invalid jwks_inline: {e}")))?,
+            ),
+        };
         let algs = parse_algs(&c.jwt_supported_algs)?;
         validate_oidc_response(c)?;
         validate_provider(&c.provider_config)?;
         let mut discovery = None;
+        let mut warnings = Vec::new();
         let keys: Arc<dyn KeySource> = if let Some(keys) = static_keys {
+            Arc::new(keys)
+        } else if let Some((keys, skipped)) = inline_keys {
+            warnings.extend(
+                skipped
+                    .into_iter()
+                    .map(|s| format!("jwks_inline: skipped an unusable key: {s}")),
+            );
             Arc::new(keys)
         } else if !c.oidc_discovery_url.is_empty() {
             let fetcher = Fetcher::new(&c.oidc_discovery_ca_pem)
@@ -258,7 +294,11 @@ impl JwtConfig {
                     .map_err(|e| Error::invalid(format!("error checking jwks_ca_pem: {e}")))?;
                 sets.push(RemoteKeys::new(url, fetcher));
             }
-            let source = JwksSource::new(sets);
+            let field = match c.jwks_url.is_empty() {
+                true => "jwks_pairs",
+                false => "jwks_url",
+            };
+            let source = JwksSource::new(sets).labelled(field);
             if check_remote {
                 source.check().await.map_err(Error::invalid)?;
             }
@@ -269,6 +309,7 @@ impl JwtConfig {
             keys,
             algs,
             discovery,
+            warnings,
         })
     }
 
@@ -292,7 +333,12 @@ impl JwtConfig {
             "namespace_in_state": self.namespace_in_state,
             "unsupported_critical_cert_extensions": self.unsupported_critical_cert_extensions,
         });
-        v.as_object().cloned().unwrap_or_default()
+        let mut data = v.as_object().cloned().unwrap_or_default();
+        // authmount's own field appears only when set, so Vault's read shape is kept.
+        if !self.jwks_inline.is_null() {
+            data.insert("jwks_inline".into(), self.jwks_inline.clone());
+        }
+        data
     }
 }
 

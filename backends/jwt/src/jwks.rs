@@ -23,7 +23,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 
 use crate::fetch::Fetcher;
-use crate::keys::{Jws, KeyError, KeySource, PublicKey};
+use crate::keys::{Jws, KeyError, KeyMatch, KeySource, PublicKey};
 
 /// The least time between two fetches of one key set caused by misses.
 pub const COOL_DOWN: Duration = Duration::from_secs(5);
@@ -56,6 +56,16 @@ pub fn parse_jwks(body: &[u8]) -> Result<(Vec<PublicKey>, Vec<String>), String> 
         }
     }
     Ok((keys, skipped))
+}
+
+/// The key of `keys` that verifies `jws`, as `(kid, position)`: among the keys with the
+/// token's `kid`, or all of them when the token has none (DECISIONS D5).
+fn verify_with(keys: &[PublicKey], jws: &Jws) -> Option<(Option<String>, usize)> {
+    keys.iter()
+        .enumerate()
+        .filter(|(_, k)| jws.kid.is_none() || k.kid == jws.kid)
+        .find(|(_, k)| k.verifies(jws))
+        .map(|(i, k)| (k.kid.clone(), i))
 }
 
 type SharedFetch = Shared<BoxFuture<'static, Result<(), String>>>;
@@ -125,8 +135,9 @@ impl RemoteKeys {
     }
 
     /// Tries the cached keys (those with the token's `kid`, or all when it has none);
-    /// starts a background refresh when the set is stale.
-    fn verify_cached(self: &Arc<Self>, jws: &Jws) -> bool {
+    /// starts a background refresh when the set is stale. The key that verified: its `kid`
+    /// and position in the set.
+    fn verify_cached(self: &Arc<Self>, jws: &Jws) -> Option<(Option<String>, usize)> {
         let (keys, stale) = {
             let c = self.read();
             let stale = c.fetched.is_some_and(|t| t.elapsed() >= c.refresh_after);
@@ -136,9 +147,7 @@ impl RemoteKeys {
             // Detached already; dropping the handle does not cancel it.
             let _ = self.start_fetch(true);
         }
-        keys.iter()
-            .filter(|k| jws.kid.is_none() || k.kid == jws.kid)
-            .any(|k| k.verifies(jws))
+        verify_with(&keys, jws)
     }
 
     fn may_refetch(&self) -> bool {
@@ -224,12 +233,39 @@ impl RemoteKeys {
 /// with a `kid`, the set that has it; without one, every key of every set).
 pub struct JwksSource {
     sets: Vec<Arc<RemoteKeys>>,
+    field: &'static str,
 }
 
 impl JwksSource {
-    /// A source over these key sets.
+    /// A source over these key sets, reported as `jwks_url` ([`JwksSource::labelled`]).
     pub fn new(sets: Vec<Arc<RemoteKeys>>) -> JwksSource {
-        JwksSource { sets }
+        JwksSource {
+            sets,
+            field: "jwks_url",
+        }
+    }
+
+    /// The same source, reported (in [`KeyMatch::source`]) as coming from the config field
+    /// `field`: `jwks_url`, `jwks_pairs` or `oidc_discovery_url`.
+    pub fn labelled(mut self, field: &'static str) -> JwksSource {
+        self.field = field;
+        self
+    }
+
+    /// The match of `set`'s key `(kid, index)`.
+    fn matched(&self, set: &RemoteKeys, (kid, index): (Option<String>, usize)) -> KeyMatch {
+        KeyMatch {
+            source: self.field,
+            url: Some(set.url.clone()),
+            kid,
+            index,
+        }
+    }
+
+    /// The first of `sets` with a cached key that verifies `jws`.
+    fn verify_any(&self, sets: &[&Arc<RemoteKeys>], jws: &Jws) -> Option<KeyMatch> {
+        sets.iter()
+            .find_map(|s| s.verify_cached(jws).map(|found| self.matched(s, found)))
     }
 
     /// Fetches every set now, in parallel. Errors: `error checking jwks URL <url>: <cause>`
@@ -252,7 +288,7 @@ impl JwksSource {
 
 #[async_trait]
 impl KeySource for JwksSource {
-    async fn verify(&self, jws: &Jws) -> Result<(), KeyError> {
+    async fn verify(&self, jws: &Jws) -> Result<KeyMatch, KeyError> {
         let loaded =
             futures_util::future::join_all(self.sets.iter().map(|s| s.ensure_loaded())).await;
         if let [Err(e)] = loaded.as_slice() {
@@ -260,8 +296,8 @@ impl KeySource for JwksSource {
                 "error verifying token signature: fetching keys oidc: {e}"
             )));
         }
-        if self.candidates(jws).iter().any(|s| s.verify_cached(jws)) {
-            return Ok(());
+        if let Some(found) = self.verify_any(&self.candidates(jws), jws) {
+            return Ok(found);
         }
         // A miss: refetch (within the cool-down rules) the sets that could hold the key.
         let multi_kid = self.sets.len() > 1 && jws.kid.is_some();
@@ -278,8 +314,8 @@ impl KeySource for JwksSource {
                 "error searching for key set with kid {kid}: no key found with kid {kid} in any JWKS endpoint"
             )));
         }
-        if candidates.iter().any(|s| s.verify_cached(jws)) {
-            return Ok(());
+        if let Some(found) = self.verify_any(&candidates, jws) {
+            return Ok(found);
         }
         if let [Some(Err(e))] = results.as_slice() {
             return Err(KeyError::Invalid(format!(
@@ -289,5 +325,50 @@ impl KeySource for JwksSource {
         Err(KeyError::Invalid(
             "error verifying token signature: failed to verify id token signature".into(),
         ))
+    }
+}
+
+/// A key set written into the config (`jwks_inline`): a JWKS document (RFC 7517 §5) held
+/// inline, for issuers the server cannot or should not reach (air-gapped clusters,
+/// Kubernetes service-account keys). Parsed with the rules of a fetched set ([`parse_jwks`]);
+/// never fetched, never refreshed: a new document is a config write.
+pub struct InlineKeys {
+    keys: Vec<PublicKey>,
+}
+
+impl InlineKeys {
+    /// Parses the document: a JSON object, or a string holding one. Entries we cannot use
+    /// are skipped (DECISIONS D6) and returned with the reason. Errors (the detail after
+    /// `invalid jwks_inline: `): not JSON, no `keys` array, or no usable key at all.
+    pub fn parse(document: &Value) -> Result<(InlineKeys, Vec<String>), String> {
+        let bytes = match document {
+            Value::String(text) => text.as_bytes().to_vec(),
+            Value::Object(_) => serde_json::to_vec(document).map_err(|e| e.to_string())?,
+            _ => return Err("the JWKS must be a JSON object or a string holding one".into()),
+        };
+        let (keys, skipped) = parse_jwks(&bytes)?;
+        if keys.is_empty() {
+            let why = skipped.first().map(|s| format!(" ({s})")).unwrap_or_default();
+            return Err(format!("the JWKS has no usable key{why}"));
+        }
+        Ok((InlineKeys { keys }, skipped))
+    }
+}
+
+#[async_trait]
+impl KeySource for InlineKeys {
+    async fn verify(&self, jws: &Jws) -> Result<KeyMatch, KeyError> {
+        match verify_with(&self.keys, jws) {
+            Some((kid, index)) => Ok(KeyMatch {
+                source: "jwks_inline",
+                url: None,
+                kid,
+                index,
+            }),
+            None => Err(KeyError::Invalid(format!(
+                "error verifying token signature: {}",
+                crate::keys::NO_KEY_VALIDATED
+            ))),
+        }
     }
 }

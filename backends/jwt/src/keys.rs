@@ -339,12 +339,27 @@ pub enum KeyError {
     Invalid(String),
 }
 
+/// Which key verified a signature (shown by login explain; never key material).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMatch {
+    /// The config field the key comes from: `jwt_validation_pubkeys`, `jwks_url`,
+    /// `jwks_pairs`, `oidc_discovery_url` or `jwks_inline`.
+    pub source: &'static str,
+    /// The URL the key set was fetched from; `None` for keys written in the config.
+    pub url: Option<String>,
+    /// The key's JWK `kid`, when it has one.
+    pub kid: Option<String>,
+    /// The key's position in its set or list (0-based).
+    pub index: usize,
+}
+
 /// Where a mount's verification keys come from: static PEM keys, a JWKS URL, JWKS pairs,
-/// or OIDC discovery.
+/// OIDC discovery, or an inline JWKS.
 #[async_trait]
 pub trait KeySource: Send + Sync {
-    /// Checks the signature of `jws` (whose `alg` is already allowed).
-    async fn verify(&self, jws: &Jws) -> Result<(), KeyError>;
+    /// Checks the signature of `jws` (whose `alg` is already allowed); on success, which key
+    /// verified it.
+    async fn verify(&self, jws: &Jws) -> Result<KeyMatch, KeyError>;
 }
 
 /// Keys given in the config (`jwt_validation_pubkeys`). The `kid` header is ignored: every
@@ -369,9 +384,14 @@ impl StaticKeys {
 
 #[async_trait]
 impl KeySource for StaticKeys {
-    async fn verify(&self, jws: &Jws) -> Result<(), KeyError> {
-        if self.keys.iter().any(|k| k.verifies(jws)) {
-            Ok(())
+    async fn verify(&self, jws: &Jws) -> Result<KeyMatch, KeyError> {
+        if let Some(index) = self.keys.iter().position(|k| k.verifies(jws)) {
+            Ok(KeyMatch {
+                source: "jwt_validation_pubkeys",
+                url: None,
+                kid: None,
+                index,
+            })
         } else {
             Err(KeyError::Invalid(format!(
                 "error verifying token signature: {NO_KEY_VALIDATED}"

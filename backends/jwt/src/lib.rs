@@ -24,6 +24,9 @@ pub mod oidc_flow;
 pub mod oidc_state;
 pub mod oidc_token;
 pub mod role;
+pub mod single_use;
+pub mod explain;
+pub mod lint;
 
 use std::sync::Arc;
 
@@ -36,9 +39,10 @@ use authmount_framework::{
 use serde_json::{json, Map, Value};
 
 use crate::config::{JwtConfig, ParsedConfig};
-use crate::login::LoginError;
+use crate::single_use::SingleUse;
+use std::sync::atomic::{AtomicU64, Ordering};
 use crate::oidc_flow::{AuthUrlRequest, CallbackOutcome, CallbackRequest, Flow, HtmlPage};
-use crate::role::{Role, RoleType};
+use crate::role::Role;
 
 /// Registers the JWT backend under the types `jwt` and `oidc` (one plugin, two names, as
 /// in Vault).
@@ -57,6 +61,8 @@ pub struct JwtBackend {
     clock: Clock,
     config: Cached<ParsedConfig>,
     roles: Cached<Role>,
+    /// The minute of this node's last single-use sweep.
+    swept_minute: AtomicU64,
 }
 
 impl JwtBackend {
@@ -67,6 +73,7 @@ impl JwtBackend {
             clock: ctx.clock,
             config: Cached::new(),
             roles: Cached::new(),
+            swept_minute: AtomicU64::new(0),
         })
     }
 
@@ -101,8 +108,9 @@ impl JwtBackend {
         let bytes = serde_json::to_vec(&parsed.stored).map_err(Error::internal)?;
         self.storage.put("config", &bytes).await?;
         // Keep the key sets fetched by the write-time check.
+        let warnings = parsed.warnings.clone();
         self.config.insert("config", bytes, Arc::new(parsed));
-        Ok(Response::default())
+        Ok(Response::warnings(warnings))
     }
 
     async fn list_roles(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
@@ -126,10 +134,14 @@ impl JwtBackend {
         let key = format!("role/{name}");
         let stored = self.role(name).await?;
         let write = Role::apply_write(stored.as_deref(), &req.fields, &req.mount)?;
+        let mut warnings = write.warnings;
+        if let Some(config) = self.config().await? {
+            warnings.extend(lint::weak_bindings(&write.role, &config.stored));
+        }
         let bytes = serde_json::to_vec(&write.role).map_err(Error::internal)?;
         self.storage.put(&key, &bytes).await?;
         self.roles.insert(&key, bytes, Arc::new(write.role));
-        Ok(Response::warnings(write.warnings))
+        Ok(Response::warnings(warnings))
     }
 
     async fn delete_role(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
@@ -145,30 +157,64 @@ impl JwtBackend {
         Ok(self.role(name).await?.is_some())
     }
 
-    async fn login(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        let config = self.config().await?.ok_or(LoginError::NotConfigured)?;
-        let role_name = match req.fields.str("role").filter(|r| !r.is_empty()) {
-            Some(r) => r.to_string(),
-            None if !config.stored.default_role.is_empty() => config.stored.default_role.clone(),
-            None => return Err(LoginError::MissingRole.into()),
+    /// The login checks ([`login::run`]) for `req`'s `role` and `jwt` from `remote_addr`;
+    /// `consume`: remember a single-use token (a login) or only look (explain).
+    async fn run_checks(
+        &self,
+        req: &BackendRequest,
+        remote_addr: Option<std::net::IpAddr>,
+        consume: bool,
+        trace: &mut login::Trace,
+    ) -> Result<login::Verdict> {
+        let config = self.config().await?;
+        let attempt = login::Attempt {
+            config: config.as_deref(),
+            roles: self,
+            role: req.fields.str("role"),
+            jwt: req.fields.str("jwt"),
+            remote_addr,
+            now: self.clock.unix_f64(),
+            single_use: SingleUse::new(&self.storage),
+            consume,
         };
-        let role = self
-            .role(&role_name)
-            .await?
-            .ok_or_else(|| LoginError::RoleNotFound(role_name.clone()))?;
-        authmount_framework::metrics::login_role(&role_name);
-        if role.role_type == RoleType::Oidc {
-            return Err(LoginError::OidcRole.into());
+        login::run(&attempt, trace).await
+    }
+
+    async fn login(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let verdict = self
+            .run_checks(&req, req.remote_addr, true, &mut login::Trace::off())
+            .await?;
+        if let Some((name, role)) = &verdict.role {
+            authmount_framework::metrics::login_role(name);
+            if role.single_use {
+                self.sweep_single_use().await;
+            }
         }
-        let token = req
-            .fields
-            .str("jwt")
-            .filter(|t| !t.is_empty())
-            .ok_or(LoginError::MissingToken)?;
-        login::check_cidrs(&role, req.remote_addr)?;
-        let now = self.clock.unix_f64();
-        let auth = login::verify(&config, &role_name, &role, token, now).await?;
-        Ok(Response::login(auth))
+        Ok(Response::login(verdict.outcome?))
+    }
+
+    /// Sweeps the expired single-use entries, at most once a minute on this node (any
+    /// node's sweep serves all: the memory is in storage). A failure is logged only.
+    async fn sweep_single_use(&self) {
+        let now = self.clock.unix().max(0) as u64;
+        let minute = now / 60;
+        if self.swept_minute.swap(minute, Ordering::Relaxed) == minute {
+            return;
+        }
+        if let Err(e) = SingleUse::new(&self.storage).sweep(now).await {
+            tracing::warn!(target: "authmount::jwt::single_use", error = %e, "sweeping expired single-use entries failed");
+        }
+    }
+
+    /// `POST login/explain`: the login checks of `login`, each with what it compared and
+    /// its outcome, without issuing a token or writing anything ([`explain`]).
+    async fn login_explain(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let config = self.config().await?;
+        explain::authorize(&req, config.as_deref())?;
+        let remote_addr = explain::client_address(&req)?;
+        let mut trace = login::Trace::on();
+        let verdict = self.run_checks(&req, remote_addr, false, &mut trace).await?;
+        Ok(Response::data(explain::answer(&verdict, &trace)))
     }
 
     /// The browser login of this mount for one request (`config`: the mount's, if written).
@@ -285,6 +331,16 @@ impl AuthBackend for JwtBackend {
                     Field::new("distributed_claim_access_token", FieldType::String, "Accepted for compatibility; unused.").sensitive(),
                 ])
                 .update(&self, Self::login),
+            Path::new("login/explain")
+                .help("Explain a login without logging in: each check of login in order, what it compared and which failed first. Needs sudo on the role's path (auth/<mount>/role/<name>). authmount only.")
+                .token_optional()
+                .fields([
+                    Field::new("role", FieldType::LowerCaseString, "The role to explain the login against; the default role when omitted."),
+                    Field::new("jwt", FieldType::String, "The signed JWT (compact serialisation); it never appears in the answer.").sensitive(),
+                    Field::new("client_address", FieldType::String, "Judge token_bound_cidrs for this client address instead of the caller's own."),
+                    Field::new("distributed_claim_access_token", FieldType::String, "Accepted for compatibility; unused.").sensitive(),
+                ])
+                .update(&self, Self::login_explain),
             Path::new("oidc/auth_url")
                 .help("Start an OIDC browser login: the provider's authorization URL for a role.")
                 .unauthenticated()

@@ -16,7 +16,7 @@ use tokio::sync::OnceCell;
 
 use crate::fetch::Fetcher;
 use crate::jwks::{JwksSource, RemoteKeys, COOL_DOWN};
-use crate::keys::{Jws, KeyError, KeySource};
+use crate::keys::{Jws, KeyError, KeyMatch, KeySource};
 
 /// The provider endpoints the browser login uses, from the discovery document
 /// (OpenID Connect Discovery 1.0 §3; RFC 8628 §4 for the device endpoint).
@@ -106,7 +106,7 @@ impl DiscoverySource {
                     .map_err(|e| format!("fetching keys: {e}"))?;
                 Ok(Discovered {
                     endpoints,
-                    keys: JwksSource::new(vec![set]),
+                    keys: JwksSource::new(vec![set]).labelled("oidc_discovery_url"),
                 })
             })
             .await;
@@ -165,7 +165,7 @@ impl DiscoverySource {
 
 #[async_trait]
 impl KeySource for DiscoverySource {
-    async fn verify(&self, jws: &Jws) -> Result<(), KeyError> {
+    async fn verify(&self, jws: &Jws) -> Result<KeyMatch, KeyError> {
         let found = self
             .discovered()
             .await

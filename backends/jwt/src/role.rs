@@ -135,6 +135,11 @@ pub struct Role {
     pub poll_interval: i64,
     /// `oidc_disable_confirmation`: in `direct` mode, skip the confirmation page.
     pub oidc_disable_confirmation: bool,
+    // --- Beyond Vault (authmount only; read back only when set, so Vault's shape is kept).
+    /// `single_use`: a JWT logs in once; its `jti` (with its `iss`) is remembered until the
+    /// token expires, and a token without `jti` is refused ([`crate::single_use`]).
+    pub single_use: bool,
+    // --- end of Beyond Vault fields.
     /// The `token_*` fields and their deprecated names (framework `tokenutil`).
     #[serde(flatten)]
     pub tokens: TokenSettings,
@@ -241,6 +246,12 @@ pub fn fields() -> Vec<Field> {
             KvPairs,
             "Alias metadata (accepted and echoed).",
         ),
+        // Beyond Vault.
+        Field::new(
+            "single_use",
+            Bool,
+            "A JWT logs in once: its jti (with its iss) is remembered until it expires, and a JWT without jti is refused. authmount only.",
+        ),
     ]
     .into_iter()
     .chain(tokenutil::fields())
@@ -340,6 +351,10 @@ impl Role {
         if let Some(v) = f.bool("oidc_disable_confirmation") {
             r.oidc_disable_confirmation = v;
         }
+        // Beyond Vault.
+        if let Some(v) = f.bool("single_use") {
+            r.single_use = v;
+        }
 
         // 3. token fields, 4. legacy aliases, 5. period against the mount max.
         r.tokens.apply_write(f, mount)?;
@@ -429,6 +444,10 @@ impl Role {
         };
         if self.poll_interval > 0 {
             map.insert("poll_interval".into(), json!(self.poll_interval));
+        }
+        // Beyond Vault: shown only when set.
+        if self.single_use {
+            map.insert("single_use".into(), json!(true));
         }
         self.tokens.read_into(&mut map);
         map
