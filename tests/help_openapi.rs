@@ -149,6 +149,7 @@ async fn help_on_a_mount_lists_every_route_of_its_backend() {
         vec![
             "/config",
             "/login",
+            "/login/explain",
             "/oidc/auth_url",
             "/oidc/callback",
             "/oidc/poll",
@@ -243,14 +244,15 @@ fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
     let specs = jwt_paths();
     assert_eq!(
         specs.len(),
-        7,
-        "config, role list, role, login, oidc/auth_url, oidc/callback, oidc/poll"
+        8,
+        "config, role list, role, login, login/explain, oidc/auth_url, oidc/callback, oidc/poll"
     );
     let template = |pattern: &'static str| match pattern {
         "config" => "config",
         "role/?" => "role/",
         p if p.starts_with("role/(?P<name>") => "role/{name}",
         "login" => "login",
+        "login/explain" => "login/explain",
         p @ ("oidc/auth_url" | "oidc/callback" | "oidc/poll") => p,
         other => panic!("a jwt path this test does not know: {other}"),
     };
@@ -296,7 +298,7 @@ fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
                 field.name
             );
             assert!(
-                prop.get("type").is_some() || field.name == "jwks_pairs",
+                prop.get("type").is_some() || ["jwks_pairs", "jwks_inline"].contains(&field.name),
                 "{path} {} has a type: {prop}",
                 field.name
             );
@@ -391,7 +393,7 @@ async fn the_openapi_document_lists_every_mounted_path_and_validates() {
     let mounted = paths
         .keys()
         .filter(|p| p.starts_with("/auth/") && !p.starts_with("/auth/token/"));
-    assert_eq!(mounted.count(), 7 + 7 + 3, "{paths:?}");
+    assert_eq!(mounted.count(), 8 + 8 + 3, "{paths:?}");
 
     validate_with_openapi_spec_validator(&doc);
 

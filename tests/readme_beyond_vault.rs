@@ -1,0 +1,69 @@
+//! The README's "Beyond Vault" block (`sh beyond-vault`) runs as written, twice, against a
+//! real server: inline keys, a single-use role, login explain naming the failing bound claim,
+//! the replayed login refused, and the role lint's warning for a GitHub role bound by names
+//! while the recommended GitHub and GitLab roles are written without one.
+
+mod support;
+
+use std::process::Command;
+
+use support::TestServer;
+
+/// The body of the README's first fenced block whose info string is `info`.
+fn readme_block(info: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let mut lines = readme.lines().skip_while(|l| l.trim() != format!("```{info}"));
+    lines
+        .next()
+        .unwrap_or_else(|| panic!("README has a ```{info} block"));
+    lines
+        .take_while(|l| l.trim() != "```")
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn the_readme_beyond_vault_block_runs_as_written_and_again() {
+    let script = readme_block("sh beyond-vault");
+    let server = TestServer::start().await;
+    for round in ["first", "second"] {
+        let mut command = Command::new("bash");
+        command
+            .args(["-c", &script])
+            .env("VAULT_ADDR", &server.base)
+            .env("VAULT_TOKEN", &server.root);
+        let output = tokio::task::spawn_blocking(move || command.output().expect("run bash"))
+            .await
+            .expect("join");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "the block failed on its {round} run\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        for expected in [
+            r#""allowed":true"#,
+            r#""failed_check":"bound_claim""#,
+            r#""claim":"project_id""#,
+            r#""token":"7""#,
+            r#"claim \"project_id\" does not match any associated bound claim values"#,
+            r#""key_source":"jwks_inline""#,
+            r#""client_token":"hvs."#,
+            "second login: 400",
+            "token already used",
+            "weak binding: GitHub Actions role bound by repository or owner names",
+            "recommended roles written without warnings",
+        ] {
+            assert!(
+                stdout.contains(expected),
+                "{round} run: missing {expected} in:\n{stdout}"
+            );
+        }
+        assert_eq!(
+            stdout.matches("warnings\":[").count(),
+            1,
+            "{round} run: only the names-only GitHub role warns:\n{stdout}"
+        );
+    }
+}
