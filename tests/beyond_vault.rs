@@ -45,7 +45,12 @@ async fn mount(server: &TestServer, name: &str, key: &Key, role_extra: Value) {
     assert!(status == 204 || status == 200, "role: {status} {body}");
 }
 
-async fn explain(server: &TestServer, mount: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+async fn explain(
+    server: &TestServer,
+    mount: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (u16, Value) {
     server
         .post(&format!("auth/{mount}/login/explain"), token, &body)
         .await
@@ -181,18 +186,68 @@ async fn explain_runs_the_checks_of_login_and_names_the_first_that_fails() {
         case("role_type", "web", Some(sign(json!({}))), Some("role_type")),
         case("token", "r", None, Some("token")),
         case("cidr", "net", Some(sign(json!({}))), Some("cidr")),
-        case("token_format", "r", Some("not-a-jwt".into()), Some("token_format")),
-        case("signature", "r", Some(other.sign_claims("ES256", &claims("a"))), Some("signature")),
-        case("claims_format", "r", Some(sign(json!({"sub": 5}))), Some("claims_format")),
-        case("issuer", "r", Some(sign(json!({"iss": "https://evil.test/"}))), Some("issuer")),
+        case(
+            "token_format",
+            "r",
+            Some("not-a-jwt".into()),
+            Some("token_format"),
+        ),
+        case(
+            "signature",
+            "r",
+            Some(other.sign_claims("ES256", &claims("a"))),
+            Some("signature"),
+        ),
+        case(
+            "claims_format",
+            "r",
+            Some(sign(json!({"sub": 5}))),
+            Some("claims_format"),
+        ),
+        case(
+            "issuer",
+            "r",
+            Some(sign(json!({"iss": "https://evil.test/"}))),
+            Some("issuer"),
+        ),
         case("subject", "sub", Some(sign(json!({}))), Some("subject")),
-        case("audience", "r", Some(sign(json!({"aud": "other"}))), Some("audience")),
-        case("time_window", "r", Some(sign(json!({"iat": now() - 900, "exp": now() - 600}))), Some("time_window")),
-        case("user_claim", "r", Some(sign(json!({"user": null}))), Some("user_claim")),
-        case("groups_claim", "sub", Some(sign(json!({"sub": "s-2", "groups": {"a": 1}}))), Some("groups_claim")),
-        case("bound_claim", "r", Some(sign(json!({"team": "red"}))), Some("bound_claim")),
+        case(
+            "audience",
+            "r",
+            Some(sign(json!({"aud": "other"}))),
+            Some("audience"),
+        ),
+        case(
+            "time_window",
+            "r",
+            Some(sign(json!({"iat": now() - 900, "exp": now() - 600}))),
+            Some("time_window"),
+        ),
+        case(
+            "user_claim",
+            "r",
+            Some(sign(json!({"user": null}))),
+            Some("user_claim"),
+        ),
+        case(
+            "groups_claim",
+            "sub",
+            Some(sign(json!({"sub": "s-2", "groups": {"a": 1}}))),
+            Some("groups_claim"),
+        ),
+        case(
+            "bound_claim",
+            "r",
+            Some(sign(json!({"team": "red"}))),
+            Some("bound_claim"),
+        ),
         case("single_use", "r", Some(used.clone()), Some("single_use")),
-        case("no_jti", "r", Some(sign(json!({"jti": null}))), Some("single_use")),
+        case(
+            "no_jti",
+            "r",
+            Some(sign(json!({"jti": null}))),
+            Some("single_use"),
+        ),
     ];
     for c in cases {
         let mut body = json!({"role": c.role});
@@ -205,7 +260,12 @@ async fn explain_runs_the_checks_of_login_and_names_the_first_that_fails() {
         let (status, answer) = explain(&server, "x", root, body.clone()).await;
         assert_eq!(status, 200, "{}: {answer}", c.name);
         let data = &answer["data"];
-        assert_eq!(data["failed_check"], json!(c.failed), "{}: {data:#}", c.name);
+        assert_eq!(
+            data["failed_check"],
+            json!(c.failed),
+            "{}: {data:#}",
+            c.name
+        );
         if let Some(jwt) = &c.jwt {
             let text = answer.to_string();
             let signature = jwt.rsplit('.').next().unwrap();
@@ -216,9 +276,7 @@ async fn explain_runs_the_checks_of_login_and_names_the_first_that_fails() {
             );
         }
         // Login agrees, in outcome and in message; explain consumed nothing.
-        let (login_status, login) = server
-            .post("auth/x/login", None, &body)
-            .await;
+        let (login_status, login) = server.post("auth/x/login", None, &body).await;
         match c.failed {
             None => {
                 assert_eq!(login_status, 200, "{}: {login}", c.name);
@@ -241,14 +299,22 @@ async fn explain_runs_the_checks_of_login_and_names_the_first_that_fails() {
             Some(name) => {
                 assert_eq!(last["check"], name, "{}", c.name);
                 assert_eq!(last["passed"], false);
-                assert!(checks[..checks.len() - 1].iter().all(|k| k["passed"] == true));
+                assert!(checks[..checks.len() - 1]
+                    .iter()
+                    .all(|k| k["passed"] == true));
             }
             None => assert!(checks.iter().all(|k| k["passed"] == true), "{data:#}"),
         }
     }
 
     // What the checks compared: the key and its source, the leeways, each bound claim.
-    let (_, answer) = explain(&server, "x", root, json!({"role": "r", "jwt": sign(json!({"team": "red"}))})).await;
+    let (_, answer) = explain(
+        &server,
+        "x",
+        root,
+        json!({"role": "r", "jwt": sign(json!({"team": "red"}))}),
+    )
+    .await;
     let checks = answer["data"]["checks"].as_array().unwrap().clone();
     let find = |name: &str| {
         checks
@@ -257,13 +323,29 @@ async fn explain_runs_the_checks_of_login_and_names_the_first_that_fails() {
             .cloned()
             .unwrap_or_else(|| panic!("no {name} check in {checks:#?}"))
     };
-    let names: Vec<&str> = checks.iter().map(|c| c["check"].as_str().unwrap()).collect();
+    let names: Vec<&str> = checks
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
         [
-            "config", "role", "role_type", "token", "cidr", "token_format", "algorithm",
-            "signature", "claims_format", "issuer", "subject", "audience", "time_window",
-            "user_claim", "groups_claim", "bound_claim"
+            "config",
+            "role",
+            "role_type",
+            "token",
+            "cidr",
+            "token_format",
+            "algorithm",
+            "signature",
+            "claims_format",
+            "issuer",
+            "subject",
+            "audience",
+            "time_window",
+            "user_claim",
+            "groups_claim",
+            "bound_claim"
         ]
     );
     let signature = find("signature");
@@ -279,12 +361,27 @@ async fn explain_runs_the_checks_of_login_and_names_the_first_that_fails() {
     assert_eq!(bound["claim"], "team");
     assert_eq!(bound["token"], "red");
     assert_eq!(bound["expected"], "blue");
-    assert_eq!(bound["error"], "error validating claims: claim \"team\" does not match any associated bound claim values");
+    assert_eq!(
+        bound["error"],
+        "error validating claims: claim \"team\" does not match any associated bound claim values"
+    );
 
     // The CIDR check judges the caller's address, or client_address.
-    let (_, answer) = explain(&server, "x", root, json!({"role": "net", "jwt": sign(json!({})), "client_address": "10.1.2.3"})).await;
+    let (_, answer) = explain(
+        &server,
+        "x",
+        root,
+        json!({"role": "net", "jwt": sign(json!({})), "client_address": "10.1.2.3"}),
+    )
+    .await;
     assert_eq!(answer["data"]["allowed"], true, "{answer}");
-    let (status, answer) = explain(&server, "x", root, json!({"role": "net", "jwt": "x", "client_address": "nope"})).await;
+    let (status, answer) = explain(
+        &server,
+        "x",
+        root,
+        json!({"role": "net", "jwt": "x", "client_address": "nope"}),
+    )
+    .await;
     assert_eq!(status, 400, "{answer}");
 
     // An algorithm the config does not allow.
@@ -296,9 +393,18 @@ async fn explain_runs_the_checks_of_login_and_names_the_first_that_fails() {
         )
         .await;
     server
-        .write_ok("auth/rs/role/r", &json!({"role_type": "jwt", "user_claim": "user", "bound_audiences": [AUD]}))
+        .write_ok(
+            "auth/rs/role/r",
+            &json!({"role_type": "jwt", "user_claim": "user", "bound_audiences": [AUD]}),
+        )
         .await;
-    let (_, answer) = explain(&server, "rs", root, json!({"role": "r", "jwt": rsa.sign_claims("RS256", &claims("a"))})).await;
+    let (_, answer) = explain(
+        &server,
+        "rs",
+        root,
+        json!({"role": "r", "jwt": rsa.sign_claims("RS256", &claims("a"))}),
+    )
+    .await;
     assert_eq!(answer["data"]["failed_check"], "algorithm", "{answer}");
     // Explains are not logins: only the real logins above were counted.
     assert_eq!(failures(&server, "rs", "algorithm").await, 0);
@@ -314,19 +420,35 @@ async fn explain_needs_sudo_on_the_role_and_does_not_consume_a_single_use_token(
         let (name, text) = (name.to_string(), text.to_string());
         async move {
             let (status, body) = server
-                .post(&format!("sys/policies/acl/{name}"), Some(&server.root), &json!({"policy": text}))
+                .post(
+                    &format!("sys/policies/acl/{name}"),
+                    Some(&server.root),
+                    &json!({"policy": text}),
+                )
                 .await;
             assert_eq!(status, 204, "{body}");
         }
     };
-    policy("reader", r#"path "auth/ci/role/*" { capabilities = ["read", "update", "list"] }
-path "auth/ci/login/explain" { capabilities = ["update"] }"#).await;
-    policy("debugger", r#"path "auth/ci/role/r" { capabilities = ["sudo"] }"#).await;
+    policy(
+        "reader",
+        r#"path "auth/ci/role/*" { capabilities = ["read", "update", "list"] }
+path "auth/ci/login/explain" { capabilities = ["update"] }"#,
+    )
+    .await;
+    policy(
+        "debugger",
+        r#"path "auth/ci/role/r" { capabilities = ["sudo"] }"#,
+    )
+    .await;
     let token = |policy: &'static str| {
         let server = &server;
         async move {
             let (status, body) = server
-                .post("auth/token/create", Some(&server.root), &json!({"policies": [policy], "ttl": "1h"}))
+                .post(
+                    "auth/token/create",
+                    Some(&server.root),
+                    &json!({"policies": [policy], "ttl": "1h"}),
+                )
                 .await;
             assert_eq!(status, 200, "{body}");
             body["auth"]["client_token"].as_str().unwrap().to_string()
@@ -341,13 +463,24 @@ path "auth/ci/login/explain" { capabilities = ["update"] }"#).await;
         assert_eq!(status, 403, "{who:?}: {answer}");
     }
     // Sudo on one role is not sudo on another.
-    let (status, _) = explain(&server, "ci", Some(&debugger), json!({"role": "other", "jwt": jwt})).await;
+    let (status, _) = explain(
+        &server,
+        "ci",
+        Some(&debugger),
+        json!({"role": "other", "jwt": jwt}),
+    )
+    .await;
     assert_eq!(status, 403);
     for _ in 0..2 {
         let (status, answer) = explain(&server, "ci", Some(&debugger), body.clone()).await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["data"]["allowed"], true, "{answer}");
-        let last = answer["data"]["checks"].as_array().unwrap().last().unwrap().clone();
+        let last = answer["data"]["checks"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
         assert_eq!(last["check"], "single_use");
         assert_eq!(last["passed"], true);
     }
@@ -360,7 +493,11 @@ path "auth/ci/login/explain" { capabilities = ["update"] }"#).await;
 /// Writes `role` at `auth/<mount>/role/<name>`; the warnings (none for a 204).
 async fn warnings(server: &TestServer, mount: &str, name: &str, role: Value) -> Vec<String> {
     let (status, body) = server
-        .post(&format!("auth/{mount}/role/{name}"), Some(&server.root), &role)
+        .post(
+            &format!("auth/{mount}/role/{name}"),
+            Some(&server.root),
+            &role,
+        )
         .await;
     match status {
         204 => vec![],
@@ -380,11 +517,15 @@ async fn role_writes_warn_about_weak_bindings() {
         ("plain", ISS),
     ] {
         server.enable_jwt(mount).await;
-        server.write_ok(&format!("auth/{mount}/config"), &config(issuer)).await;
+        server
+            .write_ok(&format!("auth/{mount}/config"), &config(issuer))
+            .await;
     }
     let base = |extra: Value| {
         let mut role = json!({"role_type": "jwt", "user_claim": "sub", "token_policies": ["ci"]});
-        role.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap());
+        role.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap());
         role
     };
     let one = |w: Vec<String>, needle: &str| {
@@ -392,38 +533,90 @@ async fn role_writes_warn_about_weak_bindings() {
         assert!(w[0].contains(needle), "{w:?} lacks {needle}");
     };
     // Nothing but CIDRs binds the token.
-    one(warnings(&server, "plain", "cidr", base(json!({"token_bound_cidrs": "10.0.0.0/8"}))).await,
-        "no bound_audiences, bound_subject or bound_claims");
+    one(
+        warnings(
+            &server,
+            "plain",
+            "cidr",
+            base(json!({"token_bound_cidrs": "10.0.0.0/8"})),
+        )
+        .await,
+        "no bound_audiences, bound_subject or bound_claims",
+    );
     // Globs that match everything.
-    one(warnings(&server, "plain", "star", base(json!({"bound_audiences": AUD,
-        "bound_claims_type": "glob", "bound_claims": {"email": ["*@corp.test", "**"]}}))).await,
-        "glob for bound claim \"email\" matches every value");
+    one(
+        warnings(
+            &server,
+            "plain",
+            "star",
+            base(json!({"bound_audiences": AUD,
+        "bound_claims_type": "glob", "bound_claims": {"email": ["*@corp.test", "**"]}})),
+        )
+        .await,
+        "glob for bound claim \"email\" matches every value",
+    );
     // GitHub Actions by names only.
     let gh_aud = json!({"bound_audiences": "https://github.com/octo-org"});
-    for names in [json!({"repository": "octo-org/app"}), json!({"repository_owner": "octo-org"})] {
+    for names in [
+        json!({"repository": "octo-org/app"}),
+        json!({"repository_owner": "octo-org"}),
+    ] {
         let mut role = base(gh_aud.clone());
         role["bound_claims"] = names;
-        one(warnings(&server, "gh", "names", role).await, "repository_id");
+        one(
+            warnings(&server, "gh", "names", role).await,
+            "repository_id",
+        );
     }
-    one(warnings(&server, "gh", "sub", base(json!({"bound_audiences": "https://github.com/octo-org",
-        "bound_subject": "repo:octo-org/app:ref:refs/heads/main"}))).await, "repository_id");
+    one(
+        warnings(
+            &server,
+            "gh",
+            "sub",
+            base(json!({"bound_audiences": "https://github.com/octo-org",
+        "bound_subject": "repo:octo-org/app:ref:refs/heads/main"})),
+        )
+        .await,
+        "repository_id",
+    );
     // GitLab by path only.
-    one(warnings(&server, "gl", "path", base(json!({"bound_audiences": "https://vault.example",
-        "bound_claims": {"project_path": "group/app"}}))).await, "project_id");
+    one(
+        warnings(
+            &server,
+            "gl",
+            "path",
+            base(json!({"bound_audiences": "https://vault.example",
+        "bound_claims": {"project_path": "group/app"}})),
+        )
+        .await,
+        "project_id",
+    );
 
     // The recommended roles (README) and the seed role have no warnings: 204.
     let github = json!({"role_type": "jwt", "user_claim": "actor", "bound_audiences": "https://github.com/octo-org",
         "bound_claims": {"repository_id": "123456789", "repository_owner_id": "987654", "ref": "refs/heads/main"},
         "token_policies": ["ci"], "token_ttl": "10m", "single_use": true});
-    assert_eq!(warnings(&server, "gh", "deploy", github).await, Vec::<String>::new());
+    assert_eq!(
+        warnings(&server, "gh", "deploy", github).await,
+        Vec::<String>::new()
+    );
     let gitlab = json!({"role_type": "jwt", "user_claim": "user_login", "bound_audiences": "https://vault.example",
         "bound_claims": {"project_id": "42", "ref_protected": "true", "ref": "main"},
         "token_policies": ["ci"], "token_ttl": "10m", "single_use": true});
-    assert_eq!(warnings(&server, "gl", "deploy", gitlab).await, Vec::<String>::new());
-    assert_eq!(warnings(&server, "plain", "seed", support::seed_role()).await, Vec::<String>::new());
+    assert_eq!(
+        warnings(&server, "gl", "deploy", gitlab).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        warnings(&server, "plain", "seed", support::seed_role()).await,
+        Vec::<String>::new()
+    );
     // A browser-login role is bound to the client id: no warning.
     let oidc = json!({"role_type": "oidc", "user_claim": "sub", "allowed_redirect_uris": "http://localhost:8250/oidc/callback"});
-    assert_eq!(warnings(&server, "plain", "web", oidc).await, Vec::<String>::new());
+    assert_eq!(
+        warnings(&server, "plain", "web", oidc).await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
@@ -439,7 +632,10 @@ async fn an_inline_jwks_verifies_logins_and_a_bad_one_is_refused_at_write() {
     let (_, read) = server.get("auth/k8s/config", root).await;
     assert_eq!(read["data"]["jwks_inline"], jwks, "{read}");
     server
-        .write_ok("auth/k8s/role/r", &json!({"role_type": "jwt", "user_claim": "user", "bound_audiences": [AUD]}))
+        .write_ok(
+            "auth/k8s/role/r",
+            &json!({"role_type": "jwt", "user_claim": "user", "bound_audiences": [AUD]}),
+        )
         .await;
     for (key, alg, kid) in [(&ec, "ES256", "ec-1"), (&ed, "EdDSA", "ed-1")] {
         let jwt = key.sign(alg, &json!({"kid": kid}), &claims("alice"));
@@ -458,7 +654,8 @@ async fn an_inline_jwks_verifies_logins_and_a_bad_one_is_refused_at_write() {
     }
     // A kid the set does not have, and a key outside the set.
     let wrong_kid = ec.sign("ES256", &json!({"kid": "ed-1"}), &claims("alice"));
-    let stranger = Key::generate(KeyKind::P256).sign("ES256", &json!({"kid": "ec-1"}), &claims("a"));
+    let stranger =
+        Key::generate(KeyKind::P256).sign("ES256", &json!({"kid": "ec-1"}), &claims("a"));
     for jwt in [wrong_kid, stranger] {
         let (status, body) = server.login("k8s", "r", &jwt).await;
         assert_eq!(status, 400, "{body}");
@@ -469,17 +666,32 @@ async fn an_inline_jwks_verifies_logins_and_a_bad_one_is_refused_at_write() {
     }
     // The document as a string (a file read by the CLI with @file) works the same.
     server
-        .write_ok("auth/k8s/config", &json!({"jwks_inline": jwks.to_string(), "bound_issuer": ISS}))
+        .write_ok(
+            "auth/k8s/config",
+            &json!({"jwks_inline": jwks.to_string(), "bound_issuer": ISS}),
+        )
         .await;
     let jwt = ec.sign("ES256", &json!({"kid": "ec-1"}), &claims("bob"));
     assert_eq!(server.login("k8s", "r", &jwt).await.0, 200);
 
     // Refused at write, and the config in place is kept.
     let bad = [
-        (json!("{not json"), "invalid jwks_inline: the JWKS is not JSON"),
-        (json!({"kids": []}), "invalid jwks_inline: the JWKS has no \"keys\" array"),
-        (json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}), "invalid jwks_inline: the JWKS has no usable key"),
-        (json!(42), "invalid jwks_inline: the JWKS must be a JSON object"),
+        (
+            json!("{not json"),
+            "invalid jwks_inline: the JWKS is not JSON",
+        ),
+        (
+            json!({"kids": []}),
+            "invalid jwks_inline: the JWKS has no \"keys\" array",
+        ),
+        (
+            json!({"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}),
+            "invalid jwks_inline: the JWKS has no usable key",
+        ),
+        (
+            json!(42),
+            "invalid jwks_inline: the JWKS must be a JSON object",
+        ),
     ];
     for (doc, want) in bad {
         let (status, body) = server
@@ -489,16 +701,29 @@ async fn an_inline_jwks_verifies_logins_and_a_bad_one_is_refused_at_write() {
         assert!(error_message(&body).starts_with(want), "{doc}: {body}");
     }
     let (status, body) = server
-        .post("auth/k8s/config", root, &json!({"jwks_inline": jwks, "jwt_validation_pubkeys": [ec.public_pem()]}))
+        .post(
+            "auth/k8s/config",
+            root,
+            &json!({"jwks_inline": jwks, "jwt_validation_pubkeys": [ec.public_pem()]}),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(error_message(&body).contains("'jwks_inline' cannot be combined"), "{body}");
+    assert!(
+        error_message(&body).contains("'jwks_inline' cannot be combined"),
+        "{body}"
+    );
     // An unusable entry beside usable ones is skipped with a warning.
     let (status, body) = server
         .post("auth/k8s/config", root, &json!({"jwks_inline": {"keys": [ec.public_jwk(Some("ec-1")), {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}]}}))
         .await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["warnings"][0].as_str().unwrap().contains("kid \"hmac\""), "{body}");
+    assert!(
+        body["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("kid \"hmac\""),
+        "{body}"
+    );
     assert_eq!(server.login("k8s", "r", &jwt).await.0, 200);
 }
 
@@ -525,16 +750,32 @@ async fn the_single_use_memory_is_swept_once_its_tokens_expire() {
     let clock = Clock::manual();
     let mut registry = Registry::new();
     authmount::jwt::register(&mut registry);
-    let core = Core::build(storage.clone(), registry, LeaseLimits::default(), clock.clone(), SealKind::Shamir);
+    let core = Core::build(
+        storage.clone(),
+        registry,
+        LeaseLimits::default(),
+        clock.clone(),
+        SealKind::Shamir,
+    );
     core.dev_init("root").await.expect("dev init");
     let key = Key::generate(KeyKind::P256);
     for (path, body) in [
         ("sys/auth/jwt", json!({"type": "jwt"})),
-        ("auth/jwt/config", json!({"jwt_validation_pubkeys": [key.public_pem()]})),
-        ("auth/jwt/role/r", json!({"role_type": "jwt", "user_claim": "user", "bound_audiences": [AUD], "single_use": true})),
+        (
+            "auth/jwt/config",
+            json!({"jwt_validation_pubkeys": [key.public_pem()]}),
+        ),
+        (
+            "auth/jwt/role/r",
+            json!({"role_type": "jwt", "user_claim": "user", "bound_audiences": [AUD], "single_use": true}),
+        ),
     ] {
         let reply = core
-            .handle(Request::new(Operation::Update, path).with_token("root").with_data(body))
+            .handle(
+                Request::new(Operation::Update, path)
+                    .with_token("root")
+                    .with_data(body),
+            )
             .await;
         assert!(reply.status < 300, "{path}: {:?}", reply.body);
     }
@@ -542,15 +783,25 @@ async fn the_single_use_memory_is_swept_once_its_tokens_expire() {
         let core = &core;
         async move {
             let reply = core
-                .handle(Request::new(Operation::Update, "auth/jwt/login").with_data(json!({"role": "r", "jwt": jwt})))
+                .handle(
+                    Request::new(Operation::Update, "auth/jwt/login")
+                        .with_data(json!({"role": "r", "jwt": jwt})),
+                )
                 .await;
             reply.status
         }
     };
     let token_at = |t: i64| {
-        key.sign_claims("ES256", &json!({"aud": AUD, "user": "u", "iat": t, "exp": t + 120, "jti": random_hex()}))
+        key.sign_claims(
+            "ES256",
+            &json!({"aud": AUD, "user": "u", "iat": t, "exp": t + 120, "jti": random_hex()}),
+        )
     };
-    let used = |keys: &Vec<String>| keys.iter().filter(|k| k.contains("single-use/used/")).count();
+    let used = |keys: &Vec<String>| {
+        keys.iter()
+            .filter(|k| k.contains("single-use/used/"))
+            .count()
+    };
     let first = token_at(clock.unix());
     assert_eq!(login(first.clone()).await, 200);
     assert_eq!(login(first.clone()).await, 400);
@@ -562,6 +813,10 @@ async fn the_single_use_memory_is_swept_once_its_tokens_expire() {
     // Past it (and in a later minute), the next single-use login sweeps it.
     clock.advance(Duration::from_secs(120));
     assert_eq!(login(token_at(clock.unix())).await, 200);
-    assert_eq!(used(&all_keys(&storage, "").await), 2, "the first entry was swept");
+    assert_eq!(
+        used(&all_keys(&storage, "").await),
+        2,
+        "the first entry was swept"
+    );
     assert_eq!(login(first).await, 400, "expired anyway");
 }

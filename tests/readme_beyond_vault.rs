@@ -13,7 +13,9 @@ use support::TestServer;
 fn readme_block(info: &str) -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("read README.md");
-    let mut lines = readme.lines().skip_while(|l| l.trim() != format!("```{info}"));
+    let mut lines = readme
+        .lines()
+        .skip_while(|l| l.trim() != format!("```{info}"));
     lines
         .next()
         .unwrap_or_else(|| panic!("README has a ```{info} block"));

@@ -72,5 +72,8 @@ async fn a_single_use_jwt_logs_in_once_across_two_nodes() {
         }
         winners.push(ok);
     }
-    assert!(winners.iter().all(|&n| n == 1), "logins in per round: {winners:?}");
+    assert!(
+        winners.iter().all(|&n| n == 1),
+        "logins in per round: {winners:?}"
+    );
 }

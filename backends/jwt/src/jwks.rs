@@ -348,7 +348,10 @@ impl InlineKeys {
         };
         let (keys, skipped) = parse_jwks(&bytes)?;
         if keys.is_empty() {
-            let why = skipped.first().map(|s| format!(" ({s})")).unwrap_or_default();
+            let why = skipped
+                .first()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default();
             return Err(format!("the JWKS has no usable key{why}"));
         }
         Ok((InlineKeys { keys }, skipped))

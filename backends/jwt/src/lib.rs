@@ -15,9 +15,11 @@
 
 pub mod claims;
 pub mod config;
+pub mod explain;
 pub mod fetch;
 pub mod jwks;
 pub mod keys;
+pub mod lint;
 pub mod login;
 pub mod oidc;
 pub mod oidc_flow;
@@ -25,8 +27,6 @@ pub mod oidc_state;
 pub mod oidc_token;
 pub mod role;
 pub mod single_use;
-pub mod explain;
-pub mod lint;
 
 use std::sync::Arc;
 
@@ -39,10 +39,10 @@ use authmount_framework::{
 use serde_json::{json, Map, Value};
 
 use crate::config::{JwtConfig, ParsedConfig};
-use crate::single_use::SingleUse;
-use std::sync::atomic::{AtomicU64, Ordering};
 use crate::oidc_flow::{AuthUrlRequest, CallbackOutcome, CallbackRequest, Flow, HtmlPage};
 use crate::role::Role;
+use crate::single_use::SingleUse;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Registers the JWT backend under the types `jwt` and `oidc` (one plugin, two names, as
 /// in Vault).
@@ -213,7 +213,9 @@ impl JwtBackend {
         explain::authorize(&req, config.as_deref())?;
         let remote_addr = explain::client_address(&req)?;
         let mut trace = login::Trace::on();
-        let verdict = self.run_checks(&req, remote_addr, false, &mut trace).await?;
+        let verdict = self
+            .run_checks(&req, remote_addr, false, &mut trace)
+            .await?;
         Ok(Response::data(explain::answer(&verdict, &trace)))
     }
 

@@ -70,7 +70,10 @@ pub fn weak_bindings(role: &Role, config: &JwtConfig) -> Vec<String> {
         }
     }
     if is_gitlab(issuer) {
-        for (name, id) in [("project_path", "project_id"), ("namespace_path", "namespace_id")] {
+        for (name, id) in [
+            ("project_path", "project_id"),
+            ("namespace_path", "namespace_id"),
+        ] {
             if bound(name) && !bound(id) {
                 warnings.push(format!("weak binding: GitLab role bound by {name} without {id}; a path can be renamed and re-created by someone else, the numeric id cannot: add bound_claims {id}"));
             }
@@ -125,8 +128,12 @@ mod tests {
     fn issuers_are_recognised() {
         assert!(is_github("https://token.actions.githubusercontent.com"));
         assert!(is_github("https://token.actions.githubusercontent.com/"));
-        assert!(is_github("https://token.actions.githubusercontent.com/my-enterprise"));
-        assert!(!is_github("https://token.actions.githubusercontent.com.evil.test"));
+        assert!(is_github(
+            "https://token.actions.githubusercontent.com/my-enterprise"
+        ));
+        assert!(!is_github(
+            "https://token.actions.githubusercontent.com.evil.test"
+        ));
         assert!(is_gitlab("https://gitlab.com"));
         assert!(is_gitlab("https://gitlab.example.org:8443/"));
         assert!(!is_gitlab("https://notgitlab.com"));

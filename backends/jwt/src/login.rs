@@ -283,12 +283,18 @@ async fn checks(
     let oidc = role.role_type == RoleType::Oidc;
     pass!(trace.record(
         "role_type",
-        if oidc { Err(LoginError::OidcRole) } else { Ok(()) },
+        if oidc {
+            Err(LoginError::OidcRole)
+        } else {
+            Ok(())
+        },
         |_| json!({"role_type": role.role_type.as_str()}),
     ));
     let token = pass!(trace.record(
         "token",
-        a.jwt.filter(|t| !t.is_empty()).ok_or(LoginError::MissingToken),
+        a.jwt
+            .filter(|t| !t.is_empty())
+            .ok_or(LoginError::MissingToken),
         |_| json!({}),
     ));
     pass!(trace.record("cidr", check_cidrs(&role, a.remote_addr), |_| {

@@ -83,7 +83,11 @@ impl<'a> SingleUse<'a> {
             // Remembered and still live: a replay.
             Some((used, _)) if used.until > now => Ok(false),
             // Past its time but not swept yet: this is a new token with a reused jti.
-            Some((_, seen)) => self.storage.compare_and_put(&key, Some(&seen), &entry).await,
+            Some((_, seen)) => {
+                self.storage
+                    .compare_and_put(&key, Some(&seen), &entry)
+                    .await
+            }
             // Swept between the two calls.
             None => self.storage.put_if_absent(&key, &entry).await,
         }
@@ -133,12 +137,24 @@ mod tests {
         let view = store();
         let memory = SingleUse::new(&view);
         assert!(!memory.is_used("https://i/", "j-1", 100).await.unwrap());
-        assert!(memory.consume("https://i/", "j-1", 1000, 100).await.unwrap());
+        assert!(memory
+            .consume("https://i/", "j-1", 1000, 100)
+            .await
+            .unwrap());
         assert!(memory.is_used("https://i/", "j-1", 100).await.unwrap());
-        assert!(!memory.consume("https://i/", "j-1", 1000, 101).await.unwrap());
+        assert!(!memory
+            .consume("https://i/", "j-1", 1000, 101)
+            .await
+            .unwrap());
         // Another issuer's j-1 is another token; the pair is length-prefixed.
-        assert!(memory.consume("https://other/", "j-1", 1000, 101).await.unwrap());
-        assert!(memory.consume("https://i/j", "-1", 1000, 101).await.unwrap());
+        assert!(memory
+            .consume("https://other/", "j-1", 1000, 101)
+            .await
+            .unwrap());
+        assert!(memory
+            .consume("https://i/j", "-1", 1000, 101)
+            .await
+            .unwrap());
         let keys = view.list("single-use/used/").await.unwrap();
         assert_eq!(keys.len(), 3);
         assert!(keys.iter().all(|k| !k.contains("j-1") && k.len() == 64));
