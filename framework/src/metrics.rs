@@ -83,6 +83,9 @@ pub enum LoginFailure {
     /// The JWT was already used to log in to a single-use role (authmount's role field
     /// `single_use`): a replay.
     Replayed,
+    /// A CEL claim rule (`claim_rules`, `policies_expression`) refused the login, failed to
+    /// evaluate, or was over its evaluation budget.
+    ClaimRule,
     /// Any other refusal (a backend that reports nothing, an internal fault after the
     /// backend accepted the login).
     Other,
@@ -110,6 +113,7 @@ impl LoginFailure {
             LoginFailure::Claims => "claims",
             LoginFailure::BoundClaim => "bound_claim",
             LoginFailure::Replayed => "replayed",
+            LoginFailure::ClaimRule => "claim_rule",
             LoginFailure::Other => "other",
         }
     }

@@ -13,6 +13,7 @@
 //! reuses the cache while they are unchanged, so a write through another server node is
 //! seen by the very next login here.
 
+pub mod cel;
 pub mod claims;
 pub mod config;
 pub mod explain;

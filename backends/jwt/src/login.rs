@@ -17,7 +17,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use authmount_framework::metrics::{login_failure, LoginFailure};
-use authmount_framework::{Alias, Auth, Error, Result};
+use authmount_framework::{tokenutil, Alias, Auth, Error, Result};
 use serde_json::{json, Map, Value};
 
 use crate::claims::{self, ClaimError, Registered};
@@ -56,6 +56,8 @@ pub enum LoginError {
     MissingJti,
     /// 400 `token already used: ...`: a single-use role saw this JWT log in before.
     Replayed,
+    /// 400 `<message>`: a CEL claim rule refused the login ([`crate::cel::check`]).
+    ClaimRule(String),
 }
 
 impl fmt::Display for LoginError {
@@ -79,6 +81,7 @@ impl fmt::Display for LoginError {
             LoginError::Replayed => f.write_str(
                 "token already used: this role accepts each JWT (known by its iss and jti) only once",
             ),
+            LoginError::ClaimRule(message) => f.write_str(message),
         }
     }
 }
@@ -99,6 +102,7 @@ impl LoginError {
             LoginError::BoundClaims(_) => LoginFailure::BoundClaim,
             LoginError::MissingJti => LoginFailure::Claims,
             LoginError::Replayed => LoginFailure::Replayed,
+            LoginError::ClaimRule(_) => LoginFailure::ClaimRule,
         }
     }
 }
@@ -179,7 +183,7 @@ impl Trace {
 
     /// Records the check `name` with the details `details` computes from its value (only
     /// when the trace is on), and hands the result back.
-    fn record<T>(
+    pub(crate) fn record<T>(
         &mut self,
         name: &'static str,
         result: std::result::Result<T, LoginError>,
@@ -382,8 +386,8 @@ async fn checks(
         |_| time_details(&reg, &role, a.now),
     ));
     let auth = pass!(identity_checks(&claims, &role_name, &role, trace));
-    // CEL rules (role field `claim_rules`) are checked here: after the bound claims, before
-    // the single-use memory is touched.
+    // The CEL rules (role field `claim_rules`) ran in `identity_checks`, after the bound
+    // claims: all before the single-use memory is touched.
     if role.single_use {
         let until = claims::effective_expiry(&reg, &leeways).unwrap_or(a.now)
             + leeways.clock_skew.seconds(60);
@@ -537,6 +541,12 @@ fn identity_checks(
             )?;
         }
     }
+    // CEL claim rules, then the extra policies they yield (crate::cel).
+    let mut token = role.tokens.token.clone();
+    let extra_policies = crate::cel::check(role, claims, trace)?;
+    if !extra_policies.is_empty() {
+        token.policies = tokenutil::parse_policies(&[token.policies, extra_policies].concat());
+    }
     let mut internal_data = Map::new();
     internal_data.insert("role".into(), json!(role_name));
     Ok(Auth {
@@ -547,6 +557,6 @@ fn identity_checks(
         group_aliases,
         metadata,
         internal_data,
-        token: role.tokens.token.clone(),
+        token,
     })
 }

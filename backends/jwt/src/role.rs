@@ -143,6 +143,9 @@ pub struct Role {
     /// The `token_*` fields and their deprecated names (framework `tokenutil`).
     #[serde(flatten)]
     pub tokens: TokenSettings,
+    /// `claim_rules` and `policies_expression`, compiled ([`crate::cel`]).
+    #[serde(flatten)]
+    pub cel: crate::cel::CelRules,
 }
 
 impl Role {
@@ -255,6 +258,7 @@ pub fn fields() -> Vec<Field> {
     ]
     .into_iter()
     .chain(tokenutil::fields())
+    .chain(crate::cel::fields())
     .collect()
 }
 
@@ -358,6 +362,8 @@ impl Role {
 
         // 3. token fields, 4. legacy aliases, 5. period against the mount max.
         r.tokens.apply_write(f, mount)?;
+        // CEL claim rules: compiled and checked here, never at login.
+        r.cel.apply_write(f)?;
 
         // 6. bound_claims_type (DECISIONS D2: kept when omitted).
         match f.str("bound_claims_type").filter(|t| !t.is_empty()) {
@@ -450,6 +456,7 @@ impl Role {
             map.insert("single_use".into(), json!(true));
         }
         self.tokens.read_into(&mut map);
+        self.cel.read_into(&mut map);
         map
     }
 }
