@@ -901,4 +901,27 @@ mod tests {
         assert!(empty.is_empty());
         assert_eq!(serde_json::to_string(&empty).unwrap(), "{}");
     }
+
+    #[test]
+    fn the_examples_of_docs_cel_md_compile_as_it_says() {
+        let doc = include_str!("../../../docs/cel.md");
+        let mut blocks = 0;
+        for block in doc.split("```json\n").skip(1) {
+            let text = &block[..block.find("```").unwrap()];
+            let v: Value = serde_json::from_str(text).unwrap();
+            let got = rules(
+                v.get("claim_rules").cloned().unwrap_or(json!([])),
+                v["policies_expression"].as_str().unwrap_or_default(),
+            );
+            match text.contains("substring") {
+                true => assert_eq!(
+                    got.err().as_deref(),
+                    Some("policies_expression: undeclared function 'substring'")
+                ),
+                false => assert!(got.is_ok(), "{text}: {:?}", got.err()),
+            }
+            blocks += 1;
+        }
+        assert_eq!(blocks, 3);
+    }
 }
