@@ -86,7 +86,10 @@ async fn rules_allow_refuse_with_their_message_and_add_policies_keeping_identity
         .await;
     assert_eq!(st, 200, "{body}");
     let auth = &body["auth"];
-    assert_eq!(auth["token_policies"], json!(["ci-team-red", "default", "webapps"]));
+    assert_eq!(
+        auth["token_policies"],
+        json!(["ci-team-red", "default", "webapps"])
+    );
     assert_eq!(
         auth["policies"],
         json!(["ci-team-red", "default", "eng-reader", "webapps"])
@@ -106,7 +109,10 @@ async fn rules_allow_refuse_with_their_message_and_add_policies_keeping_identity
 
     // Each rule refuses with its message; a rule without one is named.
     let refused = [
-        (json!({"ref": "refs/heads/dev"}), "only the main branch may log in"),
+        (
+            json!({"ref": "refs/heads/dev"}),
+            "only the main branch may log in",
+        ),
         (json!({"repository_id": "7"}), "unknown repository"),
         (
             json!({"groups_of_user": ["ops"]}),
@@ -122,7 +128,10 @@ async fn rules_allow_refuse_with_their_message_and_add_policies_keeping_identity
         for (k, v) in change.as_object().unwrap() {
             match v {
                 Value::Null => claims.as_object_mut().unwrap().remove(k),
-                other => claims.as_object_mut().unwrap().insert(k.clone(), other.clone()),
+                other => claims
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(k.clone(), other.clone()),
             };
         }
         let (st, body) = server
@@ -177,7 +186,10 @@ async fn the_role_read_shows_the_fields_and_a_rewrite_applies_at_the_next_login(
         body["data"]["claim_rules"][2],
         json!({"expression": "claims.groups_of_user.exists(g, g.startsWith('team-'))", "message": ""})
     );
-    assert_eq!(body["data"]["policies_expression"], rules["policies_expression"]);
+    assert_eq!(
+        body["data"]["policies_expression"],
+        rules["policies_expression"]
+    );
 
     let jwt = key.sign_claims("RS256", &ci_claims("bob"));
     assert_eq!(server.login(mount, "ci", &jwt).await.0, 200);
@@ -191,14 +203,23 @@ async fn the_role_read_shows_the_fields_and_a_rewrite_applies_at_the_next_login(
     assert_eq!((st, error_message(&body)), (400, "only 43".to_string()));
     let (_, body) = server.get(&path, Some(&server.root)).await;
     assert_eq!(body["data"]["claim_rules"], stricter);
-    assert_eq!(body["data"]["policies_expression"], rules["policies_expression"]);
+    assert_eq!(
+        body["data"]["policies_expression"],
+        rules["policies_expression"]
+    );
     // Clearing the fields.
     server
-        .write_ok(&path, &json!({"claim_rules": [], "policies_expression": ""}))
+        .write_ok(
+            &path,
+            &json!({"claim_rules": [], "policies_expression": ""}),
+        )
         .await;
     let (st, body) = server.login(mount, "ci", &jwt).await;
     assert_eq!(st, 200, "{body}");
-    assert_eq!(body["auth"]["token_policies"], json!(["default", "webapps"]));
+    assert_eq!(
+        body["auth"]["token_policies"],
+        json!(["default", "webapps"])
+    );
 }
 
 #[tokio::test]
@@ -340,7 +361,9 @@ async fn the_readme_cel_example_runs_as_written_and_again() {
             json!(["ci", "default", "deploy-team-web"]),
             "{round}: {login}"
         );
-        assert!(login["auth"]["entity_id"].as_str().is_some_and(|id| !id.is_empty()));
+        assert!(login["auth"]["entity_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty()));
         let refused: Value = serde_json::from_str(answers.next().expect("refusal")).unwrap();
         assert_eq!(
             refused,

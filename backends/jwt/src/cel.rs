@@ -21,9 +21,9 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
-use authmount_framework::{Error, Field, FieldData, FieldType, Result};
 use ::cel::common::ast::{operators, EntryExpr, Expr, IdedExpr, LiteralValue};
 use ::cel::{Context, Env, ExecutionError, Program, Value as CelValue};
+use authmount_framework::{Error, Field, FieldData, FieldType, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -240,8 +240,7 @@ fn compile_one(name: &str, expr: &str, want: Want) -> std::result::Result<Progra
             "{name}: brackets nested {nesting} deep, the limit is {MAX_NESTING}"
         ));
     }
-    let program = parse(expr)
-        .map_err(|e| format!("{name}: invalid CEL: {}", one_line(&e)))?;
+    let program = parse(expr).map_err(|e| format!("{name}: invalid CEL: {}", one_line(&e)))?;
     let root = program.expression();
     let depth = depth(root);
     if depth > MAX_DEPTH {
@@ -326,8 +325,16 @@ fn children(e: &IdedExpr) -> Vec<&IdedExpr> {
             &c.result,
         ],
         Expr::List(list) => list.elements.iter().collect(),
-        Expr::Map(map) => map.entries.iter().flat_map(|e| entry_parts(&e.expr)).collect(),
-        Expr::Struct(s) => s.entries.iter().flat_map(|e| entry_parts(&e.expr)).collect(),
+        Expr::Map(map) => map
+            .entries
+            .iter()
+            .flat_map(|e| entry_parts(&e.expr))
+            .collect(),
+        Expr::Struct(s) => s
+            .entries
+            .iter()
+            .flat_map(|e| entry_parts(&e.expr))
+            .collect(),
         Expr::Select(select) => vec![&select.operand],
         Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => vec![],
     }
@@ -388,9 +395,7 @@ fn check_names<'a>(e: &'a IdedExpr, scope: &mut Vec<&'a str>) -> std::result::Re
 /// arguments, as a function and as a method: only an unknown name answers "undeclared
 /// reference" to both.
 fn function_exists(name: &str) -> bool {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !plain || name.starts_with('_') {
         return true;
     }
@@ -730,7 +735,12 @@ pub fn check(
     let value = trace.record("cel_claims", value, |_| json!({}))?;
     let mut ctx = Context::with_env(env().clone());
     ctx.add_variable_from_value("claims", value);
-    for (i, (program, rule)) in rules.rules.iter().zip(&rules.source.claim_rules).enumerate() {
+    for (i, (program, rule)) in rules
+        .rules
+        .iter()
+        .zip(&rules.source.claim_rules)
+        .enumerate()
+    {
         let name = format!("claim_rules[{i}]");
         let refused = |detail: Option<String>| {
             let message = match rule.message.is_empty() {
@@ -751,18 +761,22 @@ pub fn check(
             )))),
             Err(e) => Err(refused(Some(e.to_string()))),
         });
-        trace.record("cel_rule", outcome, |_| {
-            json!({"index": i, "expression": rule.expression, "message": rule.message})
-        })?;
+        trace.record(
+            "cel_rule",
+            outcome,
+            |_| json!({"index": i, "expression": rule.expression, "message": rule.message}),
+        )?;
     }
     let Some(program) = &rules.policies else {
         return Ok(vec![]);
     };
     let outcome = within_budget("policies_expression", program)
         .and_then(|()| extra_policies(program.execute(&ctx)));
-    trace.record("policies_expression", outcome, |policies| {
-        json!({"expression": rules.source.policies_expression, "policies": policies})
-    })
+    trace.record(
+        "policies_expression",
+        outcome,
+        |policies| json!({"expression": rules.source.policies_expression, "policies": policies}),
+    )
 }
 
 /// The extra policies from the policies expression's value: a list of at most
@@ -810,7 +824,10 @@ mod tests {
         })
     }
 
-    fn check(rules: &CelRules, claims: &Map<String, Value>) -> std::result::Result<Vec<String>, LoginError> {
+    fn check(
+        rules: &CelRules,
+        claims: &Map<String, Value>,
+    ) -> std::result::Result<Vec<String>, LoginError> {
         let role = Role {
             cel: rules.clone(),
             ..Role::default()
@@ -825,12 +842,30 @@ mod tests {
     #[test]
     fn write_time_checks_name_the_rule_and_say_why() {
         let cases = [
-            (json!([{"expression": "claims.a =="}]), "claim_rules[0]: invalid CEL"),
-            (json!([{"expression": "true"}, {"expression": "nosuch == 1"}]), "claim_rules[1]: undeclared reference to 'nosuch'"),
-            (json!([{"expression": "1 + 2"}]), "claim_rules[0]: yields a number, not a bool"),
-            (json!([{"expression": "'x'"}]), "claim_rules[0]: yields a string, not a bool"),
-            (json!([{"expression": "nofunc(claims.a)"}]), "claim_rules[0]: undeclared function 'nofunc'"),
-            (json!([{"expression": "claims.a.all(x, claims.a.all(y, claims.a.all(z, x == y)))"}]), "claim_rules[0]: too expensive"),
+            (
+                json!([{"expression": "claims.a =="}]),
+                "claim_rules[0]: invalid CEL",
+            ),
+            (
+                json!([{"expression": "true"}, {"expression": "nosuch == 1"}]),
+                "claim_rules[1]: undeclared reference to 'nosuch'",
+            ),
+            (
+                json!([{"expression": "1 + 2"}]),
+                "claim_rules[0]: yields a number, not a bool",
+            ),
+            (
+                json!([{"expression": "'x'"}]),
+                "claim_rules[0]: yields a string, not a bool",
+            ),
+            (
+                json!([{"expression": "nofunc(claims.a)"}]),
+                "claim_rules[0]: undeclared function 'nofunc'",
+            ),
+            (
+                json!([{"expression": "claims.a.all(x, claims.a.all(y, claims.a.all(z, x == y)))"}]),
+                "claim_rules[0]: too expensive",
+            ),
         ];
         for (input, want) in cases {
             let got = rules(input.clone(), "").err().unwrap_or_default();
@@ -842,13 +877,24 @@ mod tests {
         let deep = format!("{}true{}", "(".repeat(40), ")".repeat(40));
         let deep = format!("!{}", deep.replace("(", "(!"));
         let got = rules(json!([{"expression": deep}]), "").err().unwrap();
-        assert_eq!(got, "claim_rules[0]: brackets nested 40 deep, the limit is 16");
+        assert_eq!(
+            got,
+            "claim_rules[0]: brackets nested 40 deep, the limit is 16"
+        );
         let chain = vec!["claims.a"; 150].join(" + ");
-        let got = rules(json!([{"expression": format!("{chain} == 'x'")}]), "").err().unwrap();
+        let got = rules(json!([{"expression": format!("{chain} == 'x'")}]), "")
+            .err()
+            .unwrap();
         assert!(got.contains("deep") || got.contains("invalid CEL"), "{got}");
         let got = rules(json!([]), "claims.a == 'x'").err().unwrap();
-        assert_eq!(got, "policies_expression: yields a bool, not a list of strings");
-        let fine = rules(json!([{"expression": "claims.ref.startsWith('refs/heads/') && size(claims.groups) > 0"}]), "claims.groups.map(g, 'team-' + g)");
+        assert_eq!(
+            got,
+            "policies_expression: yields a bool, not a list of strings"
+        );
+        let fine = rules(
+            json!([{"expression": "claims.ref.startsWith('refs/heads/') && size(claims.groups) > 0"}]),
+            "claims.groups.map(g, 'team-' + g)",
+        );
         assert!(fine.is_ok(), "{:?}", fine.err());
     }
 
@@ -887,7 +933,10 @@ mod tests {
         assert!(check(&r, &small).is_ok());
         let big = claims(json!({"g": (0..5000).collect::<Vec<_>>()}));
         let err = check(&r, &big).unwrap_err().to_string();
-        assert!(err.starts_with("claim_rules[0] exceeds the evaluation budget"), "{err}");
+        assert!(
+            err.starts_with("claim_rules[0] exceeds the evaluation budget"),
+            "{err}"
+        );
     }
 
     #[test]
