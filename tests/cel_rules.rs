@@ -142,6 +142,54 @@ async fn rules_allow_refuse_with_their_message_and_add_policies_keeping_identity
         assert!(message.starts_with(want), "{change}: {message}");
     }
 
+    // Login explain shows each rule in order and the policies the expression gave; a refused
+    // token names the failing rule with its message, and nothing after it runs.
+    let explain = |claims: Value| {
+        let server = &server;
+        let root = root.clone();
+        let jwt = key.sign_claims("RS256", &claims);
+        async move {
+            let (st, body) = server
+                .post(
+                    &format!("auth/{mount}/login/explain"),
+                    Some(&root),
+                    &json!({"role": "ci", "jwt": jwt}),
+                )
+                .await;
+            assert_eq!(st, 200, "{body}");
+            body["data"].clone()
+        }
+    };
+    let data = explain(ci_claims("alice")).await;
+    assert_eq!(data["allowed"], json!(true), "{data:#}");
+    let checks = data["checks"].as_array().unwrap();
+    let rules: Vec<&Value> = checks.iter().filter(|c| c["check"] == "cel_rule").collect();
+    assert_eq!(rules.len(), 3, "{data:#}");
+    for (i, rule) in rules.iter().enumerate() {
+        assert_eq!(rule["index"], json!(i));
+        assert_eq!(rule["passed"], json!(true));
+        assert_eq!(
+            rule["expression"],
+            ci_rules()["claim_rules"][i]["expression"]
+        );
+    }
+    let policies = checks
+        .iter()
+        .find(|c| c["check"] == "policies_expression")
+        .unwrap_or_else(|| panic!("no policies_expression check: {data:#}"));
+    assert_eq!(policies["policies"], json!(["ci-team-red"]));
+    let data = explain(claims_with(
+        "alice",
+        json!({"ref": "refs/heads/dev", "repository_id": "42", "groups_of_user": ["team-red"]}),
+    ))
+    .await;
+    assert_eq!(data["allowed"], json!(false));
+    assert_eq!(data["failed_check"], json!("cel_rule"));
+    let last = data["checks"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["index"], json!(0), "{data:#}");
+    assert_eq!(last["error"], json!("only the main branch may log in"));
+    assert_eq!(data["error"], json!("only the main branch may log in"));
+
     // A refusal is counted under its own failure class.
     let metrics = reqwest::Client::new()
         .get(format!("{}/v1/sys/metrics?format=prometheus", server.base))

@@ -298,7 +298,8 @@ fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
                 field.name
             );
             assert!(
-                prop.get("type").is_some() || ["jwks_pairs", "jwks_inline"].contains(&field.name),
+                prop.get("type").is_some()
+                    || ["jwks_pairs", "jwks_inline", "claim_rules"].contains(&field.name),
                 "{path} {} has a type: {prop}",
                 field.name
             );
