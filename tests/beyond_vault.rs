@@ -779,13 +779,34 @@ async fn the_single_use_memory_is_swept_once_its_tokens_expire() {
             .await;
         assert!(reply.status < 300, "{path}: {:?}", reply.body);
     }
-    let login = |jwt: String| {
+    // A second single-use role on the mount with the largest clock skew allowed; a larger
+    // one is refused at write.
+    let role_r2 = |skew: i64| {
+        json!({"role_type": "jwt", "user_claim": "user", "bound_audiences": [AUD],
+               "single_use": true, "clock_skew_leeway": skew})
+    };
+    let write_r2 = |body: Value| {
+        let core = &core;
+        async move {
+            core.handle(
+                Request::new(Operation::Update, "auth/jwt/role/r2")
+                    .with_token("root")
+                    .with_data(body),
+            )
+            .await
+        }
+    };
+    let refused = write_r2(role_r2(3601)).await;
+    assert_eq!(refused.status, 400, "{:?}", refused.body);
+    assert!(format!("{:?}", refused.body).contains("at most 3600 seconds"));
+    assert!(write_r2(role_r2(3600)).await.status < 300);
+    let login = |role: &'static str, jwt: String| {
         let core = &core;
         async move {
             let reply = core
                 .handle(
                     Request::new(Operation::Update, "auth/jwt/login")
-                        .with_data(json!({"role": "r", "jwt": jwt})),
+                        .with_data(json!({"role": role, "jwt": jwt})),
                 )
                 .await;
             reply.status
@@ -802,21 +823,31 @@ async fn the_single_use_memory_is_swept_once_its_tokens_expire() {
             .filter(|k| k.contains("single-use/used/"))
             .count()
     };
+    // A single-use role refuses a token that never expires: it could never be forgotten.
+    let t = clock.unix();
+    let no_exp = key.sign_claims(
+        "ES256",
+        &json!({"aud": AUD, "user": "u", "iat": t, "jti": random_hex()}),
+    );
+    assert_eq!(login("r", no_exp).await, 400);
     let first = token_at(clock.unix());
-    assert_eq!(login(first.clone()).await, 200);
-    assert_eq!(login(first.clone()).await, 400);
+    assert_eq!(login("r", first.clone()).await, 200);
+    assert_eq!(login("r", first.clone()).await, 400);
     assert_eq!(used(&all_keys(&storage, "").await), 1);
-    // Remembered until exp (+120 s) plus the clock skew leeway (60 s): still there at +170 s.
-    clock.advance(Duration::from_secs(170));
-    assert_eq!(login(token_at(clock.unix())).await, 200);
+    // Long after r (60 s of skew) would take it, r2 (3600 s) still would: the memory
+    // outlives every role's leeway, so it is a replay there too.
+    clock.advance(Duration::from_secs(1800));
+    assert_eq!(login("r", first.clone()).await, 400, "expired for r");
+    assert_eq!(login("r2", first.clone()).await, 400, "a replay on r2");
+    assert_eq!(login("r", token_at(clock.unix())).await, 200);
     assert_eq!(used(&all_keys(&storage, "").await), 2);
-    // Past it (and in a later minute), the next single-use login sweeps it.
-    clock.advance(Duration::from_secs(120));
-    assert_eq!(login(token_at(clock.unix())).await, 200);
+    // Past exp + 3600 s (and in a later minute), the next single-use login sweeps it.
+    clock.advance(Duration::from_secs(120 + 3600 - 1800 + 61));
+    assert_eq!(login("r", token_at(clock.unix())).await, 200);
     assert_eq!(
         used(&all_keys(&storage, "").await),
         2,
         "the first entry was swept"
     );
-    assert_eq!(login(first).await, 400, "expired anyway");
+    assert_eq!(login("r2", first).await, 400, "expired anyway");
 }

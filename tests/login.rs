@@ -393,3 +393,27 @@ async fn disabling_a_mount_kills_its_tokens_and_re_enabling_starts_empty() {
     let (status, _) = server.get("auth/token/lookup-self", Some(&token)).await;
     assert_eq!(status, 403, "the old token stays dead after re-enabling");
 }
+
+/// Auth methods never issue tokens holding `root` or `response-wrapping` (the wrapping
+/// tokens' own policy), whatever the role lists: OpenBao 2.7.2 answers these 400s.
+#[tokio::test]
+async fn a_login_never_gets_the_root_or_response_wrapping_policy() {
+    let server = TestServer::start().await;
+    let key = Key::rsa();
+    seed_mount(&server, "reserved", &key).await;
+    let jwt = key.sign_claims("RS256", &seed_claims("alice"));
+    for (policy, want) in [
+        ("root", "auth methods cannot create root tokens"),
+        (
+            "response-wrapping",
+            "cannot assign policy \"response-wrapping\"",
+        ),
+    ] {
+        let mut role = seed_role();
+        role["token_policies"] = json!(["webapps", policy]);
+        server.write_ok("auth/reserved/role/r", &role).await;
+        let (status, body) = server.login("reserved", "r", &jwt).await;
+        assert_eq!(status, 400, "{policy}: {body}");
+        assert_eq!(error_message(&body), want);
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A source of the current time. Cheap to clone; clones of a manual clock share its time.
 #[derive(Clone, Debug, Default)]
@@ -76,6 +76,37 @@ impl Clock {
     pub fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.unix_millis().max(0) as u64)
     }
+
+    /// A point on this clock to measure a span from with [`Clock::since`] (cool-downs,
+    /// cache ages): monotonic on the system clock (wall-clock jumps do not move it), the
+    /// manual time on a manual clock.
+    pub fn mark(&self) -> Mark {
+        match &self.manual {
+            Some(ms) => Mark::Manual(ms.load(Ordering::SeqCst)),
+            None => Mark::System(Instant::now()),
+        }
+    }
+
+    /// The time passed since `mark` (zero if the mark is from another kind of clock or in
+    /// the future).
+    pub fn since(&self, mark: Mark) -> Duration {
+        match (mark, &self.manual) {
+            (Mark::System(at), None) => at.elapsed(),
+            (Mark::Manual(at), Some(ms)) => {
+                Duration::from_millis(ms.load(Ordering::SeqCst).saturating_sub(at).max(0) as u64)
+            }
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// A point on a [`Clock`], from [`Clock::mark`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// A point on the system's monotonic clock.
+    System(Instant),
+    /// A manual clock's Unix time in milliseconds.
+    Manual(i64),
 }
 
 /// An instant with nanoseconds, as the identity store keeps its `creation_time` and

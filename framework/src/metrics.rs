@@ -301,8 +301,9 @@ impl Metrics {
     }
 
     /// Counts one fetch of a key source. `kind`: `jwks` or `discovery`; `url`: the configured
-    /// URL; a success also restarts the source's age.
+    /// URL, labelled as [`url_label`] gives it; a success also restarts the source's age.
     pub fn key_fetch(&self, kind: &'static str, url: &str, ok: bool) {
+        let url = &url_label(url);
         self.key_fetches
             .get_or_create(&FetchLabels {
                 kind,
@@ -548,5 +549,36 @@ impl Storage for Metered {
     }
     async fn import(&self, entries: &[(String, Vec<u8>)]) -> Result<()> {
         self.timed("import", self.inner.import(entries)).await
+    }
+}
+
+/// A URL as it may appear in a metric label or a log line: scheme, host, port and path;
+/// the user name, password, query and fragment (where credentials travel) are dropped.
+/// Not a URL: `invalid-url`.
+pub fn url_label(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "invalid-url".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_label;
+
+    #[test]
+    fn url_labels_drop_the_credentials_a_url_can_carry() {
+        assert_eq!(
+            url_label("https://user:SECRET@keys.example:8443/a/jwks?access_token=SECRET#frag"),
+            "https://keys.example:8443/a/jwks"
+        );
+        assert_eq!(url_label("http://127.0.0.1/keys"), "http://127.0.0.1/keys");
+        assert_eq!(url_label("not a url SECRET"), "invalid-url");
     }
 }

@@ -202,14 +202,27 @@ pub fn read(bytes: &[u8]) -> Result<Snapshot> {
     let mut members: [Option<Vec<u8>>; 4] = Default::default();
     let names = [META, STATE, SUMS, SEALED_SUMS];
     let entries = archive.entries().map_err(invalid)?;
+    // What the members may still hold: the unpacked size bounds them all together (a sparse
+    // or otherwise expanding member is refused by its type before it is read).
+    let mut budget = unpacked.len() as u64;
     for entry in entries {
-        let mut entry = entry.map_err(invalid)?;
+        let entry = entry.map_err(invalid)?;
         let name = entry.path().map_err(invalid)?.to_string_lossy().to_string();
         let Some(slot) = names.iter().position(|n| *n == name) else {
             return Err(invalid(format!("unexpected member {name:?}")));
         };
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            return Err(invalid(format!("member {name:?} is not a regular file")));
+        }
         let mut body = Vec::new();
-        entry.read_to_end(&mut body).map_err(invalid)?;
+        entry
+            .take(budget + 1)
+            .read_to_end(&mut body)
+            .map_err(invalid)?;
+        if body.len() as u64 > budget {
+            return Err(invalid(format!("member {name:?} is larger than the file")));
+        }
+        budget -= body.len() as u64;
         if members[slot].replace(body).is_some() {
             return Err(invalid(format!("member {name:?} twice")));
         }
@@ -352,5 +365,34 @@ mod tests {
         std::io::Write::write_all(&mut gz, &tar_bytes).unwrap();
         let err = read(&gz.finish().unwrap()).unwrap_err();
         assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    /// A member that is not a plain file (a GNU sparse file expands far beyond its stored
+    /// bytes, a link points elsewhere) is refused before it is read.
+    #[test]
+    fn a_member_that_is_not_a_regular_file_is_refused_unread() {
+        for kind in [
+            tar::EntryType::GNUSparse,
+            tar::EntryType::Symlink,
+            tar::EntryType::Directory,
+        ] {
+            let mut archive = tar::Builder::new(Vec::new());
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_size(0);
+            archive.append_data(&mut header, STATE, &[][..]).unwrap();
+            let tar_bytes = archive.into_inner().unwrap();
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut gz, &tar_bytes).unwrap();
+            let err = read(&gz.finish().unwrap()).unwrap_err();
+            assert_eq!(err.status(), 400, "{kind:?}: {err}");
+            // (The tar reader may refuse a sparse header's empty map first: a 400 either way.)
+            if kind != tar::EntryType::GNUSparse {
+                assert!(
+                    err.to_string().contains("not a regular file"),
+                    "{kind:?}: {err}"
+                );
+            }
+        }
     }
 }

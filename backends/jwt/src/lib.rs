@@ -79,11 +79,12 @@ impl JwtBackend {
     }
 
     async fn config(&self) -> Result<Option<Arc<ParsedConfig>>> {
+        let clock = &self.clock;
         self.config
             .get(&self.storage, "config", |bytes| async move {
                 let stored: JwtConfig = serde_json::from_slice(&bytes)
                     .map_err(|e| Error::internal(format!("corrupt config: {e}")))?;
-                stored.build(false).await
+                stored.build(false, clock).await
             })
             .await
     }
@@ -104,8 +105,12 @@ impl JwtBackend {
 
     async fn write_config(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
         let previous = self.config().await?;
-        let parsed =
-            JwtConfig::from_write(&req.fields, previous.as_ref().map(|p| &p.stored)).await?;
+        let parsed = JwtConfig::from_write(
+            &req.fields,
+            previous.as_ref().map(|p| &p.stored),
+            &self.clock,
+        )
+        .await?;
         let bytes = serde_json::to_vec(&parsed.stored).map_err(Error::internal)?;
         self.storage.put("config", &bytes).await?;
         // Keep the key sets fetched by the write-time check.

@@ -54,6 +54,9 @@ pub enum LoginError {
     /// 400 `error validating token: the role is single-use and the token has no "jti"
     /// claim` (authmount's role field `single_use`).
     MissingJti,
+    /// 400 `error validating token: the role is single-use and the token has no "exp"
+    /// claim`: the single-use memory could never forget it.
+    MissingExp,
     /// 400 `token already used: ...`: a single-use role saw this JWT log in before.
     Replayed,
     /// 400 `<message>`: a CEL claim rule refused the login ([`crate::cel::check`]).
@@ -78,6 +81,9 @@ impl fmt::Display for LoginError {
             LoginError::MissingJti => f.write_str(
                 "error validating token: the role is single-use and the token has no \"jti\" claim",
             ),
+            LoginError::MissingExp => f.write_str(
+                "error validating token: the role is single-use and the token has no \"exp\" claim",
+            ),
             LoginError::Replayed => f.write_str(
                 "token already used: this role accepts each JWT (known by its iss and jti) only once",
             ),
@@ -100,7 +106,7 @@ impl LoginError {
             LoginError::InvalidToken(class, _) => *class,
             LoginError::Claims(e) => claim_class(e),
             LoginError::BoundClaims(_) => LoginFailure::BoundClaim,
-            LoginError::MissingJti => LoginFailure::Claims,
+            LoginError::MissingJti | LoginError::MissingExp => LoginFailure::Claims,
             LoginError::Replayed => LoginFailure::Replayed,
             LoginError::ClaimRule(_) => LoginFailure::ClaimRule,
         }
@@ -389,11 +395,11 @@ async fn checks(
     // The CEL rules (role field `claim_rules`) ran in `identity_checks`, after the bound
     // claims: all before the single-use memory is touched.
     if role.single_use {
-        let until = claims::effective_expiry(&reg, &leeways).unwrap_or(a.now)
-            + leeways.clock_skew.seconds(60);
+        let until = reg.exp.unwrap_or(0.0) + crate::single_use::MAX_CLOCK_SKEW as f64;
         let until = until.max(0.0).ceil() as u64;
         let now = a.now.max(0.0) as u64;
         let outcome = match (&reg.jti, &reg.iss) {
+            _ if reg.exp.is_none() => Err(LoginError::MissingExp),
             (Some(jti), iss) if !jti.is_empty() => {
                 let iss = iss.as_deref().unwrap_or_default();
                 let fresh = match a.consume {

@@ -8,9 +8,10 @@
 //! restart, at the first login; it is then kept until the config changes.
 
 use std::sync::Mutex;
-use std::time::Instant;
 
 use async_trait::async_trait;
+use authmount_framework::clock::Mark;
+use authmount_framework::Clock;
 use openidconnect::core::CoreProviderMetadata;
 use tokio::sync::OnceCell;
 
@@ -44,16 +45,20 @@ struct Discovered {
 pub struct DiscoverySource {
     issuer: String,
     fetcher: Fetcher,
+    /// Times the cool-down after a failed discovery (the mount's clock).
+    clock: Clock,
     found: OnceCell<Discovered>,
-    last_failure: Mutex<Option<(Instant, String)>>,
+    last_failure: Mutex<Option<(Mark, String)>>,
 }
 
 impl DiscoverySource {
-    /// A source for the issuer base URL `issuer` (without `/.well-known/...`).
-    pub fn new(issuer: String, fetcher: Fetcher) -> DiscoverySource {
+    /// A source for the issuer base URL `issuer` (without `/.well-known/...`); `clock` times
+    /// its cool-downs.
+    pub fn new(issuer: String, fetcher: Fetcher, clock: Clock) -> DiscoverySource {
         DiscoverySource {
             issuer,
             fetcher,
+            clock,
             found: OnceCell::new(),
             last_failure: Mutex::new(None),
         }
@@ -92,7 +97,7 @@ impl DiscoverySource {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
         {
-            if at.elapsed() < COOL_DOWN {
+            if self.clock.since(at) < COOL_DOWN {
                 return Err(error);
             }
         }
@@ -100,7 +105,7 @@ impl DiscoverySource {
             .found
             .get_or_try_init(|| async {
                 let (endpoints, jwks_uri) = self.discover().await?;
-                let set = RemoteKeys::new(jwks_uri, self.fetcher.clone());
+                let set = RemoteKeys::new(jwks_uri, self.fetcher.clone(), self.clock.clone());
                 set.fetch_now()
                     .await
                     .map_err(|e| format!("fetching keys: {e}"))?;
@@ -112,7 +117,7 @@ impl DiscoverySource {
             .await;
         if let Err(error) = &result {
             *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some((Instant::now(), error.clone()));
+                Some((self.clock.mark(), error.clone()));
         }
         result
     }

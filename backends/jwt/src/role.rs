@@ -402,12 +402,21 @@ impl Role {
                 "must have at least one bound constraint when creating/updating a role",
             ));
         }
-        // 12. ttl against max_ttl.
+        // 12. single-use memory outlives every acceptance of a token (crate::single_use).
+        if r.single_use
+            && r.clock_skew_leeway.seconds(60) > crate::single_use::MAX_CLOCK_SKEW as f64
+        {
+            return Err(Error::invalid(format!(
+                "a single_use role's clock_skew_leeway can be at most {} seconds",
+                crate::single_use::MAX_CLOCK_SKEW
+            )));
+        }
+        // 13. ttl against max_ttl.
         let t = &r.tokens.token;
         if t.max_ttl > 0 && t.ttl > t.max_ttl {
             return Err(Error::invalid("ttl should not be greater than max ttl"));
         }
-        // 13. warnings.
+        // 14. warnings.
         let mut warnings = r.tokens.warnings(mount);
         if r.verbose_oidc_logging {
             warnings.push("verbose_oidc_logging has been enabled for this role. This may expose sensitive information in the server logs and should only be used for debugging; disable it afterwards.".to_string());

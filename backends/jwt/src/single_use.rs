@@ -6,8 +6,10 @@
 //! the store sees it at once:
 //!
 //! * under `single-use/used/<SHA-256 of iss and jti>`, with the time it may be forgotten:
-//!   the token's expiry as the time checks judge it ([`crate::claims::effective_expiry`])
-//!   plus the clock skew leeway, i.e. the last instant any node would still accept it;
+//!   the token's `exp` plus [`MAX_CLOCK_SKEW`], the largest clock skew leeway a single-use
+//!   role may have, i.e. after the last instant any single-use role of the mount (whatever
+//!   its leeway, now or after a rewrite) would still accept it. A single-use role refuses
+//!   a token without `exp`: one that never expires could never be forgotten;
 //! * written with insert-if-absent, so of two logins racing with one token on any nodes,
 //!   exactly one gets in; an entry past its time (an issuer reusing a `jti` after the first
 //!   token expired, before the sweep) is replaced with a compare-and-set;
@@ -23,6 +25,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const USED_PREFIX: &str = "single-use/used/";
+
+/// The largest `clock_skew_leeway` of a single-use role, in seconds (a larger one is refused
+/// at role write): every remembered token is kept until its `exp` plus this, so no role's
+/// leeway outlives the memory.
+pub const MAX_CLOCK_SKEW: u64 = 3600;
 const EXPIRY_PREFIX: &str = "single-use/expiry/";
 
 /// One remembered token: when it may be forgotten (Unix seconds).

@@ -256,7 +256,7 @@ async fn config(idp: &Idp, change: impl FnOnce(&mut JwtConfig)) -> ParsedConfig 
         ..JwtConfig::default()
     };
     change(&mut c);
-    c.build(true)
+    c.build(true, &Clock::system())
         .await
         .expect("config with the real discovery document")
 }

@@ -138,11 +138,23 @@ pub(super) fn new_entry(
 }
 
 /// The policies of a new token: normalised, `default` added unless refused; `root` is
-/// refused (auth methods never issue root tokens).
+/// refused (auth methods never issue root tokens), and so is `response-wrapping` (only
+/// wrapping tokens hold it). Errors: 400.
 pub(super) fn token_policies(params: &TokenParams) -> Result<Vec<String>> {
     let mut policies = parse_policies(&params.policies);
     if policies.iter().any(|p| p == "root") {
         return Err(Error::invalid("auth methods cannot create root tokens"));
+    }
+    // The wrapping tokens' own policy is never given to a login's token (OpenBao 2.7.2
+    // answers the same 400 as `auth/token/create` does).
+    if policies
+        .iter()
+        .any(|p| p == crate::policy::RESPONSE_WRAPPING)
+    {
+        return Err(Error::invalid(format!(
+            "cannot assign policy {:?}",
+            crate::policy::RESPONSE_WRAPPING
+        )));
     }
     if !params.no_default_policy && !policies.iter().any(|p| p == "default") {
         policies.push("default".into());

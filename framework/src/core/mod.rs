@@ -238,6 +238,33 @@ impl Core {
         self.inner.tokens.sweep_expired().await
     }
 
+    /// The early refusal of a request whose body is large (a snapshot to restore), before
+    /// the body is read: `Ok` when the server is unsealed and `token` (from `remote_addr`)
+    /// is alive and its policies grant `update` with `sudo` on `path`. No use is counted
+    /// and nothing is audited; the request is checked again in full by [`Core::handle`].
+    /// Errors: 503 while sealed or not initialised, 403 `permission denied` otherwise.
+    pub async fn preflight_sudo(
+        &self,
+        token: Option<&str>,
+        remote_addr: Option<std::net::IpAddr>,
+        path: &str,
+    ) -> Result<()> {
+        let inner = &self.inner;
+        let path = clean_path(path)?;
+        let probe = Request::new(Operation::Update, path.clone());
+        if inner.gate(&probe, &path).await?.is_some() {
+            return Err(Error::PermissionDenied);
+        }
+        inner.seal.refresh().await?;
+        let token = token.ok_or(Error::PermissionDenied)?;
+        let stored = inner.tokens.peek(token, remote_addr).await?;
+        let acl = inner.acl(&stored.entry).await?;
+        match acl.allows(&path, Capability::Update, true) {
+            true => Ok(()),
+            false => Err(Error::AclDenied),
+        }
+    }
+
     /// Answers one request. Never panics on input; every failure is a Vault error reply.
     pub async fn handle(&self, req: Request) -> Reply {
         let inner = self.inner.clone();

@@ -77,7 +77,7 @@ impl CoreInner {
         let body = req.body.filter(|b| !b.is_empty()).ok_or_else(|| {
             Error::invalid("no snapshot: send the snapshot file as the request body")
         })?;
-        let restored = self.seal.restore(&body, force).await?;
+        let restored = self.seal.restore(body, force).await?;
         self.initialized.store(false, Ordering::Release);
         self.identity.forget_cached();
         self.tokens.forget_cached();

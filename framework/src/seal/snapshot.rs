@@ -14,12 +14,18 @@
 //!   stays unsealed, else (a forced restore from another server) it is sealed and waits for
 //!   the unseal keys (or the static key) of the server the snapshot came from.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
 use super::{aead_open, aead_seal, KeyBytes, Seal, SealDoc, SealKind, Unsealed, CONFIG_KEY};
 use crate::error::{Error, Result};
 use crate::snapshot::{self, Meta, SealedSums};
+
+/// One restore at a time in this process: each holds a whole decompressed snapshot (up to
+/// [`snapshot::MAX_UNPACKED_BYTES`]) in memory.
+static RESTORES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,12 +122,19 @@ impl Seal {
     /// snapshot from another server without `force`; a snapshot made under another kind of
     /// seal. 503 while sealed or when storage does not answer (the transaction is rolled
     /// back: the store is as it was).
-    pub async fn restore(&self, bytes: &[u8], force: bool) -> Result<Restored> {
+    pub async fn restore(&self, bytes: Arc<[u8]>, force: bool) -> Result<Restored> {
         let candidates = match self.is_plain() {
             true => Vec::new(),
             false => self.root_candidates()?,
         };
-        let snap = snapshot::read(bytes)?;
+        // Decompressing and checking is CPU work: off the request workers, one at a time.
+        let _one_at_a_time = RESTORES
+            .acquire()
+            .await
+            .map_err(|_| Error::Unavailable("snapshot restores are shut down".into()))?;
+        let snap = tokio::task::spawn_blocking(move || snapshot::read(&bytes))
+            .await
+            .map_err(|e| Error::internal(format!("snapshot check failed: {e}")))??;
         let doc = doc_in(&snap.entries)?;
         let here = self.kind.name();
         match &doc {

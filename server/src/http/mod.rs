@@ -119,7 +119,18 @@ async fn serve_one(
 ) -> HttpResponse {
     let started = Instant::now();
     let response = match to_request(&http, payload).await {
-        Ok((mut req, legacy_copies)) => {
+        Ok((mut req, legacy_copies, file)) => {
+            if let Some(payload) = file {
+                // A file body (up to 512 MiB) is read only for a caller who may send it.
+                let token = req.client_token.as_deref();
+                if let Err(e) = core.preflight_sudo(token, req.remote_addr, &req.path).await {
+                    return to_response(Reply::error(&e));
+                }
+                match body::read_file(payload).await {
+                    Ok(bytes) => req.body = Some(bytes.into()),
+                    Err(reply) => return to_response(reply),
+                }
+            }
             req.request_id = request_id;
             let mut reply = core.handle(req).await;
             if legacy_copies && reply.status == 200 {
@@ -155,12 +166,13 @@ const NON_LOGICAL: [(&str, &[&str]); 7] = [
     ("sys/unseal", &["PUT", "POST"]),
 ];
 
-/// The core request for an HTTP request (and whether its answer gets the legacy top-level
-/// copies of `data`), or the answer that ends it at the edge.
+/// The core request for an HTTP request, whether its answer gets the legacy top-level
+/// copies of `data`, and, for an endpoint that takes a file, the body still unread (the
+/// caller reads it once the token may send it); or the answer that ends it at the edge.
 async fn to_request(
     http: &HttpRequest,
     payload: web::Payload,
-) -> Result<(Request, bool), HttpResponse> {
+) -> Result<(Request, bool, Option<web::Payload>), HttpResponse> {
     let method = http.method().as_str();
     let raw_query = http.query_string();
     // Vault answers help for any non-empty `help`, whatever the verb.
@@ -186,14 +198,14 @@ async fn to_request(
                     .map_err(to_response)?,
             ),
         };
-        return Ok((core_request(http, operation, path, data), false));
+        return Ok((core_request(http, operation, path, data), false, None));
     }
 
-    let mut raw_body = None;
+    let mut file = None;
     let (operation, data, refusal) = if help {
         (Operation::Read, Map::new(), None)
     } else if body::takes_a_file(&path, method) {
-        raw_body = Some(body::read_file(payload).await.map_err(to_response)?);
+        file = Some(payload);
         (Operation::Update, Map::new(), None)
     } else {
         logical_operation(http, raw_query, payload).await?
@@ -215,8 +227,7 @@ async fn to_request(
     let mut req = core_request(http, operation, path, data);
     req.help = help;
     req.wrap_ttl = wrap_ttl;
-    req.body = raw_body.map(Into::into);
-    Ok((req, legacy_copies))
+    Ok((req, legacy_copies, file))
 }
 
 /// The operation and data of a request to Vault's logical router, by verb, and the refusal
@@ -369,7 +380,9 @@ mod tests {
         let payload = web::Payload::from_request(&http, &mut payload)
             .await
             .expect("payload");
-        to_request(&http, payload).await
+        to_request(&http, payload)
+            .await
+            .map(|(req, legacy, _)| (req, legacy))
     }
 
     #[actix_web::test]

@@ -4,6 +4,7 @@
 //! Source: Vault `command/operator_raft_snapshot_save.go`, `..._restore.go`.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use super::{warn, Ctx};
@@ -27,7 +28,7 @@ pub async fn save(ctx: &Ctx, args: &SnapshotSaveArgs) -> Result<(), Failure> {
     })
 }
 
-/// Writes `bytes` to `path` through a synced temporary file renamed over it.
+/// Writes `bytes` to `path` (mode 0600) through a synced temporary file renamed over it.
 fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path
         .file_name()
@@ -37,7 +38,13 @@ fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     temp_name.push(format!(".{}.tmp", std::process::id()));
     let temp = path.with_file_name(temp_name);
     let written = (|| {
-        let mut out = std::fs::File::create(&temp)?;
+        // Owner only: a snapshot holds token accessors in the clear (values stay sealed).
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temp)?;
         out.write_all(bytes)?;
         out.sync_all()?;
         std::fs::rename(&temp, path)
