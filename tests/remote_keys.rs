@@ -7,13 +7,15 @@
 //! `jwks_pairs` (D11), discovery with client credentials (D3), and that no URL named by a
 //! token is ever fetched.
 //!
-//! Tests that need a refetch wait out the cool-down (`jwks::COOL_DOWN`, 5 s) once.
+//! Servers here read a manual clock: tests that need a refetch move it past the cool-down
+//! (`jwks::COOL_DOWN`, 5 s) instead of sleeping.
 
 mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authmount::framework::Clock;
 use authmount_jwt::fetch::MAX_DOCUMENT_BYTES;
 use authmount_jwt::jwks::COOL_DOWN;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -31,7 +33,7 @@ const NOT_VALID: &str = "error validating token: ";
 
 /// A server with `jwt` enabled at `jwt/` and the seed role `demo`, not yet configured.
 async fn server_with_role() -> TestServer {
-    let server = TestServer::start().await;
+    let server = TestServer::start_on(Clock::manual()).await;
     server.enable_jwt(MOUNT).await;
     server.write_ok("auth/jwt/role/demo", &seed_role()).await;
     server
@@ -96,9 +98,10 @@ async fn assert_login_refused(server: &TestServer, jwt: &str, needle: &str, what
     );
 }
 
-/// Waits out the refetch cool-down of the key sets (D5), with a margin.
-async fn wait_cool_down() {
-    tokio::time::sleep(COOL_DOWN + Duration::from_millis(500)).await;
+/// Waits out the refetch cool-down of the key sets (D5), with a margin, on the server's
+/// manual clock (no sleeping).
+fn wait_cool_down(server: &TestServer) {
+    server.clock.advance(COOL_DOWN + Duration::from_millis(500));
 }
 
 /// A key server serving `keys` as a JWKS at `/keys`.
@@ -320,7 +323,7 @@ async fn rotated_key_is_fetched_once_after_the_cool_down_then_served_from_the_ca
         after_first_login - after_write
     );
 
-    wait_cool_down().await;
+    wait_cool_down(&server);
     idp.serve_jwks("/keys", &[b.public_jwk(Some("b"))]);
     assert_login_ok(&server, &token(&b, Some("b")), "login with the new kid b").await;
     let after_rotation = idp.hits("/keys");
@@ -355,7 +358,7 @@ async fn fifty_unknown_kids_after_the_cool_down_cause_at_most_two_fetches() {
     let server = server_on_jwks(&idp).await;
     assert_login_ok(&server, &token(&a, Some("a")), "login with kid a").await;
 
-    wait_cool_down().await;
+    wait_cool_down(&server);
     idp.reset_hits();
     let started = Instant::now();
     for i in 0..50 {
@@ -389,7 +392,7 @@ async fn twenty_concurrent_logins_with_a_new_kid_share_one_slow_fetch() {
     let server = Arc::new(server_on_jwks(&idp).await);
     assert_login_ok(&server, &token(&a, Some("a")), "login with kid a").await;
 
-    wait_cool_down().await;
+    wait_cool_down(&server);
     idp.serve_jwks("/keys", &[a.public_jwk(Some("a")), b.public_jwk(Some("b"))]);
     let delay = Duration::from_secs(1);
     idp.set_delay("/keys", delay);
@@ -448,7 +451,7 @@ async fn cached_keys_outlive_a_broken_key_server(break_it: impl FnOnce(&KeyServe
     }
     assert_eq!(idp.hits("/keys"), 0, "a cached key needs no fetch");
 
-    wait_cool_down().await;
+    wait_cool_down(&server);
     let stranger = Key::rsa();
     assert_login_refused(
         &server,
@@ -497,7 +500,7 @@ async fn stale_key_set_is_refreshed_in_the_background_after_its_max_age() {
     let server = server_on_jwks(&idp).await;
     assert_eq!(idp.hits("/keys"), 1);
 
-    wait_cool_down().await;
+    wait_cool_down(&server);
     idp.serve_jwks("/keys", &[a.public_jwk(Some("a")), b.public_jwk(Some("b"))]);
     let delay = Duration::from_secs(1);
     idp.set_delay("/keys", delay);
@@ -801,7 +804,7 @@ async fn a_config_change_drops_the_old_key_set_at_once() {
     )
     .await;
 
-    wait_cool_down().await;
+    wait_cool_down(&server);
     let stranger = Key::rsa();
     assert_login_refused(
         &server,
@@ -864,7 +867,7 @@ async fn urls_named_by_a_token_jku_and_x5u_are_never_fetched() {
         .await;
     }
     // After the cool-down the miss refetches: the configured URL only.
-    wait_cool_down().await;
+    wait_cool_down(&server);
     let before = idp.hits("/keys");
     assert_login_refused(
         &server,

@@ -53,11 +53,23 @@ pub async fn dev_core_and_key(
     registry: Registry,
     root_token: &str,
 ) -> authmount_framework::Result<(Arc<Core>, String)> {
+    dev_core_on(registry, root_token, Clock::system()).await
+}
+
+/// [`dev_core_and_key`] reading `clock` for every time rule (tests pass a
+/// [`Clock::manual`] and advance it instead of sleeping).
+///
+/// Errors: only internal faults of the in-memory store.
+pub async fn dev_core_on(
+    registry: Registry,
+    root_token: &str,
+    clock: Clock,
+) -> authmount_framework::Result<(Arc<Core>, String)> {
     let core = Core::build(
         Arc::new(InMemory::new()),
         registry,
         LeaseLimits::default(),
-        Clock::system(),
+        clock,
         SealKind::Shamir,
     );
     let key = core.dev_init(root_token).await?.unwrap_or_default();

@@ -29,12 +29,25 @@ pub struct TestServer {
     pub base: String,
     /// The root token of the dev core.
     pub root: String,
+    /// The clock the core reads (the system's unless started with [`TestServer::start_on`]).
+    pub clock: authmount::framework::Clock,
     client: reqwest::Client,
 }
 
 impl TestServer {
     pub async fn start() -> TestServer {
         TestServer::start_with(authmount_server::default_registry()).await
+    }
+
+    /// A server whose dev core reads `clock` (a manual clock: the test moves time on with
+    /// `clock.advance(...)` instead of sleeping).
+    pub async fn start_on(clock: authmount::framework::Clock) -> TestServer {
+        let root = format!("root-{}", random_hex());
+        let (core, _) =
+            authmount_server::dev_core_on(authmount_server::default_registry(), &root, clock)
+                .await
+                .expect("dev core");
+        TestServer::serve(core, root)
     }
 
     /// A server whose dev core mounts the backend types of `registry`.
@@ -49,6 +62,7 @@ impl TestServer {
     /// Serves an already built `core` (whose root token is `root`), e.g. one over storage
     /// the test keeps a handle to.
     pub fn serve(core: std::sync::Arc<authmount::framework::Core>, root: String) -> TestServer {
+        let clock = core.clock().clone();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
         let port = listener.local_addr().expect("local address").port();
         std::thread::spawn(move || {
@@ -68,6 +82,7 @@ impl TestServer {
         TestServer {
             base: format!("http://127.0.0.1:{port}"),
             root,
+            clock,
             client,
         }
     }
