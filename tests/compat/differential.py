@@ -1093,6 +1093,82 @@ def scenario(r: Run, keys):
     r.req("audit.disable-again", "DELETE", "sys/audit/file")
     r.req("audit.list-after", "GET", "sys/audit")
 
+    # --- OpenBao's CEL roles (cel/role, cel/login): the config above (default_role demo)
+    C = f"auth/{M}/cel/role"
+    r.req("cel.list-empty", "LIST", C)
+    r.req("cel.create", "POST", f"{C}/r1", body={"cel_program": {"expression": "true", "ignored": 1}})
+    r.req("cel.create-full", "POST", f"{C}/V6", body={
+        "cel_program": {"expression": "x", "variables": [{"name": "x", "expression": "claims.sub == 'a'"}]},
+        "bound_audiences": "a,b", "clock_skew_leeway": "2m", "expiration_leeway": -1, "message": "m"})
+    r.req("cel.read", "GET", f"{C}/V6")
+    r.req("cel.read-missing", "GET", f"{C}/nope")
+    r.req("cel.get-dir", "GET", f"{C}/")
+    r.req("cel.update-replaces", "POST", f"{C}/V6", body={"cel_program": {"expression": "false"}})
+    r.req("cel.read-replaced", "GET", f"{C}/V6")
+    r.req("cel.create-r2", "POST", f"{C}/r2", body={"cel_program": {"expression": "true"}})
+    r.req("cel.list", "LIST", C)
+    r.req("cel.list-get", "GET", f"{C}?list=true")
+    r.req("cel.list-page", "LIST", f"{C}?after=V6&limit=1")
+    r.req("cel.list-limit", "LIST", f"{C}?limit=2")
+    r.req("cel.create-no-program", "POST", f"{C}/bad", body={"message": "m"})
+    r.req("cel.update-no-program", "POST", f"{C}/r1", body={"message": "m"})
+    r.req("cel.create-program-string", "POST", f"{C}/bad", body={"cel_program": "true"})
+    r.req("cel.create-program-bool", "POST", f"{C}/bad", body={"cel_program": True})
+    r.req("cel.create-program-number", "POST", f"{C}/bad", body={"cel_program": 5})
+    r.req("cel.create-program-empty", "POST", f"{C}/bad", body={"cel_program": {}})
+    r.req("cel.create-syntax-error", "POST", f"{C}/bad", body={"cel_program": {"expression": "claims.a =="}})
+    r.req("cel.create-undeclared", "POST", f"{C}/bad", body={"cel_program": {"expression": "nosuch == 1"}})
+    r.req("cel.create-variable-empty", "POST", f"{C}/bad",
+          body={"cel_program": {"expression": "true", "variables": [{"name": "x"}]}})
+    r.req("cel.create-undefined-field", "POST", f"{C}/bad",
+          body={"cel_program": {"expression": "pb.Auth{ttl: 1}"}})
+    r.req("cel.read-bad", "GET", f"{C}/bad")
+    r.req("cel.create-loose-int", "POST", f"{C}/loose", body={"cel_program": {"expression": "1 + 2"}})
+    r.req("cel.create-loose-map", "POST", f"{C}/loose2",
+          body={"cel_program": {"expression": "claims.groups.map(g, g)"}})
+    L = f"auth/{M}/cel/login"
+    cel_jwt = jwt(groups=["dev", "ops"])
+    results = [
+        ("false", "false"), ("message", "'go away'"), ("true", "true"), ("int", "1"),
+        ("uint", "1u"), ("double", "1.5"), ("null", "null"), ("bytes", "b'x'"),
+        ("list", "claims.groups"), ("map", "claims"), ("alias-only", "logical.Alias{name: 'x'}"),
+        ("missing-claim", "claims.nosuch"),
+        ("auth", "pb.Auth{display_name: claims.sub, policies: ['p1', 'p2']}"),
+        ("auth-claims-policies", "pb.Auth{policies: claims.groups, no_default_policy: true, num_uses: 3}"),
+        ("auth-metadata", "pb.Auth{policies: ['p1'], metadata: {'team': claims.groups[0]}}"),
+        ("auth-alias", "pb.Auth{alias: logical.Alias{name: claims.email}}"),
+    ]
+    for what, expr in results:
+        r.req(f"cel.role-{what}", "POST", f"{C}/res", body={"cel_program": {"expression": expr}})
+        r.req(f"cel.login-{what}", "POST", L, token=None, body={"role": "res", "jwt": cel_jwt})
+    r.req("cel.role-variables", "POST", f"{C}/vars", body={"cel_program": {
+        "variables": [{"name": "x", "expression": "claims.groups[0]"},
+                      {"name": "y", "expression": "[x + '-reader']"}],
+        "expression": "pb.Auth{policies: y}"}})
+    r.req("cel.login-variables", "POST", L, token=None, body={"role": "vars", "jwt": cel_jwt})
+    r.req("cel.role-variable-fails", "POST", f"{C}/vars", body={"cel_program": {
+        "variables": [{"name": "x", "expression": "claims.nosuch"}], "expression": "x"}})
+    r.req("cel.login-variable-fails", "POST", L, token=None, body={"role": "vars", "jwt": cel_jwt})
+    r.req("cel.login-default-role", "POST", L, token=None, body={"jwt": cel_jwt})
+    r.req("cel.login-missing-token", "POST", L, token=None, body={"role": "res"})
+    r.req("cel.login-unknown-role", "POST", L, token=None, body={"role": "nope", "jwt": cel_jwt})
+    r.req("cel.login-ordinary-role", "POST", L, token=None, body={"role": "demo", "jwt": cel_jwt})
+    r.req("cel.login-on-login-path", "POST", f"auth/{M}/login", token=None, body={"role": "res", "jwt": cel_jwt})
+    r.req("cel.login-bad-signature", "POST", L, token=None, body={"role": "res", "jwt": jwt(key=other_key)})
+    r.req("cel.login-expired", "POST", L, token=None,
+          body={"role": "res", "jwt": jwt(iat=now - 7200, nbf=now - 7200, exp=now - 3600)})
+    r.req("cel.login-wrong-issuer", "POST", L, token=None,
+          body={"role": "res", "jwt": jwt(iss="https://elsewhere.example/")})
+    r.req("cel.role-audience", "POST", f"{C}/aud", body={
+        "cel_program": {"expression": "pb.Auth{}"}, "bound_audiences": ["someone-else"]})
+    r.req("cel.login-wrong-audience", "POST", L, token=None, body={"role": "aud", "jwt": cel_jwt})
+    r.req("cel.login-no-audience", "POST", L, token=None, body={"role": "aud", "jwt": jwt(drop=("aud",))})
+    for name in ("r1", "V6", "r2", "res", "vars", "aud", "loose", "loose2"):
+        r.req(f"cel.delete-{name}", "DELETE", f"{C}/{name}")
+    r.req("cel.delete-missing", "DELETE", f"{C}/never")
+    r.req("cel.read-deleted", "GET", f"{C}/r1")
+    r.req("cel.list-after-delete", "LIST", C)
+
     # --- cleanup: disable the nested mount, then it is gone
     r.req("auth.disable-nested", "DELETE", f"sys/auth/{M}")
     r.req("auth.read-disabled", "GET", f"sys/auth/{M}")

@@ -14,6 +14,7 @@
 //! seen by the very next login here.
 
 pub mod cel;
+pub mod cel_role;
 pub mod claims;
 pub mod config;
 pub mod explain;
@@ -56,12 +57,17 @@ pub fn register(registry: &mut Registry) -> &mut Registry {
 /// The role name pattern: Vault's `\w(([\w-.]+)?\w)?` in ASCII.
 const ROLE_NAME: &str = r"role/(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)";
 
+/// OpenBao's CEL role name pattern (`cel/role/<name>`): as [`ROLE_NAME`], not lower-cased.
+const CEL_ROLE_NAME: &str =
+    r"cel/role/(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)";
+
 /// One mount of the JWT auth method.
 pub struct JwtBackend {
     storage: View,
     clock: Clock,
     config: Cached<ParsedConfig>,
     roles: Cached<Role>,
+    cel_roles: Cached<cel_role::CelRole>,
     /// The minute of this node's last single-use sweep.
     swept_minute: AtomicU64,
 }
@@ -74,6 +80,7 @@ impl JwtBackend {
             clock: ctx.clock,
             config: Cached::new(),
             roles: Cached::new(),
+            cel_roles: Cached::new(),
             swept_minute: AtomicU64::new(0),
         })
     }
@@ -96,6 +103,91 @@ impl JwtBackend {
                     .map_err(|e| Error::internal(format!("corrupt role {name:?}: {e}")))
             })
             .await
+    }
+
+    async fn cel_role(&self, name: &str) -> Result<Option<Arc<cel_role::CelRole>>> {
+        let key = format!("{}{name}", cel_role::PREFIX);
+        self.cel_roles
+            .get(&self.storage, &key, |bytes| async move {
+                serde_json::from_slice::<cel_role::CelRole>(&bytes)
+                    .map_err(|e| Error::internal(format!("corrupt CEL role {name:?}: {e}")))
+            })
+            .await
+    }
+
+    /// `LIST cel/role`: the CEL role names, paged by `after` and `limit` (OpenBao).
+    async fn list_cel_roles(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let keys = self.storage.list(cel_role::PREFIX).await?;
+        let after = req.fields.str("after").unwrap_or_default();
+        let keys = cel_role::page(keys, after, req.fields.int("limit").unwrap_or(0));
+        if keys.is_empty() {
+            return Err(Error::NotFound);
+        }
+        Ok(Response::data(Map::from_iter([("keys".into(), json!(keys))])))
+    }
+
+    async fn read_cel_role(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let name = req.fields.str("name").unwrap_or_default();
+        let role = self.cel_role(name).await?.ok_or(Error::NotFound)?;
+        Ok(Response::data(role.read_data(name)))
+    }
+
+    /// `cel/role/<name>` create/update: the whole role as sent (OpenBao merges nothing),
+    /// answered with the role as `data`.
+    async fn write_cel_role(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let name = req.fields.str("name").unwrap_or_default();
+        let role = cel_role::CelRole::from_write(&req.fields)?;
+        let key = format!("{}{name}", cel_role::PREFIX);
+        let bytes = serde_json::to_vec(&role).map_err(Error::internal)?;
+        self.storage.put(&key, &bytes).await?;
+        let data = role.read_data(name);
+        self.cel_roles.insert(&key, bytes, Arc::new(role));
+        Ok(Response::data(data))
+    }
+
+    async fn delete_cel_role(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let key = format!("{}{}", cel_role::PREFIX, req.fields.str("name").unwrap_or_default());
+        self.storage.delete(&key).await?;
+        self.cel_roles.remove(&key);
+        Ok(Response::default())
+    }
+
+    async fn cel_role_exists(self: Arc<Self>, req: BackendRequest) -> Result<bool> {
+        let name = req.fields.str("name").unwrap_or_default();
+        Ok(self.cel_role(name).await?.is_some())
+    }
+
+    /// `cel/login`: the token checks every JWT login shares ([`login::verify`]) against the
+    /// CEL role's audiences and leeways, then its program ([`cel_role::evaluate`]).
+    async fn cel_login(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
+        let config = self.config().await?;
+        let roles = cel_role::CelRoles {
+            backend: &self,
+            found: std::sync::Mutex::new(None),
+        };
+        let attempt = login::Attempt {
+            config: config.as_deref(),
+            roles: &roles,
+            role: req.fields.str("role"),
+            jwt: req.fields.str("jwt"),
+            remote_addr: req.remote_addr,
+            now: self.clock.unix_f64(),
+            single_use: SingleUse::new(&self.storage),
+            consume: false,
+            any_audience_when_unbound: true,
+        };
+        let mut found = None;
+        let verified = login::verify(&attempt, &mut login::Trace::off(), &mut found).await?;
+        let verified = verified?;
+        let cel_role = roles
+            .found
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take())
+            .ok_or_else(|| Error::internal("the CEL role checked is gone"))?;
+        authmount_framework::metrics::login_role(&verified.role_name);
+        let auth = cel_role::evaluate(&cel_role, &verified.role_name, &verified.claims)?;
+        Ok(Response::login(auth))
     }
 
     async fn read_config(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
@@ -182,6 +274,7 @@ impl JwtBackend {
             now: self.clock.unix_f64(),
             single_use: SingleUse::new(&self.storage),
             consume,
+            any_audience_when_unbound: false,
         };
         login::run(&attempt, trace).await
     }
@@ -330,6 +423,22 @@ impl AuthBackend for JwtBackend {
                 .read(&self, Self::read_role)
                 .update(&self, Self::write_role)
                 .delete(&self, Self::delete_role),
+            Path::new("cel/role/?")
+                .help("List the CEL roles (OpenBao): 'after' and 'limit' page the names.")
+                .fields(cel_role::list_fields())
+                .list(&self, Self::list_cel_roles),
+            Path::new(CEL_ROLE_NAME)
+                .help("Create, read, update or delete a CEL role (OpenBao): a CEL program over the token's claims decides the login.")
+                .fields(cel_role::fields())
+                .existence_check(&self, Self::cel_role_exists)
+                .read(&self, Self::read_cel_role)
+                .update(&self, Self::write_cel_role)
+                .delete(&self, Self::delete_cel_role),
+            Path::new("cel/login")
+                .help("Authenticate with a signed JWT against a CEL role (OpenBao) and get a Vault token.")
+                .unauthenticated()
+                .fields(cel_role::login_fields())
+                .update(&self, Self::cel_login),
             Path::new("login")
                 .help("Authenticate with a signed JWT and get a Vault token.")
                 .unauthenticated()
@@ -392,6 +501,13 @@ impl AuthBackend for JwtBackend {
     /// 500 `role <name> does not exist during renewal`; otherwise the role's current token
     /// parameters apply.
     async fn renew(&self, req: RenewRequest<'_>) -> Result<TokenParams> {
+        if let Some(name) = req.internal_data.get("cel_role").and_then(Value::as_str) {
+            // A CEL login: renewed while its role exists, with the parameters it got.
+            self.cel_role(name).await?.ok_or_else(|| {
+                Error::internal(format!("cel role {name} does not exist during renewal"))
+            })?;
+            return Ok(req.token.clone());
+        }
         let name = req
             .internal_data
             .get("role")

@@ -230,6 +230,9 @@ pub struct Attempt<'a> {
     /// True for a login: a single-use token is consumed. False for explain, which only
     /// reads whether it was used.
     pub consume: bool,
+    /// A role without `bound_audiences` accepts any audience (OpenBao's CEL login) instead
+    /// of refusing a token that carries one (Vault's login).
+    pub any_audience_when_unbound: bool,
 }
 
 /// The outcome of [`run`].
@@ -263,11 +266,27 @@ pub async fn run(attempt: &Attempt<'_>, trace: &mut Trace) -> Result<Verdict> {
     })
 }
 
-async fn checks(
+/// A token that passed the checks every JWT login shares ([`verify`]): its claims and the
+/// role it was checked against.
+pub(crate) struct Verified {
+    /// The verified claims.
+    pub claims: Map<String, Value>,
+    /// The registered claims among them.
+    pub reg: Registered,
+    /// The role's name.
+    pub role_name: String,
+    /// The role.
+    pub role: Arc<Role>,
+}
+
+/// The checks of [`run`] up to the time window (config, role, token, CIDR, algorithm,
+/// signature, issuer, subject, audience, times); also the token checks of OpenBao's CEL
+/// login ([`crate::cel_role`]), whose role lookup `a.roles` serves.
+pub(crate) async fn verify(
     a: &Attempt<'_>,
     trace: &mut Trace,
     found: &mut Option<(String, Arc<Role>)>,
-) -> Result<std::result::Result<Auth, LoginError>> {
+) -> Result<std::result::Result<Verified, LoginError>> {
     let config = pass!(trace.record(
         "config",
         a.config.ok_or(LoginError::NotConfigured),
@@ -379,7 +398,11 @@ async fn checks(
     let audiences = role.bound_audiences.as_deref().unwrap_or_default();
     pass!(trace.record(
         "audience",
-        claims::validate_audience(&reg, audiences).map_err(|e| match e {
+        match a.any_audience_when_unbound && audiences.is_empty() {
+            true => Ok(()),
+            false => claims::validate_audience(&reg, audiences),
+        }
+        .map_err(|e| match e {
             ClaimError::AudienceNotBound => LoginError::Claims(e),
             other => invalid(other),
         }),
@@ -391,6 +414,26 @@ async fn checks(
         claims::validate_times(&reg, &leeways, a.now).map_err(invalid),
         |_| time_details(&reg, &role, a.now),
     ));
+    Ok(Ok(Verified {
+        claims,
+        reg,
+        role_name,
+        role,
+    }))
+}
+
+async fn checks(
+    a: &Attempt<'_>,
+    trace: &mut Trace,
+    found: &mut Option<(String, Arc<Role>)>,
+) -> Result<std::result::Result<Auth, LoginError>> {
+    let Verified {
+        claims,
+        reg,
+        role_name,
+        role,
+    } = pass!(verify(a, trace, found).await?);
+    let leeways = role.leeways();
     let auth = pass!(identity_checks(&claims, &role_name, &role, trace));
     // The CEL rules (role field `claim_rules`) ran in `identity_checks`, after the bound
     // claims: all before the single-use memory is touched.
