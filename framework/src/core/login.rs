@@ -71,7 +71,8 @@ impl CoreInner {
             entry.token_type = TokenType::Batch;
             entry.renewable = false;
         }
-        entry.meta = Some(auth.metadata.clone());
+        // No metadata reads as `null`, as a Vault login whose backend sets none.
+        entry.meta = (!auth.metadata.is_empty()).then(|| auth.metadata.clone());
         entry.mount_accessor = info.accessor.clone();
         entry.entity_id = entity.id.clone();
         entry.internal_data = auth.internal_data.clone();
