@@ -54,7 +54,8 @@ async fn cel_roles_are_written_read_listed_and_deleted_as_openbao_does() {
                "clock_skew_leeway": 60, "expiration_leeway": 150, "message": "",
                "name": "r1", "not_before_leeway": 150})
     );
-    let program = json!({"expression": "x", "variables": [{"name": "x", "expression": "claims.sub == 'a'"}]});
+    let program =
+        json!({"expression": "x", "variables": [{"name": "x", "expression": "claims.sub == 'a'"}]});
     let data = write_cel_role(
         &server,
         mount,
@@ -85,24 +86,53 @@ async fn cel_roles_are_written_read_listed_and_deleted_as_openbao_does() {
     assert_eq!(data["clock_skew_leeway"], json!(60));
 
     // Lists: names as written (not lower-cased), paged by after and limit.
-    write_cel_role(&server, mount, "r2", &json!({"cel_program": {"expression": "true"}})).await;
-    let (st, list) = server.list(&format!("auth/{mount}/cel/role"), Some(&root)).await;
+    write_cel_role(
+        &server,
+        mount,
+        "r2",
+        &json!({"cel_program": {"expression": "true"}}),
+    )
+    .await;
+    let (st, list) = server
+        .list(&format!("auth/{mount}/cel/role"), Some(&root))
+        .await;
     assert_eq!(st, 200, "{list}");
     assert_eq!(list["data"]["keys"], json!(["V6", "r1", "r2"]));
     let (_, page) = server
-        .list(&format!("auth/{mount}/cel/role?after=V6&limit=1"), Some(&root))
+        .list(
+            &format!("auth/{mount}/cel/role?after=V6&limit=1"),
+            Some(&root),
+        )
         .await;
     assert_eq!(page["data"]["keys"], json!(["r1"]));
-    let (st, _) = server.get(&format!("auth/{mount}/cel/role/"), Some(&root)).await;
+    let (st, _) = server
+        .get(&format!("auth/{mount}/cel/role/"), Some(&root))
+        .await;
     assert_eq!(st, 405);
 
     // CEL roles and ordinary roles are separate.
     let (st, body) = server
-        .login(mount, "r1", &key.sign_claims("RS256", &seed_claims("alice")))
+        .login(
+            mount,
+            "r1",
+            &key.sign_claims("RS256", &seed_claims("alice")),
+        )
         .await;
-    assert_eq!((st, error_message(&body)), (400, "role \"r1\" could not be found".into()));
-    let (st, body) = cel_login(&server, mount, "demo", &key.sign_claims("RS256", &seed_claims("alice"))).await;
-    assert_eq!((st, error_message(&body)), (400, "role \"demo\" could not be found".into()));
+    assert_eq!(
+        (st, error_message(&body)),
+        (400, "role \"r1\" could not be found".into())
+    );
+    let (st, body) = cel_login(
+        &server,
+        mount,
+        "demo",
+        &key.sign_claims("RS256", &seed_claims("alice")),
+    )
+    .await;
+    assert_eq!(
+        (st, error_message(&body)),
+        (400, "role \"demo\" could not be found".into())
+    );
 
     // Delete: 204, then the read is a 404, and deleting again is still 204.
     for _ in 0..2 {
@@ -124,7 +154,13 @@ async fn bad_cel_role_writes_are_refused_and_nothing_is_stored() {
     let key = Key::rsa();
     let mount = "celapi-bad";
     seed_mount(&server, mount, &key).await;
-    write_cel_role(&server, mount, "kept", &json!({"cel_program": {"expression": "true"}})).await;
+    write_cel_role(
+        &server,
+        mount,
+        "kept",
+        &json!({"cel_program": {"expression": "true"}}),
+    )
+    .await;
 
     let cases = [
         (json!({}), "missing required field 'cel_program'"),
@@ -173,7 +209,13 @@ async fn bad_cel_role_writes_are_refused_and_nothing_is_stored() {
     assert_eq!(read["data"]["cel_program"], json!({"expression": "true"}));
     // A result type is not checked at write (OpenBao stores these too).
     for expr in ["1 + 2", "'not a bool'", "claims.groups.map(g, g)"] {
-        write_cel_role(&server, mount, "loose", &json!({"cel_program": {"expression": expr}})).await;
+        write_cel_role(
+            &server,
+            mount,
+            "loose",
+            &json!({"cel_program": {"expression": expr}}),
+        )
+        .await;
     }
 }
 
@@ -200,10 +242,19 @@ async fn each_program_result_gives_openbao_s_login_answer() {
         ),
     ];
     for (expr, want) in refused {
-        write_cel_role(&server, mount, "r", &json!({"cel_program": {"expression": expr}})).await;
+        write_cel_role(
+            &server,
+            mount,
+            "r",
+            &json!({"cel_program": {"expression": expr}}),
+        )
+        .await;
         let (st, body) = cel_login(&server, mount, "r", &jwt).await;
         assert_eq!(st, 400, "{expr}: {body}");
-        assert_eq!(error_message(&body), format!("error executing cel program: {want}"));
+        assert_eq!(
+            error_message(&body),
+            format!("error executing cel program: {want}")
+        );
     }
 
     // Missing role, missing token, unknown role; the token's own checks come first.
@@ -212,11 +263,17 @@ async fn each_program_result_gives_openbao_s_login_answer() {
     let (st, body) = cel_login(&server, mount, "r", "").await;
     assert_eq!((st, error_message(&body)), (400, "missing token".into()));
     let (st, body) = cel_login(&server, mount, "nosuch", &jwt).await;
-    assert_eq!((st, error_message(&body)), (400, "role \"nosuch\" could not be found".into()));
+    assert_eq!(
+        (st, error_message(&body)),
+        (400, "role \"nosuch\" could not be found".into())
+    );
     let other = Key::rsa().sign_claims("RS256", &claims);
     let (st, body) = cel_login(&server, mount, "r", &other).await;
     assert_eq!(st, 400);
-    assert!(error_message(&body).starts_with("error validating token: "), "{body}");
+    assert!(
+        error_message(&body).starts_with("error validating token: "),
+        "{body}"
+    );
     write_cel_role(
         &server,
         mount,
@@ -248,7 +305,10 @@ async fn each_program_result_gives_openbao_s_login_answer() {
     assert_eq!(st, 200, "{body}");
     let auth = &body["auth"];
     assert_eq!(auth["policies"], json!(["default", "dev-reader", "p1"]));
-    assert_eq!(auth["token_policies"], json!(["default", "dev-reader", "p1"]));
+    assert_eq!(
+        auth["token_policies"],
+        json!(["default", "dev-reader", "p1"])
+    );
     assert_eq!(auth["metadata"], json!({"team": "dev"}));
     assert_eq!(auth["num_uses"], json!(3));
     assert_eq!(auth["lease_duration"], json!(2764800));
@@ -256,7 +316,10 @@ async fn each_program_result_gives_openbao_s_login_answer() {
     let token = auth["client_token"].as_str().unwrap();
     let (st, lookup) = server.get("auth/token/lookup-self", Some(token)).await;
     assert_eq!(st, 200, "{lookup}");
-    assert_eq!(lookup["data"]["path"], json!(format!("auth/{mount}/cel/login")));
+    assert_eq!(
+        lookup["data"]["path"],
+        json!(format!("auth/{mount}/cel/login"))
+    );
     assert_eq!(lookup["data"]["meta"], json!({"team": "dev"}));
 
     // no_default_policy, and a wrong type in a pb.Auth field is refused at login.
@@ -346,7 +409,13 @@ async fn a_cel_login_gets_an_entity_alias_and_external_groups_apply() {
     assert_eq!(alias["metadata"], json!({"via": "cel"}));
 
     // Without alias: named by sub; the same login again finds the same entity.
-    write_cel_role(&server, mount, "bysub", &json!({"cel_program": {"expression": "pb.Auth{}"}})).await;
+    write_cel_role(
+        &server,
+        mount,
+        "bysub",
+        &json!({"cel_program": {"expression": "pb.Auth{}"}}),
+    )
+    .await;
     let mut ids = vec![];
     for _ in 0..2 {
         let (st, body) = cel_login(&server, mount, "bysub", &jwt).await;

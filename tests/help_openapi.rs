@@ -147,6 +147,9 @@ async fn help_on_a_mount_lists_every_route_of_its_backend() {
     assert_eq!(
         paths,
         vec![
+            "/cel/login",
+            "/cel/role/",
+            "/cel/role/{name}",
             "/config",
             "/login",
             "/login/explain",
@@ -244,13 +247,16 @@ fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
     let specs = jwt_paths();
     assert_eq!(
         specs.len(),
-        8,
-        "config, role list, role, login, login/explain, oidc/auth_url, oidc/callback, oidc/poll"
+        11,
+        "config, role list, role, cel role list, cel role, cel/login, login, login/explain, oidc/auth_url, oidc/callback, oidc/poll"
     );
     let template = |pattern: &'static str| match pattern {
         "config" => "config",
         "role/?" => "role/",
         p if p.starts_with("role/(?P<name>") => "role/{name}",
+        "cel/role/?" => "cel/role/",
+        p if p.starts_with("cel/role/(?P<name>") => "cel/role/{name}",
+        "cel/login" => "cel/login",
         "login" => "login",
         "login/explain" => "login/explain",
         p @ ("oidc/auth_url" | "oidc/callback" | "oidc/poll") => p,
@@ -299,7 +305,7 @@ fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
             );
             assert!(
                 prop.get("type").is_some()
-                    || ["jwks_pairs", "jwks_inline", "claim_rules"].contains(&field.name),
+                    || ["jwks_pairs", "jwks_inline", "claim_rules", "cel_program"].contains(&field.name),
                 "{path} {} has a type: {prop}",
                 field.name
             );
@@ -394,7 +400,7 @@ async fn the_openapi_document_lists_every_mounted_path_and_validates() {
     let mounted = paths
         .keys()
         .filter(|p| p.starts_with("/auth/") && !p.starts_with("/auth/token/"));
-    assert_eq!(mounted.count(), 8 + 8 + 3, "{paths:?}");
+    assert_eq!(mounted.count(), 11 + 11 + 3, "{paths:?}");
 
     validate_with_openapi_spec_validator(&doc);
 

@@ -385,14 +385,10 @@ fn check_names<'a>(
     scope: &mut Vec<&'a str>,
     names: &Names<'_>,
 ) -> std::result::Result<(), String> {
-    let declared =
-        |name: &str| names.variables.contains(&name) || scope.iter().any(|s| *s == name);
+    let declared = |name: &str| names.variables.contains(&name) || scope.iter().any(|s| *s == name);
     match &e.expr {
         Expr::Ident(name) if declared(name) => Ok(()),
-        Expr::Ident(name) => Err(format!(
-            "undeclared reference to '{name}' ({})",
-            names.hint
-        )),
+        Expr::Ident(name) => Err(format!("undeclared reference to '{name}' ({})", names.hint)),
         Expr::Struct(s) => {
             let Some((_, fields)) = names.messages.iter().find(|(n, _)| *n == s.type_name) else {
                 return Err(format!(
@@ -424,8 +420,11 @@ fn check_names<'a>(
             check_names(&c.result, scope, names)?;
             scope.push(&c.iter_var);
             scope.extend(c.iter_var2.as_deref());
-            let inner = check_names(&c.loop_cond, scope, names)
-                .and(check_names(&c.loop_step, scope, names));
+            let inner = check_names(&c.loop_cond, scope, names).and(check_names(
+                &c.loop_step,
+                scope,
+                names,
+            ));
             scope.truncate(before);
             inner
         }

@@ -164,15 +164,28 @@ pub fn login_fields() -> Vec<Field> {
             FieldType::LowerCaseString,
             "The CEL role to log in against; the config's default role when omitted.",
         ),
-        Field::new("jwt", FieldType::String, "The signed JWT (compact serialisation).").sensitive(),
+        Field::new(
+            "jwt",
+            FieldType::String,
+            "The signed JWT (compact serialisation).",
+        )
+        .sensitive(),
     ]
 }
 
 /// The fields of the `cel/role` list.
 pub fn list_fields() -> Vec<Field> {
     vec![
-        Field::new("after", FieldType::String, "List the names after this one (it need not exist)."),
-        Field::new("limit", FieldType::Int, "Most names to list; all when 0 or absent."),
+        Field::new(
+            "after",
+            FieldType::String,
+            "List the names after this one (it need not exist).",
+        ),
+        Field::new(
+            "limit",
+            FieldType::Int,
+            "Most names to list; all when 0 or absent.",
+        ),
     ]
 }
 
@@ -465,7 +478,8 @@ pub fn evaluate(
     name: &str,
     claims: &Map<String, Value>,
 ) -> std::result::Result<Auth, LoginError> {
-    let refused = |detail: String| LoginError::ClaimRule(format!("error executing cel program: {detail}"));
+    let refused =
+        |detail: String| LoginError::ClaimRule(format!("error executing cel program: {detail}"));
     let items = largest_collection(claims);
     let program = &role.source.cel_program;
     let parts = program
@@ -512,9 +526,8 @@ pub fn evaluate(
         CelValue::String(s) => Err(refused(format!(
             "CEL role '{name}' blocked authorization with message: {s}"
         ))),
-        CelValue::Struct(s) if s.name() == "pb.Auth" => {
-            build_auth(&s, name, claims).map_err(|e| refused(format!("error converting proto auth: {e}")))
-        }
+        CelValue::Struct(s) if s.name() == "pb.Auth" => build_auth(&s, name, claims)
+            .map_err(|e| refused(format!("error converting proto auth: {e}"))),
         other => Err(refused(format!(
             "CEL program '{name}' returned unexpected type: {}",
             go_cel_type(&other)
@@ -523,9 +536,7 @@ pub fn evaluate(
 }
 
 /// The fields of a constructed message as values.
-fn message_fields(
-    s: &CelStruct<'_>,
-) -> std::result::Result<BTreeMap<String, CelValue>, String> {
+fn message_fields(s: &CelStruct<'_>) -> std::result::Result<BTreeMap<String, CelValue>, String> {
     s.field_values()
         .into_iter()
         .map(|(k, v)| {
@@ -549,7 +560,10 @@ fn as_strings(field: &str, v: &CelValue) -> std::result::Result<Vec<String>, Str
             .iter()
             .map(|i| as_string(&format!("{field} item"), i))
             .collect(),
-        other => Err(format!("{field} is {}, not a list of strings", go_cel_type(other))),
+        other => Err(format!(
+            "{field} is {}, not a list of strings",
+            go_cel_type(other)
+        )),
     }
 }
 
@@ -558,7 +572,10 @@ fn as_string_map(
     v: &CelValue,
 ) -> std::result::Result<BTreeMap<String, String>, String> {
     let CelValue::Map(map) = v else {
-        return Err(format!("{field} is {}, not a map of strings", go_cel_type(v)));
+        return Err(format!(
+            "{field} is {}, not a map of strings",
+            go_cel_type(v)
+        ));
     };
     map.map
         .iter()
@@ -574,7 +591,10 @@ fn as_string_map(
 /// A `logical.Alias` value's name and metadata.
 fn alias_of(field: &str, v: &CelValue) -> std::result::Result<Alias, String> {
     let CelValue::Struct(s) = v else {
-        return Err(format!("{field} is {}, not a logical.Alias", go_cel_type(v)));
+        return Err(format!(
+            "{field} is {}, not a logical.Alias",
+            go_cel_type(v)
+        ));
     };
     if s.name() != "logical.Alias" {
         return Err(format!("{field} is a {}, not a logical.Alias", s.name()));
@@ -622,7 +642,12 @@ fn build_auth(
     if let Some(v) = fields.get("no_default_policy") {
         auth.token.no_default_policy = match v {
             CelValue::Bool(b) => *b,
-            other => return Err(format!("no_default_policy is {}, not a bool", go_cel_type(other))),
+            other => {
+                return Err(format!(
+                    "no_default_policy is {}, not a bool",
+                    go_cel_type(other)
+                ))
+            }
         };
     }
     if let Some(v) = fields.get("alias") {
@@ -642,10 +667,15 @@ fn build_auth(
     if auth.alias.name.is_empty() {
         auth.alias.name = match claims.get("sub") {
             Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
-            _ => return Err("no alias name: the program gave no alias.name and the token has no sub".into()),
+            _ => {
+                return Err(
+                    "no alias name: the program gave no alias.name and the token has no sub".into(),
+                )
+            }
         };
     }
-    auth.internal_data.insert("cel_role".into(), json!(role_name));
+    auth.internal_data
+        .insert("cel_role".into(), json!(role_name));
     Ok(auth)
 }
 
@@ -690,7 +720,11 @@ mod tests {
         ];
         for (expr, want) in cases {
             let got = login(json!({"expression": expr}), claims.clone()).unwrap_err();
-            assert_eq!(got, format!("error executing cel program: {want}"), "{expr}");
+            assert_eq!(
+                got,
+                format!("error executing cel program: {want}"),
+                "{expr}"
+            );
         }
         let auth = login(
             json!({"expression": "pb.Auth{policies: claims.groups, metadata: {'a': x}, alias: logical.Alias{name: x + '@ci'}, group_aliases: [logical.Alias{name: 'g1'}]}",
@@ -710,13 +744,30 @@ mod tests {
     fn writes_are_checked() {
         let cases = [
             (json!({}), "cel_program.expression cannot be empty"),
-            (json!({"expression": "claims.a =="}), "cel_program.expression: invalid CEL"),
-            (json!({"expression": "nosuch == 1"}), "cel_program.expression: undeclared reference to 'nosuch'"),
-            (json!({"expression": "pb.Auth{ttl: 1}"}), "cel_program.expression: undefined field 'ttl' of pb.Auth"),
-            (json!({"expression": "pb.Alias{name: 'x'}"}), "cel_program.expression: message construction"),
-            (json!({"expression": "x", "variables": [{"name": "x", "expression": "y"}, {"name": "y", "expression": "true"}]}),
-             "cel_program.variables[0] (x): undeclared reference to 'y'"),
-            (json!({"expression": "true", "variables": [{"name": "x"}]}), "cel_program.variables[0] (x): empty expression"),
+            (
+                json!({"expression": "claims.a =="}),
+                "cel_program.expression: invalid CEL",
+            ),
+            (
+                json!({"expression": "nosuch == 1"}),
+                "cel_program.expression: undeclared reference to 'nosuch'",
+            ),
+            (
+                json!({"expression": "pb.Auth{ttl: 1}"}),
+                "cel_program.expression: undefined field 'ttl' of pb.Auth",
+            ),
+            (
+                json!({"expression": "pb.Alias{name: 'x'}"}),
+                "cel_program.expression: message construction",
+            ),
+            (
+                json!({"expression": "x", "variables": [{"name": "x", "expression": "y"}, {"name": "y", "expression": "true"}]}),
+                "cel_program.variables[0] (x): undeclared reference to 'y'",
+            ),
+            (
+                json!({"expression": "true", "variables": [{"name": "x"}]}),
+                "cel_program.variables[0] (x): empty expression",
+            ),
         ];
         for (program, want) in cases {
             let got = role(program.clone()).err().unwrap_or_default();

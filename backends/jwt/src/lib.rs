@@ -58,8 +58,7 @@ pub fn register(registry: &mut Registry) -> &mut Registry {
 const ROLE_NAME: &str = r"role/(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)";
 
 /// OpenBao's CEL role name pattern (`cel/role/<name>`): as [`ROLE_NAME`], not lower-cased.
-const CEL_ROLE_NAME: &str =
-    r"cel/role/(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)";
+const CEL_ROLE_NAME: &str = r"cel/role/(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)";
 
 /// One mount of the JWT auth method.
 pub struct JwtBackend {
@@ -123,7 +122,10 @@ impl JwtBackend {
         if keys.is_empty() {
             return Err(Error::NotFound);
         }
-        Ok(Response::data(Map::from_iter([("keys".into(), json!(keys))])))
+        Ok(Response::data(Map::from_iter([(
+            "keys".into(),
+            json!(keys),
+        )])))
     }
 
     async fn read_cel_role(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
@@ -146,7 +148,11 @@ impl JwtBackend {
     }
 
     async fn delete_cel_role(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
-        let key = format!("{}{}", cel_role::PREFIX, req.fields.str("name").unwrap_or_default());
+        let key = format!(
+            "{}{}",
+            cel_role::PREFIX,
+            req.fields.str("name").unwrap_or_default()
+        );
         self.storage.delete(&key).await?;
         self.cel_roles.remove(&key);
         Ok(Response::default())
