@@ -305,7 +305,8 @@ fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
             );
             assert!(
                 prop.get("type").is_some()
-                    || ["jwks_pairs", "jwks_inline", "claim_rules", "cel_program"].contains(&field.name),
+                    || ["jwks_pairs", "jwks_inline", "claim_rules", "cel_program"]
+                        .contains(&field.name),
                 "{path} {} has a type: {prop}",
                 field.name
             );

@@ -385,7 +385,7 @@ fn check_names<'a>(
     scope: &mut Vec<&'a str>,
     names: &Names<'_>,
 ) -> std::result::Result<(), String> {
-    let declared = |name: &str| names.variables.contains(&name) || scope.iter().any(|s| *s == name);
+    let declared = |name: &str| names.variables.contains(&name) || scope.contains(&name);
     match &e.expr {
         Expr::Ident(name) if declared(name) => Ok(()),
         Expr::Ident(name) => Err(format!("undeclared reference to '{name}' ({})", names.hint)),
