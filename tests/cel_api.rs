@@ -3,7 +3,7 @@
 //! and paged lists answer as OpenBao 2.7.2 does, bad writes are refused with its errors (or
 //! ours where it answers 500), each kind of program result gives OpenBao's login answer, and
 //! a CEL login gets an entity alias (named by `alias.name`, else `sub`) through which an
-//! external group's policies apply.
+//! external group's policies apply; the README's CEL role example runs as written.
 
 mod support;
 
@@ -447,4 +447,61 @@ async fn a_cel_login_gets_an_entity_alias_and_external_groups_apply() {
         error_message(&renewed),
         "cel role bysub does not exist during renewal"
     );
+}
+
+/// The body of the README's fenced block whose info string is `sh cel-role`.
+fn readme_cel_role_block() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let mut lines = readme.lines().skip_while(|l| l.trim() != "```sh cel-role");
+    lines.next().expect("README has a ```sh cel-role block");
+    lines
+        .take_while(|l| l.trim() != "```")
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn the_readme_cel_role_example_runs_as_written_and_again() {
+    let server = TestServer::start().await;
+    let script = readme_cel_role_block();
+    for round in ["first", "second"] {
+        let mut command = std::process::Command::new("bash");
+        command
+            .args(["-c", &script])
+            .env("VAULT_ADDR", &server.base)
+            .env("VAULT_TOKEN", &server.root);
+        let output = tokio::task::spawn_blocking(move || command.output().expect("run bash"))
+            .await
+            .expect("join");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{round} run failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        let mut answers = stdout.lines().filter(|l| l.starts_with('{'));
+        let login: Value = serde_json::from_str(answers.next().expect("login answer")).unwrap();
+        let auth = &login["auth"];
+        assert_eq!(
+            auth["token_policies"],
+            json!(["default", "deploy-team-web"]),
+            "{round}: {login}"
+        );
+        let entity_id = auth["entity_id"].as_str().unwrap_or_default();
+        assert!(!entity_id.is_empty(), "{round}: {login}");
+        let (_, entity) = server
+            .get(
+                &format!("identity/entity/id/{entity_id}"),
+                Some(&server.root),
+            )
+            .await;
+        assert_eq!(entity["data"]["aliases"][0]["name"], json!("repo:acme/app"));
+        let refused: Value = serde_json::from_str(answers.next().expect("refusal")).unwrap();
+        assert_eq!(
+            refused,
+            json!({"errors": ["error executing cel program: CEL role 'deploy' blocked authorization with message: deploys run from main only"]}),
+            "{round}"
+        );
+    }
 }
