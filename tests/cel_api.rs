@@ -505,3 +505,44 @@ async fn the_readme_cel_role_example_runs_as_written_and_again() {
         );
     }
 }
+
+#[tokio::test]
+async fn cel_role_writes_need_update_as_in_openbao() {
+    let server = TestServer::start().await;
+    let root = server.root.clone();
+    let key = Key::rsa();
+    let mount = "celapi-acl";
+    seed_mount(&server, mount, &key).await;
+    let body = json!({"cel_program": {"expression": "pb.Auth{}"}});
+    for (policy, capabilities, want) in [
+        ("cel-create", "[\"create\"]", 403),
+        ("cel-update", "[\"update\"]", 200),
+    ] {
+        let rules = format!("path \"auth/{mount}/cel/role/*\" {{ capabilities = {capabilities} }}");
+        let (st, resp) = server
+            .post(
+                &format!("sys/policies/acl/{policy}"),
+                Some(&root),
+                &json!({"policy": rules}),
+            )
+            .await;
+        assert!(st == 204 || st == 200, "{resp}");
+        let (st, token) = server
+            .post(
+                "auth/token/create",
+                Some(&root),
+                &json!({"policies": [policy]}),
+            )
+            .await;
+        assert_eq!(st, 200, "{token}");
+        let token = token["auth"]["client_token"].as_str().unwrap().to_string();
+        let (st, resp) = server
+            .post(
+                &format!("auth/{mount}/cel/role/{policy}"),
+                Some(&token),
+                &body,
+            )
+            .await;
+        assert_eq!(st, want, "{policy}: {resp}");
+    }
+}

@@ -158,11 +158,6 @@ impl JwtBackend {
         Ok(Response::default())
     }
 
-    async fn cel_role_exists(self: Arc<Self>, req: BackendRequest) -> Result<bool> {
-        let name = req.fields.str("name").unwrap_or_default();
-        Ok(self.cel_role(name).await?.is_some())
-    }
-
     /// `cel/login`: the token checks every JWT login shares ([`login::verify`]) against the
     /// CEL role's audiences and leeways, then its program ([`cel_role::evaluate`]).
     async fn cel_login(self: Arc<Self>, req: BackendRequest) -> Result<Response> {
@@ -436,7 +431,7 @@ impl AuthBackend for JwtBackend {
             Path::new(CEL_ROLE_NAME)
                 .help("Create, read, update or delete a CEL role (OpenBao): a CEL program over the token's claims decides the login.")
                 .fields(cel_role::fields())
-                .existence_check(&self, Self::cel_role_exists)
+                // No existence check, as in OpenBao: every write needs `update`.
                 .read(&self, Self::read_cel_role)
                 .update(&self, Self::write_cel_role)
                 .delete(&self, Self::delete_cel_role),
