@@ -591,6 +591,21 @@ pub fn estimate(e: &IdedExpr, items: u64, literals: u64) -> Estimate {
     .run(e)
 }
 
+/// [`estimate`] where the variables `bound` (names of earlier results, e.g. a CEL role's
+/// variables) are as large as their own estimates say, not merely as large as a claim.
+pub(crate) fn estimate_bound<'a>(
+    e: &'a IdedExpr,
+    items: u64,
+    literals: u64,
+    bound: &[(&'a str, Estimate)],
+) -> Estimate {
+    Estimator {
+        unknown: items.max(literals).max(1),
+        scope: bound.to_vec(),
+    }
+    .run(e)
+}
+
 struct Estimator<'a> {
     /// The bound of a collection drawn from the claims or a literal.
     unknown: u64,

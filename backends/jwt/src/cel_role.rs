@@ -29,7 +29,10 @@ use authmount_framework::{tokenutil, Alias, Auth, Error, Field, FieldType, Resul
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::cel::{compile_checked, estimate, largest_collection, literal_items, Names, MAX_STEPS};
+use crate::cel::{
+    compile_checked, estimate_bound, largest_collection, literal_items, Estimate, Names, MAX_STEPS,
+    WRITE_CHECK_ITEMS,
+};
 use crate::claims::Leeway;
 use crate::login::LoginError;
 use crate::oidc_flow::Roles;
@@ -311,11 +314,37 @@ impl CelRole {
             &program.expression,
             &names,
         )?);
-        Ok(CelRole {
+        let role = CelRole {
             source,
             variables,
             expression,
-        })
+        };
+        let steps = role.cost(WRITE_CHECK_ITEMS);
+        if steps > MAX_STEPS {
+            return Err(format!(
+                "cel_program: too expensive: about {steps} evaluation steps for a token whose lists hold {WRITE_CHECK_ITEMS} items, the budget is {MAX_STEPS}"
+            ));
+        }
+        Ok(role)
+    }
+
+    /// The worst-case steps of the whole program (variables, then the expression) for a
+    /// token whose lists and maps hold at most `items` items: each variable is as large as
+    /// its own estimate says when a later part uses it, so a chain of variables that grows a
+    /// value (`b = a + a`, `c = b + b`, ...) is counted as it grows.
+    fn cost(&self, items: u64) -> u64 {
+        let program = &self.source.cel_program;
+        let mut bound: Vec<(&str, Estimate)> = Vec::with_capacity(program.variables.len());
+        let mut total: u64 = 0;
+        for (v, compiled) in program.variables.iter().zip(&self.variables) {
+            let root = compiled.expression();
+            let est = estimate_bound(root, items, literal_items(root), &bound);
+            total = total.saturating_add(est.steps);
+            bound.push((&v.name, est));
+        }
+        let root = self.expression.expression();
+        let est = estimate_bound(root, items, literal_items(root), &bound);
+        total.saturating_add(est.steps)
     }
 
     /// A create/update of `cel/role/<name>`: every field as sent, the defaults for the
@@ -480,21 +509,12 @@ pub fn evaluate(
 ) -> std::result::Result<Auth, LoginError> {
     let refused =
         |detail: String| LoginError::ClaimRule(format!("error executing cel program: {detail}"));
-    let items = largest_collection(claims);
     let program = &role.source.cel_program;
-    let parts = program
-        .variables
-        .iter()
-        .map(|v| (format!("variables[{}]", v.name), &v.expression))
-        .chain([("expression".to_string(), &program.expression)]);
-    for ((part, _), compiled) in parts.zip(role.variables.iter().chain([&role.expression])) {
-        let root = compiled.expression();
-        let steps = estimate(root, items, literal_items(root)).steps;
-        if steps > MAX_STEPS {
-            return Err(refused(format!(
-                "cel_program.{part} exceeds the evaluation budget for this token: about {steps} steps, the limit is {MAX_STEPS}"
-            )));
-        }
+    let steps = role.cost(largest_collection(claims));
+    if steps > MAX_STEPS {
+        return Err(refused(format!(
+            "cel_program exceeds the evaluation budget for this token: about {steps} steps, the limit is {MAX_STEPS}"
+        )));
     }
     let value = ::cel::to_value(claims)
         .map_err(|e| refused(format!("claims cannot be given to CEL: {e}")))?;
@@ -792,6 +812,31 @@ mod tests {
         assert_eq!(auth.group_aliases, ["team-red"]);
         let none = login(v["cel_program"].clone(), json!({"groups": ["ops"]})).unwrap_err();
         assert!(none.ends_with("with message: not in any team"), "{none}");
+    }
+
+    #[test]
+    fn a_chain_of_growing_variables_is_counted_as_it_grows() {
+        let doubling: Vec<Value> = (0..20)
+            .map(|i| match i {
+                0 => json!({"name": "v0", "expression": "claims.g + claims.g"}),
+                i => json!({"name": format!("v{i}"), "expression": format!("v{} + v{}", i - 1, i - 1)}),
+            })
+            .collect();
+        let got = role(json!({"expression": "size(v19) > 0", "variables": doubling}))
+            .err()
+            .unwrap_or_default();
+        assert!(got.starts_with("cel_program: too expensive"), "{got}");
+        let quadratic = json!({"expression": "claims.g.all(a, claims.g.exists(b, a == b)) ? pb.Auth{} : false"});
+        let small = json!({"sub": "s", "g": (0..10).collect::<Vec<_>>()});
+        assert!(login(quadratic.clone(), small).is_ok());
+        let big = json!({"sub": "s", "g": (0..5000).collect::<Vec<_>>()});
+        let err = login(quadratic, big).unwrap_err();
+        assert!(
+            err.starts_with(
+                "error executing cel program: cel_program exceeds the evaluation budget"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
