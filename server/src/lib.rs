@@ -87,19 +87,7 @@ pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
     // Key files are read before the storage is opened, so a missing or bad key stops the start
     // before anything (a new SQLite file) is created.
     let configured_seal = configured_seal(&config.seal)?;
-    let storage: Arc<dyn Storage> = match &config.storage {
-        StorageConfig::Sqlite {
-            path,
-            sync_every_commit,
-        } => Arc::new(
-            SqlStore::sqlite_exclusive(path, *sync_every_commit)
-                .await
-                .map_err(|e| e.to_string())?,
-        ),
-        StorageConfig::Postgres { connection_url } => {
-            Arc::new(SqlStore::postgres(connection_url).map_err(|e| e.to_string())?)
-        }
-    };
+    let storage = open_storage(&config.storage).await?;
     let seal = match (configured_seal, &config.seal) {
         (Some(seal), _) => seal,
         (None, SealConfig::KeyFile(path)) => SealKind::Static {
@@ -115,6 +103,25 @@ pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
         Clock::system(),
         seal,
     )))
+}
+
+/// The store a config's `storage` block names. SQLite is opened exclusively: while a server
+/// runs on the file, another open is refused. Errors: the file cannot be opened, created or
+/// locked; a malformed PostgreSQL URL.
+pub async fn open_storage(storage: &StorageConfig) -> Result<Arc<dyn Storage>, String> {
+    Ok(match storage {
+        StorageConfig::Sqlite {
+            path,
+            sync_every_commit,
+        } => Arc::new(
+            SqlStore::sqlite_exclusive(path, *sync_every_commit)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+        StorageConfig::Postgres { connection_url } => {
+            Arc::new(SqlStore::postgres(connection_url).map_err(|e| e.to_string())?)
+        }
+    })
 }
 
 /// The seal a config names, read without the storage: Shamir, or the static keys read from

@@ -380,6 +380,63 @@ async fn another_servers_snapshot_needs_force_and_then_that_servers_key() {
     assert_eq!(health["cluster_id"], health_b["cluster_id"]);
 }
 
+/// An offline restore into a stopped server's SQLite store: refused while the server runs
+/// (its lock) and without -force, refused for a damaged file with the store unchanged;
+/// then the store is the snapshot's when the server starts again.
+#[tokio::test]
+async fn an_offline_restore_installs_a_snapshot_into_a_stopped_server() {
+    let dir = TempDir::new("snapshot-offline");
+    let config_arg = sqlite_config(&dir, &dir);
+    let config = config_arg.trim_start_matches("-config=").to_string();
+    let node = Node::start(&[&config_arg], dir.path()).await;
+    let root = node.init().await;
+    node.ok("PUT", "sys/policy/before", &root, policy("before"))
+        .await;
+    let (status, file) = save(&node.client, &node.base, &root).await;
+    assert_eq!(status, 200);
+    node.ok("PUT", "sys/policy/after", &root, policy("after"))
+        .await;
+    let snap = dir.path().join("offline.snap");
+    std::fs::write(&snap, &file).unwrap();
+    let cli = Cli::with_address("http://127.0.0.1:9");
+    let offline = |extra: &[&str], file: &std::path::Path| {
+        let mut args = vec!["operator", "snapshot", "restore"];
+        args.extend_from_slice(extra);
+        let config_flag = format!("-config={config}");
+        let file = file.to_str().unwrap().to_string();
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        all.push(config_flag);
+        all.push(file);
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        cli.run(&refs)
+    };
+    let running = offline(&["-force"], &snap);
+    assert_ne!(running.code, 0, "restored under a running server");
+    assert!(running.stderr.contains("lock"), "{}", running.stderr);
+
+    drop(node); // stopped
+    let unforced = offline(&[], &snap);
+    assert_ne!(unforced.code, 0);
+    assert!(unforced.stderr.contains("-force"), "{}", unforced.stderr);
+    let damaged = dir.path().join("damaged.snap");
+    std::fs::write(&damaged, &file[..file.len() / 2]).unwrap();
+    let refused = offline(&["-force"], &damaged);
+    assert_ne!(refused.code, 0);
+    let done = offline(&["-force"], &snap);
+    done.ok();
+    assert!(done.stdout.contains("Restored"), "{}", done.stdout);
+
+    let node = Node::start(&[&config_arg], dir.path()).await;
+    let (status, _) = node
+        .call("GET", "sys/policy/before", Some(&root), None)
+        .await;
+    assert_eq!(status, 200, "the snapshot's policy is back");
+    let (status, _) = node
+        .call("GET", "sys/policy/after", Some(&root), None)
+        .await;
+    assert_eq!(status, 404, "the later policy is gone");
+}
+
 #[tokio::test]
 async fn only_a_token_with_sudo_reaches_snapshots() {
     let server = Server::start();

@@ -21,7 +21,7 @@
 pub mod barrier;
 pub mod shares;
 mod snapshot;
-pub use snapshot::Restored;
+pub use snapshot::{install_offline, Restored};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

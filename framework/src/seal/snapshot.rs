@@ -59,6 +59,47 @@ fn doc_in(entries: &[(String, Vec<u8>)]) -> Result<Option<SealDoc>> {
         })
 }
 
+/// Installs a snapshot into a store no server is running on (an offline restore, e.g. a
+/// lost server rebuilt from its last snapshot): the file is checked as
+/// [`Seal::restore`] checks it (truncated, corrupted, another format, header and seal
+/// document naming different clusters: 400), then replaces the whole store in one
+/// transaction. Its origin cannot be proven without the root key, so this is always a
+/// forced restore: the server started on the store afterwards needs the unseal keys (or
+/// static key) of the server that made the snapshot. Errors: those of the file checks and
+/// of [`Storage::import`](crate::storage::Storage::import) (PostgreSQL: 400 naming
+/// `pg_restore`).
+pub async fn install_offline(
+    storage: &dyn crate::storage::Storage,
+    bytes: Arc<[u8]>,
+) -> Result<Restored> {
+    let snap = tokio::task::spawn_blocking(move || snapshot::read(&bytes))
+        .await
+        .map_err(|e| Error::internal(format!("snapshot check failed: {e}")))??;
+    let doc = doc_in(&snap.entries)?;
+    if doc
+        .as_ref()
+        .is_some_and(|d| d.cluster_id != snap.meta.cluster_id)
+    {
+        return Err(Error::invalid(
+            "the snapshot's header and its seal document name different clusters: a \
+             corrupted or altered file. Nothing was restored",
+        ));
+    }
+    let current = match storage.get(CONFIG_KEY).await? {
+        Some(bytes) => serde_json::from_slice::<SealDoc>(&bytes)
+            .ok()
+            .map(|d| d.cluster_id),
+        None => None,
+    };
+    storage.import(&snap.entries).await?;
+    Ok(Restored {
+        entries: snap.entries.len(),
+        from_other_server: current.as_deref() != Some(snap.meta.cluster_id.as_str()),
+        cluster_id: snap.meta.cluster_id,
+        sealed: doc.is_some(),
+    })
+}
+
 impl Seal {
     /// The root keys that may have sealed something of this server: the one in memory, and
     /// for a static seal the previous key too.

@@ -119,6 +119,10 @@ pub struct SnapshotRestoreArgs {
     /// server is then sealed until it gets that server's unseal keys or static key.
     #[arg(long)]
     pub force: bool,
+    /// Restore OFFLINE into the storage this server config file names, with no server
+    /// running on it (needs `-force`: the origin cannot be checked without the root key).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// The snapshot file.
     pub file: std::path::PathBuf,
     #[command(flatten)]

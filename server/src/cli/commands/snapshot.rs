@@ -66,6 +66,9 @@ pub async fn restore(ctx: &Ctx, args: &SnapshotRestoreArgs) -> Result<(), Failur
             args.file.display()
         ))
     })?;
+    if let Some(config) = &args.config {
+        return restore_offline(config, file, args.force).await;
+    }
     let path = match args.force {
         true => "sys/storage/raft/snapshot-force",
         false => "sys/storage/raft/snapshot",
@@ -80,5 +83,33 @@ pub async fn restore(ctx: &Ctx, args: &SnapshotRestoreArgs) -> Result<(), Failur
             warn(&format!("WARNING! {w}"));
         }
     }
+    Ok(())
+}
+
+/// `operator snapshot restore -config=SERVER.hcl -force FILE`: installs FILE into the
+/// storage the server config names while no server runs on it (SQLite's lock refuses a
+/// running one). Errors: local (no `-force`, an unreadable config, the store locked or
+/// refusing images, a damaged file).
+async fn restore_offline(config: &Path, file: Vec<u8>, force: bool) -> Result<(), Failure> {
+    if !force {
+        return Err(Failure::Local(
+            "An offline restore cannot check where the snapshot comes from (that needs the \
+             root key): add -force to install it; the server then needs the unseal keys (or \
+             static key) of the server that made it"
+                .into(),
+        ));
+    }
+    let config = crate::config::ServerConfig::load(config).map_err(Failure::Local)?;
+    let storage = crate::open_storage(&config.storage)
+        .await
+        .map_err(|e| Failure::Local(format!("Error opening the storage: {e}")))?;
+    let restored = authmount_framework::seal::install_offline(storage.as_ref(), file.into())
+        .await
+        .map_err(|e| Failure::Local(format!("Error installing the snapshot: {e}")))?;
+    println!(
+        "Restored {} entries of cluster {} into the stopped server's storage; start it and \
+         unseal it with the unseal keys (or static key) of the server that made the snapshot.",
+        restored.entries, restored.cluster_id
+    );
     Ok(())
 }
