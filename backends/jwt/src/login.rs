@@ -433,7 +433,6 @@ async fn checks(
         role_name,
         role,
     } = pass!(verify(a, trace, found).await?);
-    let leeways = role.leeways();
     let auth = pass!(identity_checks(&claims, &role_name, &role, trace));
     // The CEL rules (role field `claim_rules`) ran in `identity_checks`, after the bound
     // claims: all before the single-use memory is touched.
