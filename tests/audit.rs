@@ -1,21 +1,49 @@
-//! Audit devices over HTTP against a real server: a file device records a refused and a good
-//! login (the refusal naming its failed check) with no token, accessor, JWT or secret in the
-//! clear; `sys/audit-hash` gives the values the log holds; devices that cannot be written are
-//! refused at enable time; requests fail closed when no device can record them (a file whose
-//! reader is gone, a socket whose peer is gone); a socket device sends its lines to a TCP
-//! listener; list and disable.
+//! Audit devices over HTTP against a real server: enabling one over the API is refused unless
+//! the server config allows it (OpenBao 2.7.2's answer), and even then a mode's execute bits
+//! are dropped and links, non-regular files and the server's own files are refused; devices
+//! of the config are enabled at the first request, cannot be disabled over the API and go
+//! when the config drops them; a file device records a refused and a good login (the
+//! refusal naming its failed check) with no token, accessor, JWT or secret in the clear;
+//! `sys/audit-hash` gives the values the log holds; devices that cannot be written are
+//! refused at enable time; requests fail closed when no device can record them (a socket
+//! whose peer is gone); a socket device sends its lines to a TCP listener; list and disable.
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+use authmount::framework::audit::{AuditRules, DeclaredDevice};
 use serde_json::{json, Value};
 use support::{error_message, random_hex, seed_claims, seed_mount, Key, TestServer};
+
+/// OpenBao 2.7.2's answer to `PUT sys/audit/<path>` without
+/// `unsafe_allow_api_audit_creation = true` in its config.
+const REFUSED: &str =
+    "cannot enable audit device via API; use declarative, config-based audit device management instead";
+
+/// A dev server whose audit rules are `rules` (as the server config sets them); the core is
+/// returned too, to change them.
+async fn server_with(rules: AuditRules) -> (TestServer, Arc<authmount::framework::Core>) {
+    let root = format!("root-{}", random_hex());
+    let core = authmount_server::dev_core(&root).await.expect("dev core");
+    core.set_audit_rules(rules);
+    (TestServer::serve(core.clone(), root), core)
+}
+
+/// A dev server with `unsafe_allow_api_audit_creation = true`.
+async fn allowing() -> TestServer {
+    server_with(AuditRules {
+        allow_api_creation: true,
+        ..AuditRules::default()
+    })
+    .await
+    .0
+}
 
 /// A fresh directory under the system temp dir, removed when dropped.
 struct TempDir(PathBuf);
@@ -82,7 +110,7 @@ async fn audit_hash(server: &TestServer, device: &str, input: &str) -> String {
 
 #[tokio::test]
 async fn a_file_device_records_both_logins_with_secrets_hashed_and_the_failed_check_named() {
-    let server = TestServer::start().await;
+    let server = allowing().await;
     let key = Key::rsa();
     seed_mount(&server, "jwt", &key).await;
     let dir = TempDir::new();
@@ -191,7 +219,7 @@ async fn a_file_device_records_both_logins_with_secrets_hashed_and_the_failed_ch
 
 #[tokio::test]
 async fn device_options_and_mount_tuning_decide_what_is_in_the_clear() {
-    let server = TestServer::start().await;
+    let server = allowing().await;
     let key = Key::rsa();
     seed_mount(&server, "tuned", &key).await;
     // The mount asks for `role` and `jwt` in the clear: `role` is, the JWT never is.
@@ -251,7 +279,7 @@ async fn device_options_and_mount_tuning_decide_what_is_in_the_clear() {
 
 #[tokio::test]
 async fn a_device_that_cannot_be_written_is_refused_and_nothing_is_stored() {
-    let server = TestServer::start().await;
+    let server = allowing().await;
     let dir = TempDir::new();
     let plain_file = dir.path("plain");
     std::fs::write(&plain_file, b"").unwrap();
@@ -261,20 +289,18 @@ async fn a_device_that_cannot_be_written_is_refused_and_nothing_is_stored() {
             json!({"type": "file", "options": {"file_path": plain_file.join("audit.log").to_str().unwrap()}}),
             "sanity check failed; unable to open",
         ),
-        // A directory.
+        // A directory, a device, a FIFO: not regular files.
         (
             json!({"type": "file", "options": {"file_path": dir.0.to_str().unwrap()}}),
-            "sanity check failed; unable to open",
+            "exists and is not a regular file",
         ),
-        // A full disk.
         (
             json!({"type": "file", "options": {"file_path": "/dev/full"}}),
-            "sanity check failed; unable to open \"/dev/full\"",
+            "file_path \"/dev/full\" exists and is not a regular file",
         ),
-        // A FIFO nobody reads: refused at once, no hang.
         (
             json!({"type": "file", "options": {"file_path": make_fifo(&dir, "nobody").to_str().unwrap()}}),
-            "sanity check failed",
+            "exists and is not a regular file",
         ),
         (json!({"type": "file"}), "file_path is required"),
         (
@@ -338,30 +364,24 @@ fn closed_port() -> String {
 
 #[tokio::test]
 async fn requests_fail_closed_when_no_device_can_record_them() {
-    let server = TestServer::start().await;
+    let server = allowing().await;
     let key = Key::rsa();
     seed_mount(&server, "jwt", &key).await;
-    let dir = TempDir::new();
-    let fifo = make_fifo(&dir, "audit.pipe");
-    // A reader (read-write, so opening it does not wait for a writer).
-    let open_reader = || {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&fifo)
-            .expect("open the FIFO")
-    };
-    let mut reader = open_reader();
-    enable_file(&server, "pipe", &fifo, json!({})).await;
+    let collector = Collector::start("127.0.0.1:0");
+    let address = collector.address.clone();
+    let (status, body) = enable(
+        &server,
+        "net",
+        json!({"type": "socket", "options": {"address": address}}),
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
     let jwt = key.sign_claims("RS256", &seed_claims("alice"));
     let (status, body) = server.login("jwt", "demo", &jwt).await;
     assert_eq!(status, 200, "{body}");
-    let mut buf = vec![0u8; 65536];
-    let n = reader.read(&mut buf).unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).contains("auth/jwt/login"));
 
-    // The reader goes: the device can record nothing, so nothing is served.
-    drop(reader);
+    // The collector goes: the device can record nothing, so nothing is served.
+    collector.stop();
     let (status, body) = server.login("jwt", "demo", &jwt).await;
     assert_eq!(
         (status, body.clone()),
@@ -376,12 +396,13 @@ async fn requests_fail_closed_when_no_device_can_record_them() {
         .await;
     assert_eq!((status, body), (500, json!({"errors": ["internal error"]})));
 
-    // A reader again: the device re-opens, and the refused write was never executed.
-    let _reader = open_reader();
+    // A collector again: the device reconnects, and the refused write was never executed.
+    let collector = Collector::start(&address);
     let (status, body) = server
         .get("sys/policies/acl/written-while-blind", Some(&server.root))
         .await;
     assert_eq!(status, 404, "{body}");
+    collector.stop();
 }
 
 /// A TCP collector of audit lines: accepts every connection on its address and hands over
@@ -452,7 +473,7 @@ impl Collector {
 
 #[tokio::test]
 async fn a_socket_device_sends_lines_to_its_peer_and_fails_closed_when_the_peer_is_gone() {
-    let server = TestServer::start().await;
+    let server = allowing().await;
     let key = Key::rsa();
     seed_mount(&server, "jwt", &key).await;
     let collector = Collector::start("127.0.0.1:0");
@@ -514,7 +535,7 @@ async fn a_socket_device_sends_lines_to_its_peer_and_fails_closed_when_the_peer_
 
 #[tokio::test]
 async fn the_audit_endpoints_need_sudo_and_refuse_bad_input() {
-    let server = TestServer::start().await;
+    let server = allowing().await;
     let dir = TempDir::new();
     enable_file(&server, "file", &dir.path("a.log"), json!({})).await;
     // The same path, or one inside it, is taken.
@@ -572,7 +593,7 @@ fn readme_audit_block() -> String {
 
 #[tokio::test]
 async fn the_readme_audit_block_runs_as_written_and_again() {
-    let server = TestServer::start().await;
+    let server = allowing().await;
     seed_mount(&server, "jwt", &Key::rsa()).await;
     let script = readme_audit_block();
     for round in ["first", "second"] {
@@ -608,4 +629,185 @@ async fn the_readme_audit_block_runs_as_written_and_again() {
     }
     let (status, list) = server.get("sys/audit", Some(&server.root)).await;
     assert_eq!((status, list["data"].clone()), (200, json!({})));
+}
+
+#[tokio::test]
+async fn enabling_over_the_api_is_refused_by_default_as_openbao_refuses_it() {
+    let server = TestServer::start().await;
+    let dir = TempDir::new();
+    let file = dir.path("profile.sh");
+    for body in [
+        json!({"type": "file", "options": {"file_path": file.to_str().unwrap(), "mode": "0755"}}),
+        json!({"type": "socket", "options": {"address": "127.0.0.1:9"}}),
+        json!({}),
+    ] {
+        let (status, answer) = enable(&server, "f", body.clone()).await;
+        assert_eq!(
+            (status, answer),
+            (400, json!({"errors": [REFUSED]})),
+            "{body}"
+        );
+    }
+    assert!(!file.exists(), "nothing was written");
+    // Without a token, the ACL answers first.
+    let (status, _) = server
+        .post("sys/audit/f", None, &json!({"type": "file"}))
+        .await;
+    assert_eq!(status, 403);
+    // Listing and disabling stay as they are.
+    let (status, list) = server.get("sys/audit", Some(&server.root)).await;
+    assert_eq!((status, list["data"].clone()), (200, json!({})));
+    let (status, _) = server.delete("sys/audit/f", Some(&server.root)).await;
+    assert_eq!(status, 204);
+}
+
+#[tokio::test]
+async fn a_modes_execute_bits_are_dropped() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = allowing().await;
+    let dir = TempDir::new();
+    for (path, mode, made) in [
+        ("x", "0755", 0o644),
+        ("y", "0777", 0o666),
+        ("z", "0640", 0o640),
+    ] {
+        let file = dir.path(&format!("{path}.sh"));
+        enable_file(&server, path, &file, json!({ "mode": mode })).await;
+        let got = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        // The process umask may clear more bits, never add one.
+        assert_eq!(got & !made, 0, "{mode}: made {got:o}");
+        assert_eq!(got & 0o111, 0, "{mode}: made {got:o}");
+    }
+    // The option is listed as given (as OpenBao lists it).
+    let (_, list) = server.get("sys/audit", Some(&server.root)).await;
+    assert_eq!(list["data"]["x/"]["options"]["mode"], "0755");
+}
+
+#[tokio::test]
+async fn links_and_the_servers_own_files_are_refused() {
+    let dir = TempDir::new();
+    let data = dir.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let seal_key = data.join("seal.key");
+    std::fs::write(&seal_key, [7u8; 32]).unwrap();
+    let config = dir.path("authmount.hcl");
+    std::fs::write(&config, "storage \"sqlite\" {}\n").unwrap();
+    let (server, _core) = server_with(AuditRules {
+        allow_api_creation: true,
+        protected_paths: vec![data.clone(), config.clone()],
+        declared: vec![],
+    })
+    .await;
+    // A link to the data directory, a link to a file that does not exist yet.
+    std::os::unix::fs::symlink(&data, dir.path("via-link")).unwrap();
+    std::os::unix::fs::symlink(dir.path("target.log"), dir.path("dangling.log")).unwrap();
+    let text = |p: PathBuf| p.to_str().unwrap().to_string();
+    for (file_path, expected) in [
+        (text(seal_key.clone()), "is inside the server's own files"),
+        (
+            text(data.join("new.log")),
+            "is inside the server's own files",
+        ),
+        (
+            text(data.join("sub/dir/new.log")),
+            "is inside the server's own files",
+        ),
+        (
+            text(dir.path("via-link/seal.key")),
+            "is inside the server's own files",
+        ),
+        (text(config.clone()), "is inside the server's own files"),
+        (
+            format!("{}/other/../data/seal.key", dir.0.display()),
+            "contains \"..\"",
+        ),
+        (text(dir.path("dangling.log")), "is a symbolic link"),
+        (text(dir.path("via-link")), "is a symbolic link"),
+    ] {
+        let (status, answer) = enable(
+            &server,
+            "bad",
+            json!({"type": "file", "options": {"file_path": file_path}}),
+        )
+        .await;
+        assert_eq!(status, 400, "{file_path}: {answer}");
+        let message = error_message(&answer);
+        assert!(message.contains(expected), "{file_path}: {message}");
+    }
+    assert_eq!(std::fs::read(&seal_key).unwrap(), [7u8; 32]);
+    assert!(
+        !dir.path("target.log").exists(),
+        "the link was not followed"
+    );
+    assert!(!data.join("new.log").exists() && !data.join("sub").exists());
+    // Beside the data directory is fine.
+    enable_file(&server, "good", &dir.path("audit.log"), json!({})).await;
+}
+
+fn declared(path: &str, file: &Path, description: &str) -> DeclaredDevice {
+    DeclaredDevice {
+        path: path.into(),
+        kind: "file".into(),
+        description: description.into(),
+        local: false,
+        options: [("file_path".to_string(), file.to_str().unwrap().to_string())].into(),
+    }
+}
+
+#[tokio::test]
+async fn devices_of_the_config_are_enabled_kept_and_removed_with_it() {
+    let dir = TempDir::new();
+    let file = dir.path("declared.log");
+    let rules = AuditRules {
+        declared: vec![declared("to-file", &file, "from the config")],
+        ..AuditRules::default()
+    };
+    let (server, core) = server_with(rules.clone()).await;
+    // Enabled at the first request, which it records.
+    let (status, list) = server.get("sys/audit", Some(&server.root)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        list["data"],
+        json!({"to-file/": {"type": "file", "description": "from the config", "options": {"file_path": file.to_str().unwrap()}, "path": "to-file/", "local": false}})
+    );
+    let log = lines(&file);
+    assert_eq!(log[0]["request"]["path"], "sys/audit/test");
+    assert_eq!(entries_for(&log, "sys/audit").len(), 2, "{log:?}");
+    // Not disabled over the API (OpenBao's answer), not replaced either.
+    let (status, body) = server.delete("sys/audit/to-file", Some(&server.root)).await;
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({"errors": ["cannot disable configuration-managed audit device"]})
+        )
+    );
+    let salt_before = audit_hash(&server, "to-file", "x").await;
+    // The same config again (a restart): the device and its salt are kept.
+    core.set_audit_rules(rules);
+    let (status, _) = server.get("sys/audit", Some(&server.root)).await;
+    assert_eq!(status, 200);
+    assert_eq!(audit_hash(&server, "to-file", "x").await, salt_before);
+    // A config without the block: the device goes at the next request.
+    core.set_audit_rules(AuditRules::default());
+    let (status, list) = server.get("sys/audit", Some(&server.root)).await;
+    assert_eq!((status, list["data"].clone()), (200, json!({})));
+
+    // A device enabled over the API at a declared path: the config is refused (and the
+    // API device kept) until it is disabled.
+    core.set_audit_rules(AuditRules {
+        allow_api_creation: true,
+        ..AuditRules::default()
+    });
+    enable_file(&server, "taken", &dir.path("api.log"), json!({})).await;
+    core.set_audit_rules(AuditRules {
+        declared: vec![declared("taken", &file, "")],
+        ..AuditRules::default()
+    });
+    let (status, body) = server.get("sys/audit", Some(&server.root)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        error_message(&body).contains("a device enabled over the API has this path"),
+        "{body}"
+    );
 }

@@ -17,6 +17,15 @@
 //! default_lease_ttl = "768h"
 //! max_lease_ttl     = "768h"
 //!
+//! # Audit devices made by the config (OpenBao's declarative audit devices):
+//! audit "file" "to-file" {
+//!   description = "every request and answer"
+//!   options {
+//!     file_path = "/var/log/authmount/audit.log"
+//!   }
+//! }
+//! # unsafe_allow_api_audit_creation = true   # PUT sys/audit/<path> too (off: see docs/audit.md)
+//!
 //! # Optional: a static root key (else the server is sealed with Shamir unseal keys).
 //! seal "static" {
 //!   current_key_id = "2025-06-1"
@@ -35,6 +44,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use authmount_framework::audit::{AuditRules, DeclaredDevice};
 use authmount_framework::duration::parse_seconds;
 use authmount_framework::LeaseLimits;
 use serde::Deserialize;
@@ -139,6 +149,48 @@ pub struct ServerConfig {
     pub unauthenticated_metrics_access: bool,
     /// System lease TTLs.
     pub limits: LeaseLimits,
+    /// `unsafe_allow_api_audit_creation` and the `audit` blocks.
+    pub audit: AuditConfig,
+}
+
+/// What the config says about audit devices (OpenBao 2.7.2's settings).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditConfig {
+    /// `unsafe_allow_api_audit_creation = true`: `PUT sys/audit/<path>` may enable devices
+    /// (default false: refused, as OpenBao refuses it).
+    pub unsafe_allow_api_audit_creation: bool,
+    /// The `audit "<type>" "<path>" { description, local, options { ... } }` blocks.
+    pub devices: Vec<DeclaredDevice>,
+}
+
+impl AuditConfig {
+    /// Reads the config file given with `server -dev`: only `unsafe_allow_api_audit_creation`
+    /// and `audit` blocks (dev mode keeps its data in memory and listens where its flags
+    /// say). Errors: a message naming the file and the problem.
+    pub fn load_for_dev(path: &Path) -> Result<AuditConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+        let within = |e: String| format!("config file {}: {e}", path.display());
+        let raw: RawConfig =
+            hcl::from_str(&text).map_err(|e| within(format!("invalid HCL: {e}")))?;
+        if raw.storage.is_some() || raw.seal.is_some() || raw.listener.is_some() {
+            return Err(within(
+                "with -dev, the config file may hold only unsafe_allow_api_audit_creation and \
+                 audit blocks (dev mode keeps its data in memory)"
+                    .into(),
+            ));
+        }
+        audit_config(&raw).map_err(within)
+    }
+
+    /// The rules the core applies, with the paths no file device may write into.
+    pub fn rules(&self, protected_paths: Vec<PathBuf>) -> AuditRules {
+        AuditRules {
+            allow_api_creation: self.unsafe_allow_api_audit_creation,
+            protected_paths,
+            declared: self.devices.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -156,6 +208,8 @@ struct RawConfig {
     disable_mlock: Option<bool>,
     api_addr: Option<String>,
     cluster_addr: Option<String>,
+    unsafe_allow_api_audit_creation: Option<bool>,
+    audit: Option<Value>,
 }
 
 /// The `telemetry` block: only the access setting of `sys/metrics` is used; Vault's sink
@@ -205,7 +259,48 @@ impl ServerConfig {
             log_format: String::new(),
             unauthenticated_metrics_access: false,
             limits: LeaseLimits::default(),
+            audit: AuditConfig::default(),
         }
+    }
+
+    /// The server's own files, which no audit file device may write into: the data
+    /// directory of the embedded server (database and key file), the SQLite database and its
+    /// `-wal`, `-shm` and `-journal` files, the static seal's key files, the TLS certificate
+    /// and key, and `config_file`.
+    pub fn protected_paths(&self, config_file: Option<&Path>) -> Vec<PathBuf> {
+        let mut paths: Vec<PathBuf> = config_file.map(Path::to_path_buf).into_iter().collect();
+        if let StorageConfig::Sqlite { path, .. } = &self.storage {
+            paths.push(path.clone());
+            for suffix in ["-wal", "-shm", "-journal"] {
+                let mut sibling = path.clone().into_os_string();
+                sibling.push(suffix);
+                paths.push(sibling.into());
+            }
+        }
+        match &self.seal {
+            SealConfig::Shamir => {}
+            SealConfig::KeyFile(key) => {
+                paths.push(key.clone());
+                if let Some(dir) = key.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    paths.push(dir.to_path_buf());
+                }
+            }
+            SealConfig::Static {
+                current_key,
+                previous,
+                ..
+            } => {
+                for source in std::iter::once(current_key).chain(previous.iter().map(|p| &p.1)) {
+                    if let KeySource::File(file) = source {
+                        paths.push(file.clone());
+                    }
+                }
+            }
+        }
+        if let Some((cert, key)) = &self.listener.tls {
+            paths.extend([cert.clone(), key.clone()]);
+        }
+        paths
     }
 
     /// Reads and parses a config file. Errors: a message naming the file and the problem.
@@ -219,6 +314,7 @@ impl ServerConfig {
     /// than `sqlite`/`postgresql` (or `inmem`), missing storage settings, bad durations.
     pub fn parse(text: &str) -> Result<ServerConfig, String> {
         let raw: RawConfig = hcl::from_str(text).map_err(|e| format!("invalid HCL: {e}"))?;
+        let audit = audit_config(&raw)?;
         let _ = (raw.ui, raw.disable_mlock, raw.api_addr, raw.cluster_addr); // accepted, unused
         let storage = match raw
             .storage
@@ -299,7 +395,89 @@ impl ServerConfig {
                 .and_then(|t| t.unauthenticated_metrics_access)
                 .unwrap_or(false),
             limits,
+            audit,
         })
+    }
+}
+
+/// `unsafe_allow_api_audit_creation` and the `audit` blocks of a parsed config.
+fn audit_config(raw: &RawConfig) -> Result<AuditConfig, String> {
+    let mut devices = Vec::new();
+    if let Some(audit) = &raw.audit {
+        collect_audit_blocks(audit, &mut Vec::new(), &mut devices)?;
+    }
+    for (i, d) in devices.iter().enumerate() {
+        let path = d.path.trim_matches('/');
+        if path.is_empty() {
+            return Err(format!("audit {:?}: the path label is empty", d.kind));
+        }
+        if devices[..i]
+            .iter()
+            .any(|o| o.path.trim_matches('/') == path)
+        {
+            return Err(format!("audit: two blocks have the path {path:?}"));
+        }
+    }
+    Ok(AuditConfig {
+        unsafe_allow_api_audit_creation: raw.unsafe_allow_api_audit_creation.unwrap_or(false),
+        devices,
+    })
+}
+
+/// Walks `audit "<type>" "<path>" { ... }` as hcl-rs hands it over (objects keyed by the
+/// labels; repeated blocks may come as arrays).
+fn collect_audit_blocks(
+    value: &Value,
+    labels: &mut Vec<String>,
+    out: &mut Vec<DeclaredDevice>,
+) -> Result<(), String> {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| collect_audit_blocks(item, labels, out)),
+        Value::Object(map) if labels.len() < 2 => {
+            for (label, inner) in map {
+                labels.push(label.clone());
+                collect_audit_blocks(inner, labels, out)?;
+                labels.pop();
+            }
+            Ok(())
+        }
+        Value::Object(body) => {
+            let (kind, path) = (labels[0].clone(), labels[1].clone());
+            let within = |e: String| format!("audit {kind:?} {path:?}: {e}");
+            let mut device = DeclaredDevice {
+                path: path.clone(),
+                kind: kind.clone(),
+                ..DeclaredDevice::default()
+            };
+            for (name, v) in body {
+                match (name.as_str(), v) {
+                    ("description", Value::String(s)) => device.description = s.clone(),
+                    ("local", Value::Bool(b)) => device.local = *b,
+                    ("options", Value::Object(options)) => {
+                        for (k, v) in options {
+                            let text = match v {
+                                Value::String(s) => s.clone(),
+                                Value::Bool(_) | Value::Number(_) => v.to_string(),
+                                _ => return Err(within(format!("option {k:?} must be a string"))),
+                            };
+                            device.options.insert(k.clone(), text);
+                        }
+                    }
+                    ("description" | "local" | "options", _) => {
+                        return Err(within(format!("{name} has the wrong type")))
+                    }
+                    (other, _) => return Err(within(format!("unknown setting {other:?}"))),
+                }
+            }
+            out.push(device);
+            Ok(())
+        }
+        _ => Err(
+            "audit blocks take a type and a path: audit \"file\" \"<path>\" { options { ... } }"
+                .into(),
+        ),
     }
 }
 
@@ -480,6 +658,153 @@ seal "static" {
             matches!(config.seal, SealConfig::Static { .. }),
             "{config:?}"
         );
+    }
+
+    #[test]
+    fn parses_audit_blocks_and_the_api_setting() {
+        let c = ServerConfig::parse(
+            r#"storage "sqlite" { path = "/var/lib/authmount/authmount.db" }
+unsafe_allow_api_audit_creation = true
+audit "file" "to-file" {
+  description = "every request"
+  options {
+    file_path = "/var/log/authmount/audit.log"
+    mode = "0640"
+  }
+}
+audit "file" "to-stdout" {
+  options = {
+    file_path = "stdout"
+    hmac_accessor = false
+  }
+}
+audit "socket" "collector" {
+  local = true
+  options {
+    address = "127.0.0.1:9090"
+  }
+}
+"#,
+        )
+        .unwrap();
+        assert!(c.audit.unsafe_allow_api_audit_creation);
+        let mut devices = c.audit.devices.clone();
+        devices.sort_by(|a, b| a.path.cmp(&b.path));
+        let options = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            devices,
+            vec![
+                DeclaredDevice {
+                    path: "collector".into(),
+                    kind: "socket".into(),
+                    description: String::new(),
+                    local: true,
+                    options: options(&[("address", "127.0.0.1:9090")]),
+                },
+                DeclaredDevice {
+                    path: "to-file".into(),
+                    kind: "file".into(),
+                    description: "every request".into(),
+                    local: false,
+                    options: options(&[
+                        ("file_path", "/var/log/authmount/audit.log"),
+                        ("mode", "0640")
+                    ]),
+                },
+                DeclaredDevice {
+                    path: "to-stdout".into(),
+                    kind: "file".into(),
+                    description: String::new(),
+                    local: false,
+                    options: options(&[("file_path", "stdout"), ("hmac_accessor", "false")]),
+                },
+            ]
+        );
+        // Off by default, nothing declared.
+        let plain = ServerConfig::parse(r#"storage "sqlite" { path = "/a.db" }"#).unwrap();
+        assert_eq!(plain.audit, AuditConfig::default());
+        for (text, want) in [
+            (
+                "audit \"file\" \"a\" {\n  colour = 1\n}\n",
+                "unknown setting \"colour\"",
+            ),
+            (
+                "audit \"file\" {\n  description = \"x\"\n}\n",
+                "take a type and a path",
+            ),
+            (
+                "audit \"file\" \"a\" {\n  options { x = [1] }\n}\n",
+                "must be a string",
+            ),
+            (
+                "audit \"file\" \"a\" {}\naudit \"socket\" \"a/\" {}\n",
+                "two blocks have the path",
+            ),
+            ("unsafe_allow_api_audit_creation = \"yes\"\n", "invalid HCL"),
+        ] {
+            let text = format!("storage \"sqlite\" {{ path = \"/a.db\" }}\n{text}");
+            let err = ServerConfig::parse(&text).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_readme_audit_config_block_parses() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```hcl audit-config\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n```").next())
+            .expect("the README's hcl audit-config block");
+        let text = format!("storage \"sqlite\" {{ path = \"/a.db\" }}\n{block}\n");
+        let config = ServerConfig::parse(&text).unwrap();
+        assert!(!config.audit.devices.is_empty(), "{config:?}");
+    }
+
+    #[test]
+    fn the_servers_own_files_are_protected_from_audit_devices() {
+        let embedded = ServerConfig::embedded(Path::new("/var/lib/authmount"));
+        let own = embedded.protected_paths(None);
+        assert!(
+            own.contains(&PathBuf::from("/var/lib/authmount")),
+            "{own:?}"
+        );
+        assert!(own.contains(&PathBuf::from("/var/lib/authmount/seal.key")));
+        let c = ServerConfig::parse(
+            r#"storage "sqlite" { path = "/srv/db/a.db" }
+listener "tcp" {
+  tls_cert_file = "/etc/am/c.pem"
+  tls_key_file = "/etc/am/k.pem"
+}
+seal "static" {
+  current_key_id = "k2"
+  current_key = "file:///etc/am/k2.key"
+  previous_key_id = "k1"
+  previous_key = "file:///etc/am/k1.key"
+}"#,
+        )
+        .unwrap();
+        let own = c.protected_paths(Some(Path::new("/etc/am/server.hcl")));
+        for path in [
+            "/etc/am/server.hcl",
+            "/srv/db/a.db",
+            "/srv/db/a.db-wal",
+            "/srv/db/a.db-shm",
+            "/srv/db/a.db-journal",
+            "/etc/am/k2.key",
+            "/etc/am/k1.key",
+            "/etc/am/c.pem",
+            "/etc/am/k.pem",
+        ] {
+            assert!(own.contains(&PathBuf::from(path)), "{path}: {own:?}");
+        }
+        // Not the whole directory of a database placed by a config.
+        assert!(!own.contains(&PathBuf::from("/srv/db")));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use authmount_server::cli::{self, Command, ServerArgs};
-use authmount_server::config::{SealConfig, ServerConfig, StorageConfig};
+use authmount_server::config::{AuditConfig, SealConfig, ServerConfig, StorageConfig};
 use authmount_server::logging::{self, LogFormat};
 use rand::distributions::{Alphanumeric, DistString};
 
@@ -35,9 +35,14 @@ fn run_server(args: ServerArgs) -> ExitCode {
     }
 }
 
-/// `server -dev`: in-memory storage, a root token of the given (or a random) id.
+/// `server -dev [-config=FILE]`: in-memory storage, a root token of the given (or a random)
+/// id; the file may allow API audit creation and declare audit devices (as with OpenBao).
 fn run_dev(args: &ServerArgs) -> std::io::Result<()> {
     init_logging(args, "info", None)?;
+    let audit = match &args.config {
+        Some(path) => AuditConfig::load_for_dev(path).map_err(std::io::Error::other)?,
+        None => AuditConfig::default(),
+    };
     let root = args.dev_root_token_id.clone().unwrap_or_else(|| {
         format!(
             "hvs.{}",
@@ -50,6 +55,8 @@ fn run_dev(args: &ServerArgs) -> std::io::Result<()> {
             authmount_server::dev_core_and_key(authmount_server::default_registry(), &root)
                 .await
                 .map_err(to_io)?;
+        core.set_audit_rules(audit.rules(args.config.iter().cloned().collect()));
+        core.apply_audit_config().await.map_err(to_io)?;
         println!("==> authmount server started in dev mode: all data is kept in memory only.");
         println!();
         println!("    Api Address: http://{}", args.dev_listen_address);
@@ -98,6 +105,11 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
             .await
             .map_err(std::io::Error::other)?;
         core.set_unauthenticated_metrics(config.unauthenticated_metrics_access);
+        core.set_audit_rules(
+            config
+                .audit
+                .rules(config.protected_paths(args.config.as_deref())),
+        );
         let migrated = core.start().await.map_err(to_io)?;
         println!("==> authmount server started.");
         println!();
@@ -157,6 +169,8 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
             Some(root) => println!("    export VAULT_TOKEN='{root}'"),
             None => println!("    export VAULT_TOKEN=<the root token printed at the first start or by `operator init`>"),
         }
+        // A bad `audit` block stops the start (a sealed server applies them once unsealed).
+        core.apply_audit_config().await.map_err(to_io)?;
         authmount_server::spawn_token_sweep(core.clone());
         match tls {
             Some(tls) => authmount_server::http::server_tls(core, listener, tls)?.await,

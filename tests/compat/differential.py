@@ -1066,8 +1066,8 @@ def scenario(r: Run, keys):
           ctype="application/json")
     r.req("edge.query-on-read", "GET", "sys/policies/acl/formpol?unused=1")
 
-    # --- audit devices (OpenBao gets `unsafe_allow_api_audit_creation` in its config; both
-    # servers append to the same file, so that the listed options are equal)
+    # --- audit devices (both servers get `unsafe_allow_api_audit_creation` in their config;
+    # both append to the same file, so that the listed options are equal)
     r.req("audit.list-none", "GET", "sys/audit")
     r.req("audit.enable-file", "PUT", "sys/audit/file",
           body={"type": "file", "description": "d", "options": {"file_path": "${auditlog}"}})
@@ -1177,6 +1177,24 @@ def scenario(r: Run, keys):
 
 # ---------------------------------------------------------------- main
 
+def default_audit_scenario(r):
+    """Against servers whose config does not allow API audit creation and declares one device
+    (`declared`, writing to ${auditlog}): enabling over the API is refused, whatever the body,
+    after the ACL; listing shows the declared device; disabling it is refused."""
+    body = {"type": "file", "options": {"file_path": "${otherlog}", "mode": "0755"}}
+    r.req("audit-default.enable-refused", "PUT", "sys/audit/file", body=body)
+    r.req("audit-default.enable-socket-refused", "PUT", "sys/audit/net",
+          body={"type": "socket", "options": {"address": "127.0.0.1:9"}})
+    r.req("audit-default.enable-empty-refused", "PUT", "sys/audit/file", body={})
+    r.req("audit-default.enable-no-token", "PUT", "sys/audit/file", body=body, token=None)
+    r.req("audit-default.enable-declared-path", "PUT", "sys/audit/declared", body=body)
+    r.req("audit-default.list", "GET", "sys/audit")
+    r.req("audit-default.disable-declared", "DELETE", "sys/audit/declared")
+    r.req("audit-default.disable-none", "DELETE", "sys/audit/file")
+    r.req("audit-default.hash-declared-empty", "PUT", "sys/audit-hash/declared", body={})
+    r.req("audit-default.list-after", "GET", "sys/audit")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--authmount-bin", required=True)
@@ -1202,7 +1220,8 @@ def main():
     workdir = tempfile.mkdtemp(prefix="authmount-differential-")
     servers = []
     try:
-        # OpenBao enables audit devices over the API only when its config allows it.
+        # Audit devices are enabled over the API only when the server config allows it (the
+        # same file for both servers; a second pair below runs without it).
         bao_config = os.path.join(workdir, "openbao.hcl")
         with open(bao_config, "w") as f:
             f.write("unsafe_allow_api_audit_creation = true\n")
@@ -1211,7 +1230,7 @@ def main():
             f"-dev-listen-address=127.0.0.1:{p}", f"-config={bao_config}"], workdir))
         servers.append(Server("authmount", lambda p: [
             os.path.abspath(args.authmount_bin), "server", "-dev", f"-dev-root-token-id={ROOT}",
-            f"-dev-listen-address=127.0.0.1:{p}"], workdir))
+            f"-dev-listen-address=127.0.0.1:{p}", f"-config={bao_config}"], workdir))
         for s in servers:
             if not s.wait_ready():
                 print(f"differential: {s.name} did not start; its log:\n{s.log_tail()}", file=sys.stderr)
@@ -1225,6 +1244,38 @@ def main():
             side.vars["auditlog"] = os.path.join(workdir, "audit.log")
         keys = (Signer("rsa"), Signer("ec"), Signer("rsa"))
         scenario(run, keys)
+
+        # The default: no `unsafe_allow_api_audit_creation`, one `audit` block.
+        declared_log = os.path.join(workdir, "declared.log")
+        default_config = os.path.join(workdir, "default.hcl")
+        with open(default_config, "w") as f:
+            f.write('audit "file" "declared" {\n  description = "from the config"\n'
+                    f'  options {{\n    file_path = "{declared_log}"\n  }}\n}}\n')
+        pair = [
+            Server("openbao-default", lambda p: [
+                bao, "server", "-dev", f"-dev-root-token-id={ROOT}",
+                f"-dev-listen-address=127.0.0.1:{p}", f"-config={default_config}"], workdir),
+            Server("authmount-default", lambda p: [
+                os.path.abspath(args.authmount_bin), "server", "-dev", f"-dev-root-token-id={ROOT}",
+                f"-dev-listen-address=127.0.0.1:{p}", f"-config={default_config}"], workdir),
+        ]
+        servers.extend(pair)
+        for s in pair:
+            if not s.wait_ready():
+                print(f"differential: {s.name} did not start; its log:\n{s.log_tail()}", file=sys.stderr)
+                return 2
+        second = Run([Side(n, s) for n, s in zip(SIDES, pair)], rows, gaps, args.only, args.verbose)
+        for side in second.sides:
+            side.vars["auditlog"] = declared_log
+            side.vars["otherlog"] = os.path.join(workdir, "refused.sh")
+        default_audit_scenario(second)
+        if os.path.exists(os.path.join(workdir, "refused.sh")):
+            print("differential: a refused audit device wrote its file", file=sys.stderr)
+            return 1
+        for name in ("explained", "known", "unexplained"):
+            getattr(run, name).extend(getattr(second, name))
+        run.requests += second.requests
+        run.cases += second.cases
     finally:
         for s in servers:
             s.stop()

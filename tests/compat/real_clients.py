@@ -114,7 +114,7 @@ def bao_cli(checks, bao, port, home, pem_path, jwt, reference):
 
     run("bao-cli.auth-enable", ["auth", "enable", f"-path={MOUNT}", "-description=team A", "jwt"],
         expect=lambda out: f"Enabled jwt auth method at: {MOUNT}/" in out)
-    # An audit device first, so that everything after it is recorded (OpenBao needs
+    # An audit device first, so that everything after it is recorded (the server needs
     # `unsafe_allow_api_audit_creation` in its config for this; main() gives it one).
     audit_log = os.path.join(home, "audit", "audit.log")
     run("bao-cli.audit-enable", ["audit", "enable", "file", f"file_path={audit_log}"],
@@ -330,17 +330,17 @@ def main():
     work = tempfile.mkdtemp(prefix="authmount-clients-")
     home = os.path.join(work, "client-home")
     os.makedirs(home)
+    # Audit devices are enabled over the API only when the server config allows it (as in
+    # OpenBao; Vault allows it always): both servers get the same file.
+    config = os.path.join(work, "server.hcl")
+    with open(config, "w") as f:
+        f.write("unsafe_allow_api_audit_creation = true\n")
     if args.against_openbao:
-        # OpenBao (unlike Vault and authmount) enables audit devices over the API only when
-        # its config allows it.
-        config = os.path.join(work, "openbao.hcl")
-        with open(config, "w") as f:
-            f.write("unsafe_allow_api_audit_creation = true\n")
         argv = lambda p: [bao, "server", "-dev", f"-dev-root-token-id={ROOT}", f"-dev-listen-address=127.0.0.1:{p}",
                           f"-config={config}"]
     else:
         argv = lambda p: [os.path.abspath(args.bin), "server", "-dev", f"-dev-root-token-id={ROOT}",
-                          f"-dev-listen-address=127.0.0.1:{p}"]
+                          f"-dev-listen-address=127.0.0.1:{p}", f"-config={config}"]
     server = None
     checks = Checks(args.only, strict=args.against_openbao)
     try:

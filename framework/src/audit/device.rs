@@ -2,7 +2,8 @@
 //!
 //! Options (all strings, as Vault takes them):
 //! - `file`: `file_path` (required; a path, `stdout`, or `discard`), `mode` (octal, default
-//!   `0600`, applied when the file is created).
+//!   `0600`, applied when the file is created; execute bits are dropped, as OpenBao 2.7.2
+//!   drops them: `0755` makes a `0644` file).
 //! - `socket`: `address` (required, `host:port`), `socket_type` (`tcp`, default, or `udp`),
 //!   `write_timeout` (a duration, default `2s`).
 //! - both: `hmac_accessor` (default true), `log_raw` (default false: DANGEROUS, every secret
@@ -25,7 +26,7 @@ pub(crate) enum Target {
     Stdout,
     /// Nowhere (Vault's `file_path=discard`): every write succeeds.
     Discard,
-    /// A file, appended to (created with `mode` when missing).
+    /// A file, appended to (created with `mode`, never with an execute bit, when missing).
     File { path: PathBuf, mode: u32 },
     /// A TCP or UDP peer, one line per write.
     Socket {
@@ -96,7 +97,7 @@ impl Settings {
                                 ))
                             })?,
                         None => 0o600,
-                    };
+                    } & !0o111;
                     Target::File {
                         path: PathBuf::from(path),
                         mode,

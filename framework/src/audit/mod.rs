@@ -12,11 +12,15 @@
 //!   is not served (500 `internal error`); when none records a response, the answer is
 //!   replaced by that 500 ([`Trail`]).
 //!
+//! - Who may enable a device: only the server config, unless it sets
+//!   `unsafe_allow_api_audit_creation = true` ([`guard`]).
+//!
 //! Source: Vault's audit devices (`sys/audit`, `sys/audit-hash`, the `file` and `socket`
 //! devices, `audit/hashstructure.go` for what is hashed); checked against OpenBao 2.7.2.
 
 mod device;
 mod entry;
+pub mod guard;
 pub mod hash;
 mod sink;
 
@@ -30,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::storage::View;
 
 pub use entry::ALWAYS_HASHED;
+pub use guard::{AuditRules, DeclaredDevice};
 
 pub(crate) use device::{Device, Settings, Target};
 pub(crate) use entry::{test_line as entry_test_line, CallerFacts, MountFacts, Trail};
@@ -58,6 +63,10 @@ pub struct DeviceEntry {
     pub uuid: String,
     /// The HMAC key, hex (64 characters). Never answered by any endpoint.
     pub(crate) salt: String,
+    /// True for a device of an `audit` block of the server config: it is removed when the
+    /// block goes, and `DELETE sys/audit/<path>` refuses it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub declared: bool,
 }
 
 impl DeviceEntry {

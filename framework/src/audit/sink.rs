@@ -113,8 +113,8 @@ fn peer_closed(stream: &TcpStream) -> bool {
 }
 
 /// Opens the target. Files: parent directories are created (mode 0700), the file is created
-/// with the device's mode and appended to; a directory, a FIFO without a reader, or any other
-/// path that cannot be opened for writing is an error.
+/// with the device's mode and appended to; a symbolic link (`O_NOFOLLOW`), a directory, a FIFO
+/// without a reader, or any other path that cannot be opened for writing is an error.
 fn open(target: &Target) -> std::io::Result<Conn> {
     match target {
         Target::Stdout | Target::Discard => Ok(Conn::Closed),
@@ -170,6 +170,6 @@ fn open_file(path: &Path, mode: u32) -> std::io::Result<File> {
         .append(true)
         .create(true)
         .mode(mode)
-        .custom_flags(libc::O_NONBLOCK)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
         .open(path)
 }

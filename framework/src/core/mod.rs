@@ -88,6 +88,11 @@ pub(crate) struct CoreInner {
     unauthenticated_metrics: AtomicBool,
     /// The audit devices of the stored table, opened on this node.
     audit: crate::audit::Broker,
+    /// The server config's audit rules (`audit_paths.rs`).
+    audit_rules: std::sync::RwLock<Arc<crate::audit::AuditRules>>,
+    /// Set once this node has brought the stored table in line with the declared devices;
+    /// the mutex makes the first requests wait for one another.
+    audit_declared: (AtomicBool, tokio::sync::Mutex<()>),
 }
 
 /// The core's own path tables, each served under a prefix like a mount.
@@ -222,6 +227,8 @@ impl Core {
             seal,
             unauthenticated_metrics: AtomicBool::new(false),
             audit: crate::audit::Broker::default(),
+            audit_rules: Default::default(),
+            audit_declared: Default::default(),
         });
         Core { inner }
     }
@@ -397,6 +404,7 @@ impl CoreInner {
             // Cached values changed by any node since the last request are dropped first.
             self.seal.refresh().await?;
             self.sync_mounts().await?;
+            self.apply_declared_audit().await?;
             trail.start(self.audit.devices(&self.core_view).await?, &req, &path);
         }
         if req.operation == Operation::Update && path.ends_with('/') && !req.help {

@@ -200,9 +200,10 @@ VAULT_TOKEN, when set, wins over the stored token.";
 /// `authmount server` flags (Vault's names).
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// The server config file (HCL: storage, listener, log_level, lease TTLs). Without it:
-    /// SQLite in the data directory, 127.0.0.1:8200, initialised on first start.
-    #[arg(long, value_name = "FILE", conflicts_with = "dev")]
+    /// The server config file (HCL: storage, listener, log_level, lease TTLs, audit). Without
+    /// it: SQLite in the data directory, 127.0.0.1:8200, initialised on first start. With
+    /// -dev: a file of `unsafe_allow_api_audit_creation` and `audit` blocks only.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Where the SQLite file goes when no config file is given
     /// [env: AUTHMOUNT_DATA_DIR] [default: ~/.local/share/authmount]
