@@ -5,7 +5,8 @@
 # Enables jwt at "celbench", writes its config (a fresh RSA-2048 key), role "plain" and role
 # "cel3" (the same bindings plus three claim_rules and a policies_expression), checks one login
 # through each, then runs wrk with bench/login.lua on plain, cel3, plain, cel3 (SECONDS each,
-# default 8) so both see the same machine. Needs curl, python3 + cryptography, wrk.
+# default 8) so both see the same machine, and prints one table of the four runs.
+# Needs curl, python3 + cryptography, wrk.
 set -euo pipefail
 ADDR=${1:?usage: bench/cel.sh ADDR ROOT_TOKEN [SECONDS]}; ROOT=${2:?usage: bench/cel.sh ADDR ROOT_TOKEN [SECONDS]}
 SECS=${3:-8}
@@ -63,8 +64,20 @@ for ROLE in plain cel3; do
   echo "one login through $ROLE: HTTP 200, policies $(grep -o '"token_policies":[^]]*]' "$TMP/out")"
 done
 
+ROWS=()
+RUN=0
 for ROLE in plain cel3 plain cel3; do
-  echo "== $ROLE: wrk -t2 -c32 -d${SECS}s =="
-  JWT=$JWT ROLE=$ROLE MOUNT=celbench wrk -t2 -c32 -d"${SECS}s" -s "$HERE/login.lua" "$ADDR" |
-    grep -E "Requests/sec|Latency|logins:|non-200"
+  RUN=$((RUN + 1))
+  echo "== run $RUN, $ROLE: wrk -t2 -c32 -d${SECS}s =="
+  OUT=$(JWT=$JWT ROLE=$ROLE MOUNT=celbench wrk -t2 -c32 -d"${SECS}s" --latency -s "$HERE/login.lua" "$ADDR")
+  grep -E "Requests/sec|logins:|non-200" <<<"$OUT"
+  ROWS+=("$(printf '| %d | %s | %s | %s | %s | %s |' "$RUN" "$ROLE" \
+    "$(awk '/^Requests\/sec/ {printf "%d", $2}' <<<"$OUT")" "$(awk '$1=="50%" {print $2}' <<<"$OUT")" \
+    "$(awk '$1=="99%" {print $2}' <<<"$OUT")" "$(awk '/^logins:/ {print $4}' <<<"$OUT")")")
 done
+echo
+echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo); load: wrk -t2 -c32 -d${SECS}s on the same cores"
+echo
+echo "| run | role | logins/s | p50 | p99 | non-200 |"
+echo "|---:|---|---:|---:|---:|---:|"
+printf '%s\n' "${ROWS[@]}"
