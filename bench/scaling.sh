@@ -23,12 +23,14 @@
 #   5. revocation: 1,000 stored tokens drawn at random, revoked one after the other
 #      (auth/token/revoke-accessor, one keep-alive connection); "1,000 revocations s".
 # Steps 3-5 start right after a sweep, so that the next one (60 s later) does not overlap them.
-# Environment: BENCH_AUTHMOUNT (required), BENCH_SIZES, BENCH_SECONDS, BENCH_POSTGRES_URL.
+# Environment: BENCH_AUTHMOUNT (required), BENCH_SIZES, BENCH_SECONDS, BENCH_POSTGRES_URL,
+# BENCH_ONLY ("sqlite pg", the default, or one of them).
 # Needs: bash, curl, python3, openssl, wrk; psql with BENCH_POSTGRES_URL. (See bench/common.sh.)
 source "$(dirname "$0")/common.sh"
 SIZES=${BENCH_SIZES:-10000 100000}
 SECS=${BENCH_SECONDS:-8}
 PG_URL=${BENCH_POSTGRES_URL:-}
+ONLY=${BENCH_ONLY:-sqlite pg}
 ROWS=()
 
 # wait_sweep: creates three 1-second tokens and waits for the sweep that removes them; prints
@@ -122,8 +124,8 @@ measure_storage() { # measure_storage NAME KIND [PG_URL]
   stop_authmount
 }
 
-measure_storage "SQLite" sqlite
-[[ -z $PG_URL ]] || measure_storage "PostgreSQL" pg "$PG_URL"
+[[ " $ONLY " != *" sqlite "* ]] || measure_storage "SQLite" sqlite
+[[ -z $PG_URL || " $ONLY " != *" pg "* ]] || measure_storage "PostgreSQL" pg "$PG_URL"
 
 echo
 echo "Machine: $(machine); load: wrk -t1 -c32 on the same cores; lookups and logins ${SECS}s each"
