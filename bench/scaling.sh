@@ -15,8 +15,7 @@
 #   2. sweep: three tokens with ttl=1s are created, and the script waits for the server's
 #      periodic sweep of expired tokens (every 60 s; it reads every stored token) to log them
 #      removed; "sweep s" is the time from the sweep's tick (server start + k·60 s) to that line
-#      ("+60?": the tokens waited over 62 s, so a sweep was still running at the tick before and
-#      the figure is probably 60 s short: sweeps then run back to back);
+#      ("back to back": the sweep before was still running at that tick);
 #   3. lookup-self: wrk (bench/lookup.lua) cycling through 20,000 stored tokens drawn at random
 #      (more than the 16,384 values the cache keeps), BENCH_SECONDS (default 8) seconds;
 #   4. login: service-token logins, BENCH_SECONDS seconds (their tokens join the store);
@@ -50,14 +49,14 @@ wait_sweep() {
   [[ -n $line ]] || { echo "no sweep seen" >&2; echo "?"; return; }
   t0=$(grep -m1 "actix_server::builder: starting" "$LOG" | cut -d' ' -f1)
   python3 - "$t0" "${line%% *}" "$made" <<'PY'
-import sys
+import math, sys
 from datetime import datetime
 t0, t, made = (datetime.fromisoformat(a.rstrip("Z")[:26]) for a in sys.argv[1:])
-since = (t - t0).total_seconds()
-# The sweep that removed the tokens began at a tick (server start + k * 60 s) after they
-# expired; if they waited more than 62 s, an earlier sweep was still running then, so the
-# figure may be 60 s (or more) short: marked "+60?".
-print(f"{since - 60 * int(since // 60):.2f}" + (" +60?" if (t - made).total_seconds() > 62 else ""))
+# Ticks are at server start + k * 60 s; the first one after the tokens expired starts the sweep
+# that removes them, unless the sweep before is still running then (sweeps run back to back).
+first = 60 * math.ceil(((made - t0).total_seconds() + 1) / 60)
+since = (t - t0).total_seconds() - first
+print(f"{since:.1f}" if since < 60 else f"back to back ({since:.0f} after its tick)")
 PY
 }
 
