@@ -579,38 +579,13 @@ async fn the_audit_endpoints_need_sudo_and_refuse_bad_input() {
     assert_eq!(status, 403);
 }
 
-/// The body of the README's fenced block whose info string is `sh audit`.
-fn readme_audit_block() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("read README.md");
-    let mut lines = readme.lines().skip_while(|l| l.trim() != "```sh audit");
-    lines.next().expect("README has a ```sh audit block");
-    lines
-        .take_while(|l| l.trim() != "```")
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[tokio::test]
 async fn the_readme_audit_block_runs_as_written_and_again() {
     let server = allowing().await;
     seed_mount(&server, "jwt", &Key::rsa()).await;
-    let script = readme_audit_block();
+    let script = support::readme_block("sh audit");
     for round in ["first", "second"] {
-        let mut command = std::process::Command::new("bash");
-        command
-            .args(["-c", &script])
-            .env("VAULT_ADDR", &server.base)
-            .env("VAULT_TOKEN", &server.root);
-        let output = tokio::task::spawn_blocking(move || command.output().expect("run bash"))
-            .await
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "{round} run failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-        );
+        let stdout = server.run_script(&script, round).await;
         assert!(stdout.contains(r#""readme/":{"type":"file""#), "{stdout}");
         let line: Value = stdout
             .lines()

@@ -449,37 +449,12 @@ async fn a_cel_login_gets_an_entity_alias_and_external_groups_apply() {
     );
 }
 
-/// The body of the README's fenced block whose info string is `sh cel-role`.
-fn readme_cel_role_block() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("read README.md");
-    let mut lines = readme.lines().skip_while(|l| l.trim() != "```sh cel-role");
-    lines.next().expect("README has a ```sh cel-role block");
-    lines
-        .take_while(|l| l.trim() != "```")
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[tokio::test]
 async fn the_readme_cel_role_example_runs_as_written_and_again() {
     let server = TestServer::start().await;
-    let script = readme_cel_role_block();
+    let script = support::readme_block("sh cel-role");
     for round in ["first", "second"] {
-        let mut command = std::process::Command::new("bash");
-        command
-            .args(["-c", &script])
-            .env("VAULT_ADDR", &server.base)
-            .env("VAULT_TOKEN", &server.root);
-        let output = tokio::task::spawn_blocking(move || command.output().expect("run bash"))
-            .await
-            .expect("join");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "{round} run failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
-        );
+        let stdout = server.run_script(&script, round).await;
         let mut answers = stdout.lines().filter(|l| l.starts_with('{'));
         let login: Value = serde_json::from_str(answers.next().expect("login answer")).unwrap();
         let auth = &login["auth"];

@@ -5,45 +5,14 @@
 
 mod support;
 
-use std::process::Command;
-
-use support::TestServer;
-
-/// The body of the README's first fenced block whose info string is `info`.
-fn readme_block(info: &str) -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("read README.md");
-    let mut lines = readme
-        .lines()
-        .skip_while(|l| l.trim() != format!("```{info}"));
-    lines
-        .next()
-        .unwrap_or_else(|| panic!("README has a ```{info} block"));
-    lines
-        .take_while(|l| l.trim() != "```")
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use support::{readme_block, TestServer};
 
 #[tokio::test]
 async fn the_readme_beyond_vault_block_runs_as_written_and_again() {
     let script = readme_block("sh beyond-vault");
     let server = TestServer::start().await;
     for round in ["first", "second"] {
-        let mut command = Command::new("bash");
-        command
-            .args(["-c", &script])
-            .env("VAULT_ADDR", &server.base)
-            .env("VAULT_TOKEN", &server.root);
-        let output = tokio::task::spawn_blocking(move || command.output().expect("run bash"))
-            .await
-            .expect("join");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            output.status.success(),
-            "the block failed on its {round} run\nstdout:\n{stdout}\nstderr:\n{stderr}"
-        );
+        let stdout = server.run_script(&script, round).await;
         for expected in [
             r#""allowed":true"#,
             r#""failed_check":"bound_claim""#,

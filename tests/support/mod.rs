@@ -347,3 +347,43 @@ pub async fn seed_mount(server: &TestServer, mount: &str, key: &Key) {
         .write_ok(&format!("auth/{mount}/role/demo"), &seed_role())
         .await;
 }
+
+/// The body of the README's first fenced block whose info string is `info` (e.g.
+/// `sh audit`): the blocks the README tests run as written.
+pub fn readme_block(info: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let mut lines = readme
+        .lines()
+        .skip_while(|l| l.trim() != format!("```{info}"));
+    lines
+        .next()
+        .unwrap_or_else(|| panic!("README has a ```{info} block"));
+    lines
+        .take_while(|l| l.trim() != "```")
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl TestServer {
+    /// Runs `script` with bash against this server (`VAULT_ADDR`, `VAULT_TOKEN` = its root
+    /// token) off the async workers; its stdout. Panics with both outputs, naming `round`,
+    /// when the script fails.
+    pub async fn run_script(&self, script: &str, round: &str) -> String {
+        let mut command = std::process::Command::new("bash");
+        command
+            .args(["-c", script])
+            .env("VAULT_ADDR", &self.base)
+            .env("VAULT_TOKEN", &self.root);
+        let output = tokio::task::spawn_blocking(move || command.output().expect("run bash"))
+            .await
+            .expect("join");
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "the script failed on its {round} run\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        stdout
+    }
+}
