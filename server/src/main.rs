@@ -151,7 +151,7 @@ fn run_durable(args: &ServerArgs) -> std::io::Result<()> {
                 Err(e) => return Err(to_io(e)),
             }
         } else {
-            println!("    (run `authmount operator init` once to initialize new storage)");
+            println!("    (new storage? run `authmount operator init` once to initialize it)");
         }
         println!();
         println!("    In another shell:");

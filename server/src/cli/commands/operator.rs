@@ -77,12 +77,15 @@ pub async fn init(ctx: &Ctx, args: &OperatorInitArgs) -> Result<(), Failure> {
                 say(&format!(
                     "authmount initialized with {shares} key shares and a key threshold of \
                      {threshold}. Please securely distribute the key shares printed above. \
-                     When the server is restarted it is sealed: give {threshold} of these keys \
-                     to `authmount operator unseal` to unseal it."
+                     The server is sealed now and after every restart: give {threshold} of \
+                     these keys to `authmount operator unseal` to unseal it."
                 ));
                 say("");
             }
-            say("The root token and the keys are shown only now: keep them safe.");
+            say(match b64_keys.is_empty() {
+                true => "The root token is shown only now: keep it safe.",
+                false => "The root token and the keys are shown only now: keep them safe.",
+            });
         }
     }
     Ok(())
