@@ -355,28 +355,9 @@ async fn a_cel_login_gets_an_entity_alias_and_external_groups_apply() {
     let key = Key::rsa();
     let mount = "celapi-identity";
     seed_mount(&server, mount, &key).await;
-    let (_, mounts) = server.get("sys/auth", Some(&root)).await;
-    let accessor = mounts["data"][format!("{mount}/")]["accessor"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (st, group) = server
-        .post(
-            "identity/group",
-            Some(&root),
-            &json!({"name": "ops-cel", "type": "external", "policies": ["ops-reader"]}),
-        )
+    let (group_id, accessor) = server
+        .external_group(mount, "ops-cel", "ops", &["ops-reader"])
         .await;
-    assert_eq!(st, 200, "{group}");
-    let group_id = group["data"]["id"].as_str().unwrap().to_string();
-    let (st, body) = server
-        .post(
-            "identity/group-alias",
-            Some(&root),
-            &json!({"name": "ops", "mount_accessor": accessor, "canonical_id": group_id}),
-        )
-        .await;
-    assert_eq!(st, 200, "{body}");
     let mut claims = seed_claims("alice");
     claims["groups"] = json!(["dev", "ops"]);
     claims["email"] = json!("alice@example.com");

@@ -58,28 +58,9 @@ async fn rules_allow_refuse_with_their_message_and_add_policies_keeping_identity
         .await;
 
     // An external group reached through the role's groups claim: identity is kept.
-    let (_, mounts) = server.get("sys/auth", Some(&root)).await;
-    let accessor = mounts["data"][format!("{mount}/")]["accessor"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (st, group) = server
-        .post(
-            "identity/group",
-            Some(&root),
-            &json!({"name": "eng-cel", "type": "external", "policies": ["eng-reader"]}),
-        )
+    let (group_id, accessor) = server
+        .external_group(mount, "eng-cel", "engineering", &["eng-reader"])
         .await;
-    assert_eq!(st, 200, "{group}");
-    let group_id = group["data"]["id"].as_str().unwrap().to_string();
-    let (st, body) = server
-        .post(
-            "identity/group-alias",
-            Some(&root),
-            &json!({"name": "engineering", "mount_accessor": accessor, "canonical_id": group_id}),
-        )
-        .await;
-    assert_eq!(st, 200, "{body}");
 
     let (st, body) = server
         .login(mount, "ci", &key.sign_claims("RS256", &ci_claims("alice")))

@@ -410,28 +410,9 @@ async fn external_group_policies_reach_the_token_through_the_groups_claim() {
     let root = server.root.clone();
     let key = Key::rsa();
     seed_mount(&server, "jwt", &key).await;
-    let (_, mounts) = server.get("sys/auth", Some(&root)).await;
-    let accessor = mounts["data"]["jwt/"]["accessor"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let (st, body) = server
-        .post(
-            "identity/group",
-            Some(&root),
-            &json!({"name": "eng", "type": "external", "policies": ["eng-reader"]}),
-        )
+    let (group_id, accessor) = server
+        .external_group("jwt", "eng", "engineering", &["eng-reader"])
         .await;
-    assert_eq!(st, 200, "{body}");
-    let group_id = body["data"]["id"].as_str().unwrap().to_string();
-    let (st, body) = server
-        .post(
-            "identity/group-alias",
-            Some(&root),
-            &json!({"name": "engineering", "mount_accessor": accessor, "canonical_id": group_id}),
-        )
-        .await;
-    assert_eq!(st, 200, "{body}");
     let reader = r#"path "auth/jwt/role/*" { capabilities = ["read"] }"#;
     server
         .write_ok("sys/policies/acl/eng-reader", &json!({"policy": reader}))

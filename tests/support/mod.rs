@@ -387,3 +387,41 @@ impl TestServer {
         stdout
     }
 }
+
+impl TestServer {
+    /// Creates an external identity group `group` with `policies` and its alias `alias` on
+    /// the auth mount `mount` (as root); the group's id and the mount's accessor. Logins
+    /// whose groups claim holds `alias` then get the group's policies.
+    pub async fn external_group(
+        &self,
+        mount: &str,
+        group: &str,
+        alias: &str,
+        policies: &[&str],
+    ) -> (String, String) {
+        let root = Some(self.root.as_str());
+        let (_, mounts) = self.get("sys/auth", root).await;
+        let accessor = mounts["data"][format!("{mount}/")]["accessor"]
+            .as_str()
+            .expect("the mount's accessor")
+            .to_string();
+        let (status, body) = self
+            .post(
+                "identity/group",
+                root,
+                &json!({"name": group, "type": "external", "policies": policies}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let group_id = body["data"]["id"].as_str().unwrap().to_string();
+        let (status, body) = self
+            .post(
+                "identity/group-alias",
+                root,
+                &json!({"name": alias, "mount_accessor": accessor, "canonical_id": group_id}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        (group_id, accessor)
+    }
+}
