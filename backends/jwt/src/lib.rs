@@ -17,6 +17,7 @@ pub mod cel;
 pub mod cel_role;
 pub mod claims;
 pub mod config;
+pub mod expiry_index;
 pub mod explain;
 pub mod fetch;
 pub mod jwks;

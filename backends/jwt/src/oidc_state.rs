@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::expiry_index;
+
 /// How long a pending login lives, in seconds (Vault: `oidcRequestTimeout`, 10 minutes).
 pub const STATE_TTL: u64 = 600;
 
@@ -145,11 +147,7 @@ impl<'a> StateStore<'a> {
     }
 
     fn expiry_key(expires: u64, state: &str) -> String {
-        format!(
-            "{EXPIRY_PREFIX}{:012}/{}",
-            expires / 60 + 1,
-            sha256_hex(state)
-        )
+        expiry_index::key(EXPIRY_PREFIX, expires, &sha256_hex(state))
     }
 
     /// Stores a new login under `state` (a fresh random value: an existing entry is an
@@ -240,23 +238,13 @@ impl<'a> StateStore<'a> {
     /// Deletes the logins (and tombstones) that expired before `now`, a minute at a time by
     /// their index; returns how many index entries went. Safe to run on several nodes at once.
     pub async fn sweep(&self, now: u64) -> Result<usize> {
-        let current = now / 60;
         let mut removed = 0;
-        for bucket in self.storage.list(EXPIRY_PREFIX).await? {
-            let Some(minute) = bucket.strip_suffix('/').and_then(|b| b.parse::<u64>().ok()) else {
-                continue;
-            };
-            if minute > current {
-                continue;
-            }
-            let dir = format!("{EXPIRY_PREFIX}{bucket}");
-            for hash in self.storage.list(&dir).await? {
-                self.storage
-                    .delete(&format!("{STATE_PREFIX}{hash}"))
-                    .await?;
-                self.storage.delete(&format!("{dir}{hash}")).await?;
-                removed += 1;
-            }
+        for (index, hash) in expiry_index::due(self.storage, EXPIRY_PREFIX, now).await? {
+            self.storage
+                .delete(&format!("{STATE_PREFIX}{hash}"))
+                .await?;
+            self.storage.delete(&index).await?;
+            removed += 1;
         }
         Ok(removed)
     }

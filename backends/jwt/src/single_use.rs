@@ -24,6 +24,8 @@ use authmount_framework::{Error, Result, View};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::expiry_index;
+
 const USED_PREFIX: &str = "single-use/used/";
 
 /// The largest `clock_skew_leeway` of a single-use role, in seconds (a larger one is refused
@@ -81,7 +83,7 @@ impl<'a> SingleUse<'a> {
         let key = format!("{USED_PREFIX}{hash}");
         let entry = serde_json::to_vec(&Used { until }).map_err(Error::internal)?;
         // The index first: an entry is never left without the index that sweeps it.
-        let index = format!("{EXPIRY_PREFIX}{:012}/{hash}", until / 60 + 1);
+        let index = expiry_index::key(EXPIRY_PREFIX, until, &hash);
         self.storage.put(&index, b"").await?;
         if self.storage.put_if_absent(&key, &entry).await? {
             return Ok(true);
@@ -104,26 +106,16 @@ impl<'a> SingleUse<'a> {
     /// index; returns how many went. An entry whose time was moved on (a reused `jti`) is
     /// kept. Safe to run on several nodes at once.
     pub async fn sweep(&self, now: u64) -> Result<usize> {
-        let current = now / 60;
         let mut removed = 0;
-        for bucket in self.storage.list(EXPIRY_PREFIX).await? {
-            let Some(minute) = bucket.strip_suffix('/').and_then(|b| b.parse::<u64>().ok()) else {
-                continue;
-            };
-            if minute > current {
-                continue;
-            }
-            let dir = format!("{EXPIRY_PREFIX}{bucket}");
-            for hash in self.storage.list(&dir).await? {
-                let key = format!("{USED_PREFIX}{hash}");
-                if let Some((used, _)) = self.read(&key).await? {
-                    if used.until <= now {
-                        self.storage.delete(&key).await?;
-                        removed += 1;
-                    }
+        for (index, hash) in expiry_index::due(self.storage, EXPIRY_PREFIX, now).await? {
+            let key = format!("{USED_PREFIX}{hash}");
+            if let Some((used, _)) = self.read(&key).await? {
+                if used.until <= now {
+                    self.storage.delete(&key).await?;
+                    removed += 1;
                 }
-                self.storage.delete(&format!("{dir}{hash}")).await?;
             }
+            self.storage.delete(&index).await?;
         }
         Ok(removed)
     }
