@@ -68,6 +68,10 @@ const DELETE: &str = "DELETE FROM authmount_kv WHERE path = $1";
 const PG_BYTEWISE_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS authmount_kv_path_bytewise ON authmount_kv (path COLLATE \"C\")";
 
+/// The advisory lock key under which [`PG_BYTEWISE_INDEX`] is created (any fixed number
+/// no other user of the database takes: "authmnt1" in ASCII).
+const PG_INDEX_LOCK: i64 = 0x6175_7468_6d6e_7431;
+
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
@@ -449,10 +453,19 @@ impl Shared {
                     other => Error::Unavailable(format!("storage migration failed: {other}")),
                 })?;
                 if let Pool::Postgres(p) = &self.pool {
-                    sqlx::query(PG_BYTEWISE_INDEX)
-                        .execute(p)
+                    // Nodes starting together would race on `IF NOT EXISTS` (a duplicate key
+                    // in pg_class): one at a time, under a transaction-scoped advisory lock.
+                    let mut tx = p.begin().await.map_err(storage_error)?;
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(PG_INDEX_LOCK)
+                        .execute(&mut *tx)
                         .await
                         .map_err(storage_error)?;
+                    sqlx::query(PG_BYTEWISE_INDEX)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(storage_error)?;
+                    tx.commit().await.map_err(storage_error)?;
                 }
                 Ok::<(), Error>(())
             })
