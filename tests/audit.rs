@@ -8,8 +8,6 @@
 //! refused at enable time; requests fail closed when no device can record them (a socket
 //! whose peer is gone); a socket device sends its lines to a TCP listener; list and disable.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -18,8 +16,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use authmount::framework::audit::{AuditRules, DeclaredDevice};
+use authmount_testkit::{
+    error_message, random_hex, seed_claims, seed_mount, Key, TempDir, TestServer,
+};
 use serde_json::{json, Value};
-use support::{error_message, random_hex, seed_claims, seed_mount, Key, TestServer};
 
 /// OpenBao 2.7.2's answer to `PUT sys/audit/<path>` without
 /// `unsafe_allow_api_audit_creation = true` in its config.
@@ -43,26 +43,6 @@ async fn allowing() -> TestServer {
     })
     .await
     .0
-}
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let dir = std::env::temp_dir().join(format!("authmount-audit-{}", random_hex()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 async fn enable(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
@@ -113,8 +93,8 @@ async fn a_file_device_records_both_logins_with_secrets_hashed_and_the_failed_ch
     let server = allowing().await;
     let key = Key::rsa();
     seed_mount(&server, "jwt", &key).await;
-    let dir = TempDir::new();
-    let file = dir.path("sub/dir/audit.log");
+    let dir = TempDir::new("audit");
+    let file = dir.path().join("sub/dir/audit.log");
     enable_file(&server, "file", &file, json!({})).await;
     // Vault's test line, written at enable time.
     let first = lines(&file);
@@ -229,11 +209,11 @@ async fn device_options_and_mount_tuning_decide_what_is_in_the_clear() {
             &json!({"audit_non_hmac_request_keys": ["role", "jwt"], "audit_non_hmac_response_keys": ["keys"]}),
         )
         .await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit");
     let (hashed, clear_accessor, raw) = (
-        dir.path("hashed.log"),
-        dir.path("accessor.log"),
-        dir.path("raw.log"),
+        dir.path().join("hashed.log"),
+        dir.path().join("accessor.log"),
+        dir.path().join("raw.log"),
     );
     enable_file(&server, "hashed", &hashed, json!({})).await;
     enable_file(
@@ -280,8 +260,8 @@ async fn device_options_and_mount_tuning_decide_what_is_in_the_clear() {
 #[tokio::test]
 async fn a_device_that_cannot_be_written_is_refused_and_nothing_is_stored() {
     let server = allowing().await;
-    let dir = TempDir::new();
-    let plain_file = dir.path("plain");
+    let dir = TempDir::new("audit");
+    let plain_file = dir.path().join("plain");
     std::fs::write(&plain_file, b"").unwrap();
     let cases = [
         // A path under a regular file (even root cannot create it).
@@ -291,7 +271,7 @@ async fn a_device_that_cannot_be_written_is_refused_and_nothing_is_stored() {
         ),
         // A directory, a device, a FIFO: not regular files.
         (
-            json!({"type": "file", "options": {"file_path": dir.0.to_str().unwrap()}}),
+            json!({"type": "file", "options": {"file_path": dir.path().to_str().unwrap()}}),
             "exists and is not a regular file",
         ),
         (
@@ -345,7 +325,7 @@ async fn a_device_that_cannot_be_written_is_refused_and_nothing_is_stored() {
 }
 
 fn make_fifo(dir: &TempDir, name: &str) -> PathBuf {
-    let path = dir.path(name);
+    let path = dir.path().join(name);
     let status = std::process::Command::new("mkfifo")
         .arg(&path)
         .status()
@@ -536,14 +516,14 @@ async fn a_socket_device_sends_lines_to_its_peer_and_fails_closed_when_the_peer_
 #[tokio::test]
 async fn the_audit_endpoints_need_sudo_and_refuse_bad_input() {
     let server = allowing().await;
-    let dir = TempDir::new();
-    enable_file(&server, "file", &dir.path("a.log"), json!({})).await;
+    let dir = TempDir::new("audit");
+    enable_file(&server, "file", &dir.path().join("a.log"), json!({})).await;
     // The same path, or one inside it, is taken.
     for path in ["file", "file/inner"] {
         let (status, body) = enable(
             &server,
             path,
-            json!({"type": "file", "options": {"file_path": dir.path("b.log").to_str().unwrap()}}),
+            json!({"type": "file", "options": {"file_path": dir.path().join("b.log").to_str().unwrap()}}),
         )
         .await;
         assert_eq!(status, 400, "{path}");
@@ -583,7 +563,7 @@ async fn the_audit_endpoints_need_sudo_and_refuse_bad_input() {
 async fn the_readme_audit_block_runs_as_written_and_again() {
     let server = allowing().await;
     seed_mount(&server, "jwt", &Key::rsa()).await;
-    let script = support::readme_block("sh audit");
+    let script = authmount_testkit::readme_block("sh audit");
     for round in ["first", "second"] {
         let stdout = server.run_script(&script, round).await;
         assert!(stdout.contains(r#""readme/":{"type":"file""#), "{stdout}");
@@ -609,8 +589,8 @@ async fn the_readme_audit_block_runs_as_written_and_again() {
 #[tokio::test]
 async fn enabling_over_the_api_is_refused_by_default_as_openbao_refuses_it() {
     let server = TestServer::start().await;
-    let dir = TempDir::new();
-    let file = dir.path("profile.sh");
+    let dir = TempDir::new("audit");
+    let file = dir.path().join("profile.sh");
     for body in [
         json!({"type": "file", "options": {"file_path": file.to_str().unwrap(), "mode": "0755"}}),
         json!({"type": "socket", "options": {"address": "127.0.0.1:9"}}),
@@ -640,13 +620,13 @@ async fn enabling_over_the_api_is_refused_by_default_as_openbao_refuses_it() {
 async fn a_modes_execute_bits_are_dropped() {
     use std::os::unix::fs::PermissionsExt;
     let server = allowing().await;
-    let dir = TempDir::new();
+    let dir = TempDir::new("audit");
     for (path, mode, made) in [
         ("x", "0755", 0o644),
         ("y", "0777", 0o666),
         ("z", "0640", 0o640),
     ] {
-        let file = dir.path(&format!("{path}.sh"));
+        let file = dir.path().join(format!("{path}.sh"));
         enable_file(&server, path, &file, json!({ "mode": mode })).await;
         let got = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
         // The process umask may clear more bits, never add one.
@@ -660,12 +640,12 @@ async fn a_modes_execute_bits_are_dropped() {
 
 #[tokio::test]
 async fn links_and_the_servers_own_files_are_refused() {
-    let dir = TempDir::new();
-    let data = dir.path("data");
+    let dir = TempDir::new("audit");
+    let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let seal_key = data.join("seal.key");
     std::fs::write(&seal_key, [7u8; 32]).unwrap();
-    let config = dir.path("authmount.hcl");
+    let config = dir.path().join("authmount.hcl");
     std::fs::write(&config, "storage \"sqlite\" {}\n").unwrap();
     let (server, _core) = server_with(AuditRules {
         allow_api_creation: true,
@@ -674,8 +654,12 @@ async fn links_and_the_servers_own_files_are_refused() {
     })
     .await;
     // A link to the data directory, a link to a file that does not exist yet.
-    std::os::unix::fs::symlink(&data, dir.path("via-link")).unwrap();
-    std::os::unix::fs::symlink(dir.path("target.log"), dir.path("dangling.log")).unwrap();
+    std::os::unix::fs::symlink(&data, dir.path().join("via-link")).unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("target.log"),
+        dir.path().join("dangling.log"),
+    )
+    .unwrap();
     let text = |p: PathBuf| p.to_str().unwrap().to_string();
     for (file_path, expected) in [
         (text(seal_key.clone()), "is inside the server's own files"),
@@ -688,16 +672,16 @@ async fn links_and_the_servers_own_files_are_refused() {
             "is inside the server's own files",
         ),
         (
-            text(dir.path("via-link/seal.key")),
+            text(dir.path().join("via-link/seal.key")),
             "is inside the server's own files",
         ),
         (text(config.clone()), "is inside the server's own files"),
         (
-            format!("{}/other/../data/seal.key", dir.0.display()),
+            format!("{}/other/../data/seal.key", dir.path().display()),
             "contains \"..\"",
         ),
-        (text(dir.path("dangling.log")), "is a symbolic link"),
-        (text(dir.path("via-link")), "is a symbolic link"),
+        (text(dir.path().join("dangling.log")), "is a symbolic link"),
+        (text(dir.path().join("via-link")), "is a symbolic link"),
     ] {
         let (status, answer) = enable(
             &server,
@@ -711,12 +695,12 @@ async fn links_and_the_servers_own_files_are_refused() {
     }
     assert_eq!(std::fs::read(&seal_key).unwrap(), [7u8; 32]);
     assert!(
-        !dir.path("target.log").exists(),
+        !dir.path().join("target.log").exists(),
         "the link was not followed"
     );
     assert!(!data.join("new.log").exists() && !data.join("sub").exists());
     // Beside the data directory is fine.
-    enable_file(&server, "good", &dir.path("audit.log"), json!({})).await;
+    enable_file(&server, "good", &dir.path().join("audit.log"), json!({})).await;
 }
 
 fn declared(path: &str, file: &Path, description: &str) -> DeclaredDevice {
@@ -731,8 +715,8 @@ fn declared(path: &str, file: &Path, description: &str) -> DeclaredDevice {
 
 #[tokio::test]
 async fn devices_of_the_config_are_enabled_kept_and_removed_with_it() {
-    let dir = TempDir::new();
-    let file = dir.path("declared.log");
+    let dir = TempDir::new("audit");
+    let file = dir.path().join("declared.log");
     let rules = AuditRules {
         declared: vec![declared("to-file", &file, "from the config")],
         ..AuditRules::default()
@@ -774,7 +758,7 @@ async fn devices_of_the_config_are_enabled_kept_and_removed_with_it() {
         allow_api_creation: true,
         ..AuditRules::default()
     });
-    enable_file(&server, "taken", &dir.path("api.log"), json!({})).await;
+    enable_file(&server, "taken", &dir.path().join("api.log"), json!({})).await;
     core.set_audit_rules(AuditRules {
         declared: vec![declared("taken", &file, "")],
         ..AuditRules::default()

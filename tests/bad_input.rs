@@ -1,13 +1,11 @@
 //! Malformed requests: each gets a 4xx with Vault's `{"errors":[...]}` body, never a 500,
 //! a panic or a hang; and a rejected write leaves what was stored untouched.
 
-mod support;
-
+use authmount_testkit::{error_message, seed_claims, seed_mount, Key, TestServer};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{error_message, seed_claims, seed_mount, Key, TestServer};
 
 /// Asserts a Vault error: the status, an `errors` array, and a non-empty first message for
 /// a 400. Returns that message ("" when the list is empty).
@@ -327,7 +325,7 @@ async fn patch_on_a_role_changes_nothing() {
     let (_, role) = server.get("auth/jwt/role/demo", Some(&server.root)).await;
     assert_eq!(
         role["data"]["bound_subject"],
-        support::SEED_SUBJECT,
+        authmount_testkit::SEED_SUBJECT,
         "PATCH changed nothing"
     );
 }
@@ -380,7 +378,7 @@ async fn config_without_a_token_is_a_403() {
 #[tokio::test]
 async fn config_with_an_unknown_token_is_a_403() {
     let (server, _) = seeded().await;
-    let forged = format!("hvs.{}", support::random_hex());
+    let forged = format!("hvs.{}", authmount_testkit::random_hex());
     for token in [forged.as_str(), "not-a-token", &format!("{}x", server.root)] {
         let got = server.get("auth/jwt/config", Some(token)).await;
         assert_eq!(got.1, json!({"errors": ["permission denied"]}), "{token}");
@@ -567,7 +565,7 @@ async fn huge_durations_are_refused_or_capped_never_overflowed() {
     // Role durations near i64::MAX are capped by the mount's max lease TTL (768h).
     let role = json!({
         "user_claim": "https://vault/user",
-        "bound_audiences": support::SEED_AUDIENCE,
+        "bound_audiences": authmount_testkit::SEED_AUDIENCE,
         "token_ttl": i64::MAX,
         "token_explicit_max_ttl": i64::MAX,
     });

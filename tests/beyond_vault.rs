@@ -3,8 +3,6 @@
 //! JWKS key source; and, driven without HTTP on a manual clock, the sweep of the single-use
 //! memory.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +10,8 @@ use authmount::framework::seal::SealKind;
 use authmount::framework::{
     Clock, Core, InMemory, LeaseLimits, Operation, Registry, Request, Storage,
 };
+use authmount_testkit::{error_message, now, random_hex, Key, KeyKind, TestServer};
 use serde_json::{json, Value};
-use support::{error_message, now, random_hex, Key, KeyKind, TestServer};
 
 const ISS: &str = "https://issuer.test/";
 const AUD: &str = "vault-test";
@@ -608,7 +606,7 @@ async fn role_writes_warn_about_weak_bindings() {
         Vec::<String>::new()
     );
     assert_eq!(
-        warnings(&server, "plain", "seed", support::seed_role()).await,
+        warnings(&server, "plain", "seed", authmount_testkit::seed_role()).await,
         Vec::<String>::new()
     );
     // A browser-login role is bound to the client id: no warning.

@@ -5,10 +5,8 @@
 //! a CEL login gets an entity alias (named by `alias.name`, else `sub`) through which an
 //! external group's policies apply; the README's CEL role example runs as written.
 
-mod support;
-
+use authmount_testkit::{error_message, seed_claims, seed_mount, Key, TestServer, SEED_SUBJECT};
 use serde_json::{json, Value};
-use support::{error_message, seed_claims, seed_mount, Key, TestServer, SEED_SUBJECT};
 
 /// Writes `cel/role/<name>` with the root token, asserting 200 and returning `data`.
 async fn write_cel_role(server: &TestServer, mount: &str, name: &str, body: &Value) -> Value {
@@ -285,8 +283,8 @@ async fn each_program_result_gives_openbao_s_login_answer() {
     assert_eq!(st, 400, "{body}");
     assert!(error_message(&body).contains("aud"), "{body}");
     let mut expired = claims.clone();
-    expired["exp"] = json!(support::now() - 3600);
-    expired["iat"] = json!(support::now() - 7200);
+    expired["exp"] = json!(authmount_testkit::now() - 3600);
+    expired["iat"] = json!(authmount_testkit::now() - 7200);
     let (st, _) = cel_login(&server, mount, "r", &key.sign_claims("RS256", &expired)).await;
     assert_eq!(st, 400);
 
@@ -433,7 +431,7 @@ async fn a_cel_login_gets_an_entity_alias_and_external_groups_apply() {
 #[tokio::test]
 async fn the_readme_cel_role_example_runs_as_written_and_again() {
     let server = TestServer::start().await;
-    let script = support::readme_block("sh cel-role");
+    let script = authmount_testkit::readme_block("sh cel-role");
     for round in ["first", "second"] {
         let stdout = server.run_script(&script, round).await;
         let mut answers = stdout.lines().filter(|l| l.starts_with('{'));

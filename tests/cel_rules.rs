@@ -5,10 +5,8 @@
 //! an expensive evaluation is cut off at login, the role read shows the fields, and a refusal
 //! is counted under the failure class `claim_rule`.
 
-mod support;
-
+use authmount_testkit::{error_message, seed_claims, seed_mount, seed_role, Key, TestServer};
 use serde_json::{json, Value};
-use support::{error_message, seed_claims, seed_mount, seed_role, Key, TestServer};
 
 /// The seed role with `extra` fields merged in.
 fn role_with(extra: Value) -> Value {
@@ -355,7 +353,7 @@ async fn an_expensive_evaluation_is_cut_off_at_login_with_a_clear_error() {
 #[tokio::test]
 async fn the_readme_cel_example_runs_as_written_and_again() {
     let server = TestServer::start().await;
-    let script = support::readme_block("sh cel");
+    let script = authmount_testkit::readme_block("sh cel");
     for round in ["first", "second"] {
         let stdout = server.run_script(&script, round).await;
         let mut answers = stdout.lines().filter(|l| l.starts_with('{'));

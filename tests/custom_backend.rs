@@ -3,8 +3,6 @@
 //! both paths, hashes-only storage, rotation and deletion, and the registry's refusal of an
 //! unknown type.
 
-mod support;
-
 #[path = "../examples/custom_backend.rs"]
 #[allow(dead_code)] // the example's own `main` is not used here
 mod custom_backend;
@@ -12,8 +10,8 @@ mod custom_backend;
 use std::sync::Arc;
 
 use authmount::framework::{InMemory, Registry, Storage};
+use authmount_testkit::{error_message, seed_claims, seed_mount, Key, TestServer};
 use serde_json::{json, Value};
-use support::{error_message, seed_claims, seed_mount, Key, TestServer};
 
 /// The server's registry plus the API-key type.
 fn registry() -> Registry {
@@ -134,7 +132,7 @@ async fn api_keys_log_in_over_http_at_two_mount_paths_next_to_jwt() {
 #[tokio::test]
 async fn an_api_key_is_stored_only_as_its_sha256() {
     let storage = Arc::new(InMemory::new());
-    let root = format!("root-{}", support::random_hex());
+    let root = format!("root-{}", authmount_testkit::random_hex());
     let core = authmount::framework::Core::new(storage.clone(), registry());
     core.dev_init(&root).await.expect("root token");
     let server = TestServer::serve(Arc::new(core), root);

@@ -3,8 +3,6 @@
 //! document is checked against the JWT method's own path table and validated with
 //! `openapi-spec-validator` (Python; `pip install openapi-spec-validator`).
 
-mod support;
-
 #[path = "../examples/custom_backend.rs"]
 #[allow(dead_code)] // the example's own `main` is not used here
 mod custom_backend;
@@ -13,9 +11,9 @@ use std::process::Command;
 use std::sync::Arc;
 
 use authmount::framework::{BackendContext, Clock, InMemory, Operation, Path, View};
+use authmount_testkit::{error_message, seed_mount, Key, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{error_message, seed_mount, Key, TestServer};
 
 /// The JWT method's path table, from the backend itself (the single source of truth).
 fn jwt_paths() -> Vec<Path> {
@@ -335,8 +333,10 @@ fn assert_lists_jwt_paths(doc: &Value, mount: &str) {
 
 /// Validates `doc` with openapi-spec-validator; panics with its report when it fails.
 fn validate_with_openapi_spec_validator(doc: &Value) {
-    let file =
-        std::env::temp_dir().join(format!("authmount-openapi-{}.json", support::random_hex()));
+    let file = std::env::temp_dir().join(format!(
+        "authmount-openapi-{}.json",
+        authmount_testkit::random_hex()
+    ));
     std::fs::write(&file, serde_json::to_vec_pretty(doc).unwrap()).expect("write the document");
     let output = Command::new("python3")
         .args(["-m", "openapi_spec_validator", "--schema", "3.0"])

@@ -4,13 +4,11 @@
 //! ones), the request target (redirects to the clean path, relative and unprintable paths),
 //! `X-Vault-Wrap-TTL`, and the legacy top-level copies of `data` on `sys/` answers.
 
-mod support;
-
 use std::time::Duration;
 
+use authmount_testkit::{seed_claims, seed_mount, Key, TestServer, SEED_AUDIENCE, SEED_SUBJECT};
 use reqwest::{redirect, Method};
 use serde_json::{json, Value};
-use support::{seed_claims, seed_mount, Key, TestServer, SEED_AUDIENCE, SEED_SUBJECT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const FORM: &str = "application/x-www-form-urlencoded";

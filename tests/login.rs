@@ -1,13 +1,13 @@
 //! JWT login end to end over HTTP: the documented seed flow at several mount paths, the
 //! token it yields, identity entities, every signing algorithm, and disabling a mount.
 
-mod support;
-
+use authmount_testkit::{
+    error_message, seed_claims, seed_mount, seed_role, Key, KeyKind, TestServer,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{error_message, seed_claims, seed_mount, seed_role, Key, KeyKind, TestServer};
 
 /// `auth_jwt_` followed by exactly 8 lower-case hex digits.
 fn is_jwt_accessor(accessor: &str) -> bool {
@@ -214,7 +214,7 @@ async fn mount_with_every_key_kind(server: &TestServer) -> Vec<Key> {
     server
         .write_ok(
             "auth/jwt/config",
-            &json!({"jwt_validation_pubkeys": pems, "bound_issuer": support::SEED_ISSUER}),
+            &json!({"jwt_validation_pubkeys": pems, "bound_issuer": authmount_testkit::SEED_ISSUER}),
         )
         .await;
     server.write_ok("auth/jwt/role/demo", &seed_role()).await;
@@ -328,7 +328,7 @@ async fn jwt_supported_algs_refuses_other_algorithms() {
             &json!({
                 "jwt_validation_pubkeys": [rsa.public_pem(), ec.public_pem()],
                 "jwt_supported_algs": ["RS256"],
-                "bound_issuer": support::SEED_ISSUER,
+                "bound_issuer": authmount_testkit::SEED_ISSUER,
             }),
         )
         .await;

@@ -6,11 +6,11 @@
 //! scrape after with a scrape before, so tests running side by side do not disturb each
 //! other.
 
-mod support;
-
+use authmount_testkit::idp::KeyServer;
+use authmount_testkit::{
+    error_message, seed_claims, seed_mount, seed_role, Key, TestServer, SEED_ISSUER,
+};
 use serde_json::json;
-use support::idp::KeyServer;
-use support::{error_message, seed_claims, seed_mount, seed_role, Key, TestServer, SEED_ISSUER};
 
 /// The sum of the samples of `name` whose labels include every `k="v"` of `labels`.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
@@ -84,8 +84,8 @@ async fn logins_move_the_counters_and_the_histogram_by_mount_role_and_class() {
         .await;
     assert_eq!(status, 400, "{body}");
     let mut claims = seed_claims("carol");
-    claims["exp"] = json!(support::now() - 3600);
-    claims["iat"] = json!(support::now() - 7200);
+    claims["exp"] = json!(authmount_testkit::now() - 3600);
+    claims["iat"] = json!(authmount_testkit::now() - 7200);
     let (status, body) = server
         .login(mount, "demo", &key.sign_claims("RS256", &claims))
         .await;
@@ -253,7 +253,7 @@ async fn scraping_needs_read_on_sys_metrics_and_the_prometheus_format() {
 
 #[tokio::test]
 async fn the_unauthenticated_setting_opens_the_scrape() {
-    let root = format!("root-{}", support::random_hex());
+    let root = format!("root-{}", authmount_testkit::random_hex());
     let core = authmount_server::dev_core(&root).await.expect("dev core");
     core.set_unauthenticated_metrics(true);
     let server = TestServer::serve(core, root);
@@ -272,7 +272,7 @@ async fn key_fetches_are_counted_by_url_and_result_with_the_age_of_each_set() {
     idp.serve_jwks("/keys", &[key.public_jwk(Some("k1"))]);
     idp.set(
         "/broken",
-        support::idp::Reply::new(500, "text/plain", "down"),
+        authmount_testkit::idp::Reply::new(500, "text/plain", "down"),
     );
     idp.serve_discovery("/idp", &idp.url("/idp"), &idp.url("/idp/jwks"));
     idp.serve_jwks("/idp/jwks", &[key.public_jwk(Some("k1"))]);

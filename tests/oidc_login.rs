@@ -1,16 +1,14 @@
 //! The OIDC browser login over HTTP: `oidc/auth_url`, `oidc/callback` (GET with the provider's
 //! query, POST for form_post) and OpenBao's `oidc/poll`, on a real authmount server on
 //! 127.0.0.1 with the real OpenID provider of `tests/oidc_provider/` and the browser stand-in
-//! `tests/compat/oidc_driver.py` (see `support::oidc`). Expected answers are OpenBao 2.7.2's
+//! `tests/compat/oidc_driver.py` (see `authmount_testkit::oidc`). Expected answers are OpenBao 2.7.2's
 //! (`tests/compat/oidc_openbao_notes.md`) with the documented differences (Vault's
 //! `Vault login failed.` prefix).
 
-mod support;
-
+use authmount_testkit::oidc::{authorize, driver, shared_idp, Idp, CLIENT, DEVICE_CLIENT};
+use authmount_testkit::{error_message, Key, TestServer};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{json, Value};
-use support::oidc::{authorize, driver, shared_idp, Idp, CLIENT, DEVICE_CLIENT};
-use support::{error_message, Key, TestServer};
 
 const CLI_REDIRECT: &str = "http://localhost:8250/oidc/callback";
 const EXPIRED: &str = "Vault login failed. Expired or missing OAuth state.";

@@ -2,10 +2,8 @@
 //! them manage roles but not the mount; each capability allowed and denied; bad policies
 //! refused; a policy change applies to the next request.
 
-mod support;
-
+use authmount_testkit::{error_message, seed_mount, Key, TestServer};
 use serde_json::{json, Value};
-use support::{error_message, seed_mount, Key, TestServer};
 
 const ROLE_ADMIN: &str = r#"
 path "auth/jwt/role/*" {
@@ -265,7 +263,7 @@ async fn a_login_token_without_policies_may_only_serve_itself() {
         .login(
             "jwt",
             "demo",
-            &key.sign_claims("RS256", &support::seed_claims("alice")),
+            &key.sign_claims("RS256", &authmount_testkit::seed_claims("alice")),
         )
         .await;
     assert_eq!(st, 200, "{body}");

@@ -3,24 +3,10 @@
 //! are checked; it leaves the directory it is started in untouched, and without `VAULT_TOKEN`
 //! it stops at once with a message saying what to set.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use support::TestServer;
-
-/// The body of the first fenced block whose info string is `sh quickstart`.
-fn quickstart_block(readme: &str) -> String {
-    let mut lines = readme
-        .lines()
-        .skip_while(|l| l.trim() != "```sh quickstart");
-    lines.next().expect("README has a ```sh quickstart block");
-    lines
-        .take_while(|l| l.trim() != "```")
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+use authmount_testkit::{readme_block, TempDir, TestServer};
 
 /// Runs `script` with bash in `dir`, with `VAULT_ADDR` and, when given, `VAULT_TOKEN`.
 async fn run(script: &str, dir: &Path, addr: &str, token: Option<&str>) -> Output {
@@ -40,14 +26,12 @@ async fn run(script: &str, dir: &Path, addr: &str, token: Option<&str>) -> Outpu
 
 #[tokio::test]
 async fn the_readme_quick_start_runs_as_written_and_again() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("read README.md");
-    let script = quickstart_block(&readme);
+    let script = readme_block("sh quickstart");
     let server = TestServer::start().await;
-    let workdir = std::env::temp_dir().join(format!("authmount-readme-{}", support::random_hex()));
-    std::fs::create_dir_all(&workdir).expect("temp dir");
+    let dir = TempDir::new("readme");
+    let workdir = dir.path();
     for round in ["first", "second"] {
-        let output = run(&script, &workdir, &server.base, Some(&server.root)).await;
+        let output = run(&script, workdir, &server.base, Some(&server.root)).await;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
@@ -68,13 +52,13 @@ async fn the_readme_quick_start_runs_as_written_and_again() {
             );
         }
     }
-    let left: Vec<_> = std::fs::read_dir(&workdir).expect("read dir").collect();
+    let left: Vec<_> = std::fs::read_dir(workdir).expect("read dir").collect();
     assert!(
         left.is_empty(),
         "the quick start wrote into its working directory: {left:?}"
     );
 
-    let output = run(&script, &workdir, &server.base, None).await;
+    let output = run(&script, workdir, &server.base, None).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "ran without VAULT_TOKEN");
     assert!(
@@ -82,5 +66,4 @@ async fn the_readme_quick_start_runs_as_written_and_again() {
         "{stderr}"
     );
     assert!(output.stdout.is_empty(), "it went on without VAULT_TOKEN");
-    let _ = std::fs::remove_dir_all(workdir);
 }

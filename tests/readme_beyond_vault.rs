@@ -3,9 +3,7 @@
 //! the replayed login refused, and the role lint's warning for a GitHub role bound by names
 //! while the recommended GitHub and GitLab roles are written without one.
 
-mod support;
-
-use support::{readme_block, TestServer};
+use authmount_testkit::{readme_block, TestServer};
 
 #[tokio::test]
 async fn the_readme_beyond_vault_block_runs_as_written_and_again() {

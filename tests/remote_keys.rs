@@ -1,5 +1,5 @@
 //! Remote key sources end to end: a real authmount server and a real key server
-//! (`support::idp`, plain HTTP or HTTPS under a CA made in the test) serving JWKS and OIDC
+//! (`authmount_testkit::idp`, plain HTTP or HTTPS under a CA made in the test) serving JWKS and OIDC
 //! discovery documents that the test changes while it runs, with requests counted per path.
 //!
 //! Covers the config write checks (reference §2.2 steps 3, 7 and 8, with DECISIONS D13),
@@ -10,19 +10,19 @@
 //! Servers here read a manual clock: tests that need a refetch move it past the cool-down
 //! (`jwks::COOL_DOWN`, 5 s) instead of sleeping.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authmount::framework::Clock;
 use authmount_jwt::fetch::MAX_DOCUMENT_BYTES;
 use authmount_jwt::jwks::COOL_DOWN;
+use authmount_testkit::idp::{KeyServer, Reply, TestCa};
+use authmount_testkit::{
+    error_message, random_hex, seed_claims, seed_role, Key, KeyKind, TestServer,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
-use support::idp::{KeyServer, Reply, TestCa};
-use support::{error_message, random_hex, seed_claims, seed_role, Key, KeyKind, TestServer};
 
 const MOUNT: &str = "jwt";
 const CONFIG: &str = "auth/jwt/config";

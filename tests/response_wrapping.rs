@@ -2,11 +2,9 @@
 //! token creation, and `sys/wrapping/{wrap,lookup,unwrap,rewrap}`, with the answers a real
 //! OpenBao 2.7.2 gives (`tests/compat/differential.py` compares the two on every CI run).
 
-mod support;
-
+use authmount_testkit::{error_message, seed_claims, seed_mount, Key, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
-use support::{error_message, seed_claims, seed_mount, Key, TestServer};
 
 const NOT_VALID: &str = "wrapping token is not valid or does not exist";
 

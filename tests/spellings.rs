@@ -16,12 +16,10 @@
 //! sys/auth/admin/` read and disable mount `admin`. authmount refuses every one of them (each
 //! is a row below). OpenBao does refuse the case spellings of policy names.
 
-mod support;
-
 use std::time::Duration;
 
+use authmount_testkit::TestServer;
 use serde_json::{json, Value};
-use support::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A string placed in every `admin` object: no answer to the restricted token may carry it.

@@ -3,10 +3,8 @@
 //! (`sys/`, `identity/`, the token store's `token/` in `sys/auth`), the UI mount listing
 //! (`sys/internal/ui/mounts`, with and without a token), and `identity/lookup/entity`.
 
-mod support;
-
+use authmount_testkit::{error_message, seed_claims, seed_mount, Key, TestServer};
 use serde_json::{json, Value};
-use support::{error_message, seed_claims, seed_mount, Key, TestServer};
 
 const READERS: &str = r#"
 path "auth/jwt/role/*" { capabilities = ["read", "list"] }

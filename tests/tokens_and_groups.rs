@@ -2,10 +2,8 @@
 //! tokens revoked with their parent, use counts, bad token parameters; external groups whose
 //! policies reach the token through the groups claim; entity and alias reads.
 
-mod support;
-
+use authmount_testkit::{error_message, seed_claims, seed_mount, Key, TestServer};
 use serde_json::{json, Value};
-use support::{error_message, seed_claims, seed_mount, Key, TestServer};
 
 async fn create(server: &TestServer, token: &str, body: Value) -> (u16, Value) {
     server.post("auth/token/create", Some(token), &body).await

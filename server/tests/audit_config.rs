@@ -5,11 +5,12 @@
 //! file, the database, the config file); an `audit` block naming the key file stops the start
 //! and leaves the key intact; `server -dev -config=FILE` reads the same settings.
 
-mod support;
-
+use authmount_testkit::node::{static_seal, Node};
+use authmount_testkit::{Binary, TempDir};
 use serde_json::json;
-use support::node::{static_seal, Node};
-use support::TempDir;
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 const REFUSED: &str =
     "cannot enable audit device via API; use declarative, config-based audit device management instead";
@@ -41,7 +42,12 @@ async fn config_blocks_make_devices_and_the_servers_own_files_are_refused() {
             declared_log.display()
         ),
     );
-    let node = Node::start(&[&format!("-config={}", allowing.display())], dir.path()).await;
+    let node = Node::start(
+        BIN,
+        &[&format!("-config={}", allowing.display())],
+        dir.path(),
+    )
+    .await;
     let root = node.init().await;
     let (status, list) = node.call("GET", "sys/audit", Some(&root), None).await;
     assert_eq!(status, 200, "{list}");
@@ -86,7 +92,12 @@ async fn config_blocks_make_devices_and_the_servers_own_files_are_refused() {
 
     // Without the setting: OpenBao's refusal; the block removed: its device goes.
     let default = config(&dir, "default.hcl", "");
-    let node = Node::start(&[&format!("-config={}", default.display())], dir.path()).await;
+    let node = Node::start(
+        BIN,
+        &[&format!("-config={}", default.display())],
+        dir.path(),
+    )
+    .await;
     let (status, body) = node
         .call(
             "PUT",
@@ -110,10 +121,15 @@ async fn config_blocks_make_devices_and_the_servers_own_files_are_refused() {
             key.display()
         ),
     );
-    let output = Node::try_start(&[&format!("-config={}", bad.display())], dir.path(), &[])
-        .await
-        .err()
-        .expect("the server refuses to start");
+    let output = Node::try_start(
+        BIN,
+        &[&format!("-config={}", bad.display())],
+        dir.path(),
+        &[],
+    )
+    .await
+    .err()
+    .expect("the server refuses to start");
     assert!(
         output.contains("audit \"file\" \"brick\" of the server config")
             && output.contains("inside the server's own files"),
@@ -125,7 +141,7 @@ async fn config_blocks_make_devices_and_the_servers_own_files_are_refused() {
 #[tokio::test]
 async fn the_dev_server_reads_the_audit_settings_from_its_config_file() {
     let dir = TempDir::new("audit-dev");
-    let port = support::node::free_port();
+    let port = authmount_testkit::free_port();
     let log = dir.path().join("dev.log");
     let file = dir.file(
         "dev.hcl",
@@ -134,7 +150,8 @@ async fn the_dev_server_reads_the_audit_settings_from_its_config_file() {
             log.display()
         ),
     );
-    let mut child = std::process::Command::new(support::BIN)
+    let mut child = BIN
+        .command()
         .args([
             "server",
             "-dev",

@@ -2,14 +2,16 @@
 //! (private HOME, clean environment), against a real server on an ephemeral port, with
 //! JWTs signed by freshly generated keys.
 
-mod support;
-
 use std::process::Command;
 
-use serde_json::{json, Value};
-use support::{
-    seed_claims, Cli, Server, Signer, TempDir, SEED_AUDIENCE, SEED_ISSUER, SEED_SUBJECT,
+use authmount_testkit::{
+    free_port, seed_claims, Binary, Cli, Key, TempDir, TestServer, SEED_AUDIENCE, SEED_ISSUER,
+    SEED_SUBJECT,
 };
+use serde_json::{json, Value};
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 /// The seed role's arguments, exactly as the seed document writes them.
 fn seed_role_args(mount: &str) -> Vec<String> {
@@ -31,10 +33,10 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 #[test]
 fn the_seeds_commands_run_as_written_at_jwt_and_my_path() {
-    let server = Server::start();
-    let cli = Cli::new(&server);
-    let signer = Signer::rsa();
-    cli.home().file("pub.pem", &signer.public_pem);
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server);
+    let signer = Key::rsa();
+    cli.home().file("pub.pem", &signer.public_pem());
 
     // The operator logs in with the root token: it is checked, stored and shown.
     let login = cli.run(&["login", &server.root]);
@@ -97,7 +99,7 @@ fn the_seeds_commands_run_as_written_at_jwt_and_my_path() {
             read["data"]["jwt_validation_pubkeys"][0]
                 .as_str()
                 .map(str::trim),
-            Some(signer.public_pem.trim())
+            Some(signer.public_pem().trim())
         );
 
         // vault write auth/jwt/role/demo bound_subject=... policies=webapps ttl=1h
@@ -120,7 +122,7 @@ fn the_seeds_commands_run_as_written_at_jwt_and_my_path() {
     }
 
     // vault write auth/jwt/login role=demo jwt=...: the token table, nothing stored.
-    let jwt = signer.sign(&seed_claims("alice"));
+    let jwt = signer.jwt(&seed_claims("alice"));
     let written = cli.run(&[
         "write",
         "auth/jwt/login",
@@ -214,8 +216,8 @@ fn assert_token_file(cli: &Cli, token: &str) {
 
 #[test]
 fn auth_methods_are_enabled_tuned_listed_and_disabled() {
-    let server = Server::start();
-    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server).env("VAULT_TOKEN", &server.root);
 
     assert_eq!(
         cli.run(&[
@@ -283,8 +285,8 @@ fn auth_methods_are_enabled_tuned_listed_and_disabled() {
 
 #[test]
 fn write_takes_values_as_vault_does() {
-    let server = Server::start();
-    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server).env("VAULT_TOKEN", &server.root);
     cli.run(&["auth", "enable", "jwt"]).ok();
     cli.home()
         .file("mappings.json", r#"{"email": "mail", "name": "display"}"#);
@@ -405,7 +407,7 @@ fn write_takes_values_as_vault_does() {
 #[test]
 fn usage_errors_exit_1_before_any_request() {
     // Nothing listens at this address: a local error must not even try to connect.
-    let cli = Cli::with_address(&support::unreachable_address());
+    let cli = Cli::with_address(BIN, &authmount_testkit::unreachable_address());
     cli.run(&["auth", "enable"])
         .local_error("required arguments were not provided");
     cli.run(&["read", "-bogus-flag", "auth/jwt/config"])
@@ -446,20 +448,20 @@ fn usage_errors_exit_1_before_any_request() {
 
 #[test]
 fn server_errors_exit_2_with_the_servers_message() {
-    let server = Server::start();
-    let root = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let server = TestServer::start_blocking();
+    let root = Cli::new(BIN, &server).env("VAULT_TOKEN", &server.root);
     root.run(&["auth", "enable", "jwt"]).ok();
 
     root.run(&["auth", "enable", "jwt"]).remote_error(&[
         "Error enabling jwt auth: Error making API request.",
-        &format!("URL: POST {}/v1/sys/auth/jwt", server.addr),
+        &format!("URL: POST {}/v1/sys/auth/jwt", server.base),
         "Code: 400. Errors:",
         "* path is already in use at jwt/",
     ]);
     root.run(&["write", "auth/nowhere/role/x", "ttl=1h"])
         .remote_error(&[
             "Error writing data to auth/nowhere/role/x: Error making API request.",
-            &format!("URL: PUT {}/v1/auth/nowhere/role/x", server.addr),
+            &format!("URL: PUT {}/v1/auth/nowhere/role/x", server.base),
             "Code: 404. Errors:",
             "no handler for route \"auth/nowhere/role/x\"",
         ]);
@@ -476,9 +478,9 @@ fn server_errors_exit_2_with_the_servers_message() {
         ]);
 
     // A JWT signed by a key the mount does not know.
-    let trusted = Signer::rsa();
-    let stranger = Signer::rsa();
-    root.home().file("pub.pem", &trusted.public_pem);
+    let trusted = Key::rsa();
+    let stranger = Key::rsa();
+    root.home().file("pub.pem", &trusted.public_pem());
     root.run(&[
         "write",
         "auth/jwt/config",
@@ -486,7 +488,7 @@ fn server_errors_exit_2_with_the_servers_message() {
     ])
     .ok();
     root.run(&strs(&seed_role_args("jwt"))).ok();
-    let forged = stranger.sign(&seed_claims("mallory"));
+    let forged = stranger.jwt(&seed_claims("mallory"));
     let refused = root.run(&[
         "login",
         "-method=jwt",
@@ -495,7 +497,7 @@ fn server_errors_exit_2_with_the_servers_message() {
     ]);
     refused.remote_error(&[
         "Error authenticating: Error making API request.",
-        &format!("URL: PUT {}/v1/auth/jwt/login", server.addr),
+        &format!("URL: PUT {}/v1/auth/jwt/login", server.base),
         "Code: 400. Errors:",
     ]);
     assert!(
@@ -506,7 +508,7 @@ fn server_errors_exit_2_with_the_servers_message() {
         .remote_error(&["Error authenticating:", "Code: 400"]);
 
     // No token at all.
-    let anonymous = Cli::new(&server);
+    let anonymous = Cli::new(BIN, &server);
     anonymous.run(&["auth", "list"]).remote_error(&[
         "Error listing enabled authentications: Error making API request.",
         "Code: 403. Errors:",
@@ -517,8 +519,8 @@ fn server_errors_exit_2_with_the_servers_message() {
         .remote_error(&["error looking up token", "Code: 403"]);
 
     // Nobody answers.
-    let address = support::unreachable_address();
-    let nobody = Cli::with_address(&address);
+    let address = authmount_testkit::unreachable_address();
+    let nobody = Cli::with_address(BIN, &address);
     nobody.run(&["auth", "list"]).remote_error(&[&format!(
         "Error listing enabled authentications: Get \"{address}/v1/sys/auth\": "
     )]);
@@ -532,14 +534,14 @@ fn server_errors_exit_2_with_the_servers_message() {
 /// the server refuses them with 403 before and after ACL policies exist.
 #[test]
 fn policy_commands_report_the_servers_error() {
-    let server = Server::start();
-    let cli = Cli::new(&server);
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server);
     let policy = cli.home().file(
         "webapps.hcl",
         "path \"secret/webapps/*\" {\n  capabilities = [\"read\"]\n}\n",
     );
     let policy = policy.display().to_string();
-    let url = |method: &str, path: &str| format!("URL: {method} {}/v1/{path}", server.addr);
+    let url = |method: &str, path: &str| format!("URL: {method} {}/v1/{path}", server.base);
 
     cli.run(&["policy", "write", "WebApps", &policy])
         .remote_error(&[
@@ -572,7 +574,7 @@ fn policy_commands_report_the_servers_error() {
 
 #[test]
 fn help_is_everywhere_with_one_dash_or_two() {
-    let cli = Cli::with_address(&support::unreachable_address());
+    let cli = Cli::with_address(BIN, &authmount_testkit::unreachable_address());
     for command in [
         "",
         "server",
@@ -614,8 +616,8 @@ fn help_is_everywhere_with_one_dash_or_two() {
 
 #[test]
 fn the_environment_configures_the_client() {
-    let server = Server::start();
-    let cli = Cli::new(&server);
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server);
     std::fs::write(cli.token_file(), "hvs.stale").expect("token file");
 
     // The stored token is used, and refused.
@@ -626,14 +628,14 @@ fn the_environment_configures_the_client() {
     let cli = cli.env("VAULT_FORMAT", "json");
     assert!(cli.run(&["auth", "list"]).json().is_object());
     // -format wins over VAULT_FORMAT; -address wins over VAULT_ADDR.
-    let cli = Cli::with_address(&support::unreachable_address())
+    let cli = Cli::with_address(BIN, &authmount_testkit::unreachable_address())
         .env("VAULT_TOKEN", &server.root)
         .env("VAULT_FORMAT", "json");
     let list = cli.run(&[
         "auth",
         "list",
         "-format=table",
-        &format!("-address={}", server.addr),
+        &format!("-address={}", server.base),
     ]);
     assert!(list.ok().starts_with("Path"), "{list:#?}");
 
@@ -641,7 +643,7 @@ fn the_environment_configures_the_client() {
     let login = cli.run(&[
         "login",
         "-format=table",
-        &format!("-address={}", server.addr),
+        &format!("-address={}", server.base),
         &server.root,
     ]);
     login.ok();
@@ -652,7 +654,7 @@ fn the_environment_configures_the_client() {
         "{login:#?}"
     );
     // -no-store stores nothing.
-    let other = Cli::new(&server);
+    let other = Cli::new(BIN, &server);
     other.run(&["login", "-no-store", &server.root]).ok();
     assert!(!other.token_file().exists());
 }
@@ -763,16 +765,18 @@ fn tls_trusts_the_given_ca_or_skips_verification_when_told() {
     let address = format!("https://localhost:{port}");
     let ca = dir.path().join("ca.pem").display().to_string();
 
-    let trusting = Cli::with_address(&address)
+    let trusting = Cli::with_address(BIN, &address)
         .env("VAULT_TOKEN", "t")
         .env("VAULT_CACERT", &ca);
     let list = trusting.run(&["auth", "list"]);
-    let by_flag = Cli::with_address(&address).run(&["auth", "list", &format!("-ca-cert={ca}")]);
-    let refusing = Cli::with_address(&address).run(&["auth", "list"]);
-    let skipping = Cli::with_address(&address)
+    let by_flag =
+        Cli::with_address(BIN, &address).run(&["auth", "list", &format!("-ca-cert={ca}")]);
+    let refusing = Cli::with_address(BIN, &address).run(&["auth", "list"]);
+    let skipping = Cli::with_address(BIN, &address)
         .env("VAULT_SKIP_VERIFY", "true")
         .run(&["auth", "list"]);
-    let skipping_by_flag = Cli::with_address(&address).run(&["auth", "list", "-tls-skip-verify"]);
+    let skipping_by_flag =
+        Cli::with_address(BIN, &address).run(&["auth", "list", "-tls-skip-verify"]);
     let _ = tls_server.kill();
     let _ = tls_server.wait();
 
@@ -788,7 +792,7 @@ fn tls_trusts_the_given_ca_or_skips_verification_when_told() {
         skipping_by_flag.ok().contains("tls-jwt/"),
         "{skipping_by_flag:#?}"
     );
-    Cli::with_address(&address)
+    Cli::with_address(BIN, &address)
         .env("VAULT_CACERT", "/nonexistent/ca.pem")
         .run(&["auth", "list"])
         .local_error("Error reading CA file /nonexistent/ca.pem");
@@ -798,12 +802,10 @@ fn tls_trusts_the_given_ca_or_skips_verification_when_told() {
 /// again: the second run finds the mounts enabled. It leaves its working directory untouched.
 #[test]
 fn the_readme_command_line_runs_as_written() {
-    let script = support::readme_block("sh cli");
-    let server = Server::start();
+    let script = authmount_testkit::readme_block("sh cli");
+    let server = TestServer::start_blocking();
     let home = TempDir::new("readme-home");
-    let bin_dir = std::path::Path::new(support::BIN)
-        .parent()
-        .expect("binary directory");
+    let bin_dir = BIN.path().parent().expect("binary directory");
     let path = format!(
         "{}:{}",
         bin_dir.display(),
@@ -815,7 +817,7 @@ fn the_readme_command_line_runs_as_written() {
             .env_clear()
             .env("PATH", &path)
             .env("HOME", home.path())
-            .env("VAULT_ADDR", &server.addr)
+            .env("VAULT_ADDR", &server.base)
             .env("VAULT_TOKEN", &server.root)
             .current_dir(home.path())
             .output()
@@ -887,8 +889,8 @@ fn the_readme_command_line_runs_as_written() {
 /// delete; a malformed policy is the server's 400.
 #[test]
 fn policy_commands_manage_acl_policies() {
-    let server = Server::start();
-    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server).env("VAULT_TOKEN", &server.root);
     let text = "path \"auth/jwt/role/*\" {\n  capabilities = [\"read\", \"list\"]\n}\n";
     let file = cli.home().file("readers.hcl", text);
     let file = file.display().to_string();
@@ -918,8 +920,8 @@ fn policy_commands_manage_acl_policies() {
 /// `path-help` prints the help the server generates from the path table.
 #[test]
 fn path_help_prints_the_servers_help() {
-    let server = Server::start();
-    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server).env("VAULT_TOKEN", &server.root);
     cli.run(&["auth", "enable", "jwt"]).ok();
     let help = cli.run(&["path-help", "auth/jwt/role/demo"]);
     let text = help.ok();
@@ -954,7 +956,7 @@ fn oidc_login(cli: &Cli, args: &[&str]) -> (i32, String, String, Value) {
             break format!("http://127.0.0.1:{url}");
         }
     };
-    let browser = support::oidc::driver(&[&url, "--login", "alice", "--deliver"]);
+    let browser = authmount_testkit::oidc::driver(&[&url, "--login", "alice", "--deliver"]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -982,12 +984,12 @@ fn oidc_login(cli: &Cli, args: &[&str]) -> (i32, String, String, Value) {
 /// stores the token and prints the token table.
 #[test]
 fn oidc_login_listens_completes_the_callback_and_stores_the_token() {
-    let Some(idp) = support::oidc::shared_idp() else {
+    let Some(idp) = authmount_testkit::oidc::shared_idp() else {
         return;
     };
-    let (client_id, secret) = support::oidc::CLIENT;
-    let server = Server::start();
-    let cli = Cli::new(&server);
+    let (client_id, secret) = authmount_testkit::oidc::CLIENT;
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server);
     cli.run(&["login", &server.root]).ok();
     for (mount, extra) in [
         ("team/oidc", vec![]),
@@ -1086,20 +1088,12 @@ fn oidc_login_listens_completes_the_callback_and_stores_the_token() {
         .local_error("skip_browser");
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// `-wrap-ttl` wraps any answer (the table shows the wrapping rows) and `unwrap` hands it
 /// over once: by TOKEN beside the current token, or as the current token.
 #[test]
 fn wrap_ttl_wraps_an_answer_and_unwrap_hands_it_over_once() {
-    let server = Server::start();
-    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server).env("VAULT_TOKEN", &server.root);
     let wrapped = cli.run(&[
         "write",
         "-wrap-ttl=5m",
@@ -1118,7 +1112,7 @@ fn wrap_ttl_wraps_an_answer_and_unwrap_hands_it_over_once() {
         .remote_error(&["Code: 400", "wrapping token is not valid or does not exist"]);
 
     // A wrapped token creation, unwrapped by the wrapping token itself (VAULT_TOKEN).
-    let created = Cli::new(&server)
+    let created = Cli::new(BIN, &server)
         .env("VAULT_TOKEN", &server.root)
         .env("VAULT_WRAP_TTL", "90")
         .run(&[
@@ -1130,13 +1124,14 @@ fn wrap_ttl_wraps_an_answer_and_unwrap_hands_it_over_once() {
     let info = created.json()["wrap_info"].clone();
     assert_eq!(info["ttl"], 90);
     let wrapping = info["token"].as_str().unwrap().to_string();
-    let receiver = Cli::new(&server).env("VAULT_TOKEN", &wrapping);
+    let receiver = Cli::new(BIN, &server).env("VAULT_TOKEN", &wrapping);
     let token = receiver.run(&["unwrap", "-field=token"]);
     let token = token.ok().trim().to_string();
     assert!(token.starts_with("hvs."), "{token}");
-    let me = Cli::new(&server)
-        .env("VAULT_TOKEN", &token)
-        .run(&["token", "lookup", "-format=json"]);
+    let me =
+        Cli::new(BIN, &server)
+            .env("VAULT_TOKEN", &token)
+            .run(&["token", "lookup", "-format=json"]);
     assert_eq!(me.json()["data"]["accessor"], info["wrapped_accessor"]);
     // The same token, looked up by its accessor.
     let accessor = info["wrapped_accessor"].as_str().unwrap();
@@ -1153,8 +1148,8 @@ fn wrap_ttl_wraps_an_answer_and_unwrap_hands_it_over_once() {
 /// capabilities` prints what a token may do, as `bao` prints them.
 #[test]
 fn token_create_and_capabilities_print_as_vaults_cli() {
-    let server = Server::start();
-    let cli = Cli::new(&server).env("VAULT_TOKEN", &server.root);
+    let server = TestServer::start_blocking();
+    let cli = Cli::new(BIN, &server).env("VAULT_TOKEN", &server.root);
     let text = "path \"auth/jwt/role/*\" {\n  capabilities = [\"read\", \"list\"]\n}\n";
     let file = cli.home().file("readers.hcl", text);
     cli.run(&["policy", "write", "readers", &file.display().to_string()])
@@ -1250,7 +1245,7 @@ fn token_create_and_capabilities_print_as_vaults_cli() {
         ["sys/auth", "deny"]
     );
     // The token itself may ask about itself: the default policy allows capabilities-self.
-    let own = Cli::new(&server).env("VAULT_TOKEN", &token);
+    let own = Cli::new(BIN, &server).env("VAULT_TOKEN", &token);
     assert_eq!(
         own.run(&["token", "capabilities", "auth/jwt/role/demo"])
             .ok(),

@@ -5,14 +5,14 @@
 //! The PostgreSQL tests run where `AUTHMOUNT_TEST_POSTGRES_URL` names a database whose role
 //! may create databases (`.ci/run` sets it up); each test uses a fresh database.
 
-mod support;
-
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use authmount_testkit::node::{set_up_jwt, static_seal, Node};
+use authmount_testkit::{free_port, Binary, Key, TempDir, TestDatabase, SEED_ISSUER};
 use serde_json::{json, Value};
-use support::node::{free_port, set_up_jwt, static_seal, Node, TestDatabase};
-use support::{Signer, TempDir, BIN, SEED_ISSUER};
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 fn sqlite_config(dir: &TempDir) -> std::path::PathBuf {
     let db = dir.path().join("data/authmount.db");
@@ -31,7 +31,7 @@ async fn sqlite_keeps_what_was_answered_across_restarts_and_kill_9() {
     let dir = TempDir::new("durable-sqlite");
     let config = sqlite_config(&dir);
     let config_arg = format!("-config={}", config.display());
-    let node = Node::start(&[&config_arg], dir.path()).await;
+    let node = Node::start(BIN, &[&config_arg], dir.path()).await;
 
     // Before init everything but health and init is a 503.
     assert_eq!(node.call("GET", "sys/health", None, None).await.0, 501);
@@ -44,7 +44,7 @@ async fn sqlite_keeps_what_was_answered_across_restarts_and_kill_9() {
         "init happens once"
     );
 
-    let signer = Signer::rsa();
+    let signer = Key::rsa();
     set_up_jwt(&node, &root, &signer, json!({})).await;
     let (status, login) = node.login(&signer, "alice").await;
     assert_eq!(status, 200, "{login}");
@@ -59,7 +59,7 @@ async fn sqlite_keeps_what_was_answered_across_restarts_and_kill_9() {
     .await;
     node.kill9();
 
-    let node = Node::start(&[&config_arg], dir.path()).await;
+    let node = Node::start(BIN, &[&config_arg], dir.path()).await;
     assert_eq!(node.call("GET", "sys/health", None, None).await.0, 200);
     let (status, role) = node
         .call("GET", "auth/jwt/role/demo", Some(&root), None)
@@ -86,7 +86,7 @@ async fn sqlite_keeps_what_was_answered_across_restarts_and_kill_9() {
 async fn a_server_without_a_config_file_initialises_itself_once() {
     let dir = TempDir::new("durable-default");
     let data = format!("-data-dir={}", dir.path().join("data").display());
-    let node = Node::start(&[&data], dir.path()).await;
+    let node = Node::start(BIN, &[&data], dir.path()).await;
     let out = node.output();
     let root = out
         .split("Root Token: ")
@@ -96,7 +96,7 @@ async fn a_server_without_a_config_file_initialises_itself_once() {
         .to_string();
     assert_eq!(node.call("GET", "sys/auth", Some(&root), None).await.0, 200);
     drop(node);
-    let node = Node::start(&[&data], dir.path()).await;
+    let node = Node::start(BIN, &[&data], dir.path()).await;
     assert!(
         !node.output().contains("Root Token"),
         "printed only once:\n{}",
@@ -113,8 +113,8 @@ async fn two_postgres_nodes_see_each_others_writes_at_once() {
     };
     let dir = TempDir::new("durable-pg");
     let config = db.config(&dir, &db.url, &static_seal(&dir));
-    let a = Node::start(&[&config], dir.path()).await;
-    let b = Node::start(&[&config], dir.path()).await;
+    let a = Node::start(BIN, &[&config], dir.path()).await;
+    let b = Node::start(BIN, &[&config], dir.path()).await;
     let root = a.init().await;
     assert_eq!(
         b.call("GET", "sys/init", None, None).await.1["initialized"],
@@ -126,7 +126,7 @@ async fn two_postgres_nodes_see_each_others_writes_at_once() {
     );
 
     // Mount, config and role written through A: B's very next login uses them.
-    let signer = Signer::rsa();
+    let signer = Key::rsa();
     set_up_jwt(&a, &root, &signer, json!({})).await;
     let (status, login) = b.login(&signer, "alice").await;
     assert_eq!(status, 200, "{login}");
@@ -144,12 +144,12 @@ async fn two_postgres_nodes_see_each_others_writes_at_once() {
         json!(1800),
         "B saw A's role change at once"
     );
-    let rotated = Signer::rsa();
+    let rotated = Key::rsa();
     a.ok(
         "POST",
         "auth/jwt/config",
         &root,
-        json!({"jwt_validation_pubkeys": [rotated.public_pem], "bound_issuer": SEED_ISSUER}),
+        json!({"jwt_validation_pubkeys": [rotated.public_pem()], "bound_issuer": SEED_ISSUER}),
     )
     .await;
     assert_eq!(
@@ -249,6 +249,7 @@ async fn a_server_starts_while_postgres_is_down_and_recovers_by_itself() {
     through_gap.set_host(Some("127.0.0.1")).expect("host");
     through_gap.set_port(Some(port)).expect("port");
     let node = Node::start(
+        BIN,
         &[&db.config(&dir, through_gap.as_str(), &static_seal(&dir))],
         dir.path(),
     )
@@ -297,9 +298,9 @@ async fn a_server_starts_while_postgres_is_down_and_recovers_by_itself() {
 async fn operator_init_initialises_new_storage_once() {
     let dir = TempDir::new("durable-operator-init");
     let config = sqlite_config(&dir);
-    let node = Node::start(&[&format!("-config={}", config.display())], dir.path()).await;
+    let node = Node::start(BIN, &[&format!("-config={}", config.display())], dir.path()).await;
     let init = |format: &str| {
-        Command::new(BIN)
+        BIN.command()
             .args([
                 "operator",
                 "init",

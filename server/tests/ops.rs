@@ -2,11 +2,12 @@
 //! state (not initialised, sealed, active), the `telemetry` block that opens `sys/metrics`,
 //! and `log_format = "json"` lines that carry each request's id and never a JWT or a token.
 
-mod support;
-
+use authmount_testkit::node::{set_up_jwt, static_seal, Node};
+use authmount_testkit::{Binary, Key, TempDir};
 use serde_json::{json, Value};
-use support::node::{set_up_jwt, static_seal, Node};
-use support::{Signer, TempDir};
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 /// The status, body text and `Content-Type` of `method /v1/sys/health?<query>`.
 async fn health(node: &Node, method: &str, query: &str) -> (u16, String) {
@@ -63,7 +64,7 @@ async fn health_answers_each_parameter_in_each_state() {
         "server.hcl",
         &format!("storage \"sqlite\" {{ path = \"{}\" }}\n", db.display()),
     );
-    let node = Node::start(&[&format!("-config={}", config.display())], dir.path()).await;
+    let node = Node::start(BIN, &[&format!("-config={}", config.display())], dir.path()).await;
 
     // Not initialised: uninitcode (501); the other codes do not apply.
     let (status, body) = health(&node, "GET", "").await;
@@ -177,7 +178,7 @@ async fn the_telemetry_block_opens_sys_metrics_and_refuses_unknown_settings() {
     );
     let closed = write("closed", "");
 
-    let node = Node::start(&[&format!("-config={}", open.display())], dir.path()).await;
+    let node = Node::start(BIN, &[&format!("-config={}", open.display())], dir.path()).await;
     // Sealed until initialised: 503, like every sys/ path but the status ones.
     assert_eq!(scrape_without_token(&node).await.0, 503);
     node.init().await;
@@ -187,7 +188,7 @@ async fn the_telemetry_block_opens_sys_metrics_and_refuses_unknown_settings() {
     assert!(text.contains("store=\"sqlite\""), "{text}");
     drop(node);
 
-    let node = Node::start(&[&format!("-config={}", closed.display())], dir.path()).await;
+    let node = Node::start(BIN, &[&format!("-config={}", closed.display())], dir.path()).await;
     let root = node.init().await;
     assert_eq!(scrape_without_token(&node).await.0, 403);
     let resp = node
@@ -205,10 +206,15 @@ async fn the_telemetry_block_opens_sys_metrics_and_refuses_unknown_settings() {
         "bad",
         "telemetry {\n  statsd_address = \"127.0.0.1:8125\"\n}\n",
     );
-    let out = Node::try_start(&[&format!("-config={}", bad.display())], dir.path(), &[])
-        .await
-        .err()
-        .expect("the server refuses the config");
+    let out = Node::try_start(
+        BIN,
+        &[&format!("-config={}", bad.display())],
+        dir.path(),
+        &[],
+    )
+    .await
+    .err()
+    .expect("the server refuses the config");
     assert!(out.contains("statsd_address"), "{out}");
 }
 
@@ -241,6 +247,7 @@ async fn json_logs_carry_the_request_id_and_never_a_jwt_or_token() {
         ),
     );
     let node = Node::try_start(
+        BIN,
         &[&format!("-config={}", config.display())],
         dir.path(),
         &[("RUST_LOG", "debug")],
@@ -248,10 +255,10 @@ async fn json_logs_carry_the_request_id_and_never_a_jwt_or_token() {
     .await
     .expect("server starts");
     let root = node.init().await;
-    let signer = Signer::rsa();
+    let signer = Key::rsa();
     set_up_jwt(&node, &root, &signer, json!({})).await;
 
-    let jwt = signer.sign(&support::seed_claims("alice"));
+    let jwt = signer.jwt(&authmount_testkit::seed_claims("alice"));
     let (status, good) = node
         .call(
             "POST",
@@ -268,7 +275,7 @@ async fn json_logs_carry_the_request_id_and_never_a_jwt_or_token() {
         .await;
     assert_eq!(status, 200);
     // A refused login (another key's signature).
-    let forged = Signer::rsa().sign(&support::seed_claims("mallory"));
+    let forged = Key::rsa().jwt(&authmount_testkit::seed_claims("mallory"));
     let (status, bad) = node
         .call(
             "POST",

@@ -4,19 +4,20 @@
 //! README says. A config naming a missing file stops the start with the file's name, before
 //! any storage is created.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::node::{free_port, start_fails};
-use support::{TempDir, BIN};
+use authmount_testkit::node::start_fails;
+use authmount_testkit::{free_port, Binary, TempDir};
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 /// Runs the README's config block with `AUTHMOUNT_DIR=dir`; its stdout.
 fn make_config(dir: &Path) -> String {
     let out = Command::new("bash")
-        .args(["-c", &support::readme_block("sh server-config")])
+        .args(["-c", &authmount_testkit::readme_block("sh server-config")])
         .env("AUTHMOUNT_DIR", dir)
         .output()
         .expect("run bash");
@@ -66,7 +67,7 @@ fn the_readme_config_file_starts_a_tls_server_that_operator_init_initialises() {
     .expect("write server.hcl");
     let log = std::fs::File::create(dir.path().join("server.log")).expect("log");
     let _server = Running(
-        Command::new(BIN)
+        BIN.command()
             .arg("server")
             .arg(format!("-config={}", config.display()))
             .stdout(log.try_clone().expect("log"))
@@ -77,7 +78,7 @@ fn the_readme_config_file_starts_a_tls_server_that_operator_init_initialises() {
     );
     let addr = format!("https://127.0.0.1:{port}");
     let cli = |args: &[&str]| {
-        Command::new(BIN)
+        BIN.command()
             .args(args)
             .env_clear()
             .env("HOME", dir.path())
@@ -130,8 +131,12 @@ fn a_missing_file_in_the_config_stops_the_start_before_anything_is_created() {
     ] {
         let moved = dir.path().join(format!("{file}.away"));
         std::fs::rename(dir.path().join(file), &moved).expect("move the file away");
-        let (code, output) =
-            start_fails(&[&format!("-config={}", config.display())], &[], dir.path());
+        let (code, output) = start_fails(
+            BIN,
+            &[&format!("-config={}", config.display())],
+            &[],
+            dir.path(),
+        );
         std::fs::rename(&moved, dir.path().join(file)).expect("put the file back");
         assert_eq!(code, Some(1), "{output}");
         let named = dir.path().join(file);

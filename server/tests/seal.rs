@@ -3,20 +3,24 @@
 //! written in the clear by the previous version, and what a copy of the database yields
 //! (nothing: no token, no key, no secret, no forged batch token).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use authmount_framework::seal::{Seal, SealKind, StaticKey};
 use authmount_framework::{Clock, Core, LeaseLimits, Operation, Request, SqlStore, Storage};
+use authmount_testkit::idp::KeyServer;
+use authmount_testkit::node::{set_up_jwt, start_fails, Node};
+use authmount_testkit::{
+    seed_claims, Binary, Key, TempDir, SEED_AUDIENCE, SEED_ISSUER, SEED_SUBJECT,
+};
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use serde_json::{json, Value};
-use support::node::{set_up_jwt, start_fails, Node};
-use support::{seed_claims, Signer, TempDir, SEED_AUDIENCE, SEED_ISSUER, SEED_SUBJECT};
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 /// The fields of OpenBao 2.7.2's `sys/seal-status`; unsealed it
 /// adds `cluster_name` and `cluster_id`, a static seal `recovery_seal_type`.
@@ -38,7 +42,7 @@ const STATUS_FIELDS: [&str; 12] = [
 fn sqlite_config(dir: &TempDir, seal: &str) -> PathBuf {
     let db = dir.path().join("data/authmount.db");
     dir.file(
-        &format!("server-{}.hcl", support::random_hex()),
+        &format!("server-{}.hcl", authmount_testkit::random_hex()),
         &format!(
             "storage \"sqlite\" {{ path = \"{}\" }}\n{seal}",
             db.display()
@@ -65,7 +69,7 @@ fn errors(body: &Value) -> String {
 async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
     let dir = TempDir::new("seal-shamir");
     let config = format!("-config={}", sqlite_config(&dir, "").display());
-    let node = Node::start(&[&config], dir.path()).await;
+    let node = Node::start(BIN, &[&config], dir.path()).await;
 
     let (status, s) = node.call("GET", "sys/seal-status", None, None).await;
     assert_eq!(status, 200);
@@ -210,7 +214,7 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
         "{s}"
     );
 
-    let signer = Signer::rsa();
+    let signer = Key::rsa();
     set_up_jwt(&node, &root, &signer, json!({})).await;
     let (status, first) = node.login(&signer, "alice").await;
     assert_eq!(status, 200, "{first}");
@@ -218,7 +222,7 @@ async fn shamir_keys_unseal_after_every_start_and_sudo_seals() {
 
     // A restart is sealed again; progress, reset and a wrong key on the way.
     node.kill9();
-    let node = Node::start(&[&config], dir.path()).await;
+    let node = Node::start(BIN, &[&config], dir.path()).await;
     assert_eq!(node.call("GET", "sys/health", None, None).await.0, 503);
     assert_eq!(node.login(&signer, "alice").await.0, 503);
     let first_try = node.unseal(&hex_keys[1]).await;
@@ -337,8 +341,8 @@ async fn a_key_from_another_initialization_never_unseals() {
     let other = TempDir::new("seal-other-b");
     let config_b = format!("-config={}", sqlite_config(&other, "").display());
     let (a, b) = (
-        Node::start(&[&config_a], dir.path()).await,
-        Node::start(&[&config_b], other.path()).await,
+        Node::start(BIN, &[&config_a], dir.path()).await,
+        Node::start(BIN, &[&config_b], other.path()).await,
     );
     let init = json!({"secret_shares": 3, "secret_threshold": 2});
     let keys_a = a.init_with(init.clone()).await["keys"].clone();
@@ -383,7 +387,7 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
         &static_block("k1", &format!("file://{}", key_file.display())),
     );
     let config = format!("-config={}", config.display());
-    let node = Node::start(&[&config], dir.path()).await;
+    let node = Node::start(BIN, &[&config], dir.path()).await;
     let (_, s) = node.call("GET", "sys/seal-status", None, None).await;
     assert_eq!(
         (
@@ -421,12 +425,12 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
         (&json!([]), &json!([]))
     );
     let root = init["root_token"].as_str().unwrap().to_string();
-    let signer = Signer::rsa();
+    let signer = Key::rsa();
     set_up_jwt(&node, &root, &signer, json!({})).await;
     node.kill9();
 
     // Restarted: unsealed by itself.
-    let node = Node::start(&[&config], dir.path()).await;
+    let node = Node::start(BIN, &[&config], dir.path()).await;
     assert_eq!(node.call("GET", "sys/health", None, None).await.0, 200);
     assert_eq!(node.login(&signer, "bob").await.0, 200);
     // Sealed by hand: it stays sealed (unseal refused with a reason) until a restart.
@@ -443,7 +447,7 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
     assert_eq!(status, 400);
     assert!(errors(&body).contains("restart it"), "{body}");
     drop(node);
-    let node = Node::start(&[&config], dir.path()).await;
+    let node = Node::start(BIN, &[&config], dir.path()).await;
     assert_eq!(node.login(&signer, "bob").await.0, 200);
     drop(node);
 
@@ -452,6 +456,7 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
     let env_config = sqlite_config(&dir, &static_block("k1", "env://AUTHMOUNT_TEST_SEAL_KEY"));
     let env_config = format!("-config={}", env_config.display());
     let node = Node::try_start(
+        BIN,
         &[&env_config],
         dir.path(),
         &[("AUTHMOUNT_TEST_SEAL_KEY", &B64.encode(&raw))],
@@ -500,6 +505,7 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
             .into_iter()
             .collect();
         let (code, out) = start_fails(
+            BIN,
             &[&format!("-config={}", config.display())],
             &env,
             dir.path(),
@@ -510,7 +516,7 @@ async fn a_static_key_unseals_at_every_start_and_bad_keys_stop_the_server() {
     }
     // A Shamir config on a store sealed with a static key says so.
     let shamir = format!("-config={}", sqlite_config(&dir, "").display());
-    let node = Node::start(&[&shamir], dir.path()).await;
+    let node = Node::start(BIN, &[&shamir], dir.path()).await;
     let (status, body) = node
         .call(
             "PUT",
@@ -533,7 +539,7 @@ async fn the_embedded_server_makes_its_key_file_and_needs_it() {
     let dir = TempDir::new("seal-embedded");
     let data = dir.path().join("data");
     let arg = format!("-data-dir={}", data.display());
-    let node = Node::start(&[&arg], dir.path()).await;
+    let node = Node::start(BIN, &[&arg], dir.path()).await;
     let root = root_token_printed(&node.output());
     let key_file = data.join("seal.key");
     #[cfg(unix)]
@@ -551,26 +557,26 @@ async fn the_embedded_server_makes_its_key_file_and_needs_it() {
         "{s}"
     );
     node.kill9();
-    let node = Node::start(&[&arg], dir.path()).await;
+    let node = Node::start(BIN, &[&arg], dir.path()).await;
     assert_eq!(node.call("GET", "sys/auth", Some(&root), None).await.0, 200);
     drop(node);
 
     // Without its key file the store is unreadable: the server says so and makes no new key.
     std::fs::rename(&key_file, dir.path().join("kept-apart.key")).unwrap();
-    let (code, out) = start_fails(&[&arg], &[], dir.path());
+    let (code, out) = start_fails(BIN, &[&arg], &[], dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("seal.key is missing"), "{out}");
     assert!(!key_file.exists(), "no new key over an existing store");
     // Another key in its place does not open it.
     std::fs::write(&key_file, random_key_hex()).unwrap();
-    let (code, out) = start_fails(&[&arg], &[], dir.path());
+    let (code, out) = start_fails(BIN, &[&arg], &[], dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("does not open this storage's keyring"),
         "{out}"
     );
     std::fs::rename(dir.path().join("kept-apart.key"), &key_file).unwrap();
-    let node = Node::start(&[&arg], dir.path()).await;
+    let node = Node::start(BIN, &[&arg], dir.path()).await;
     assert_eq!(node.call("GET", "sys/auth", Some(&root), None).await.0, 200);
 }
 
@@ -606,7 +612,7 @@ async fn dump(db: &Path) -> Vec<(String, Vec<u8>)> {
 
 /// Writes a store the way the previous version did (values in the clear): its core, driven
 /// without a seal, initialized, with a jwt mount, config and role and one login.
-async fn write_plaintext_store(db: &Path, signer: &Signer) -> (String, String) {
+async fn write_plaintext_store(db: &Path, signer: &Key) -> (String, String) {
     let store: Arc<dyn Storage> = Arc::new(SqlStore::sqlite(db).await.unwrap());
     let core = Core::with_limits(
         store,
@@ -623,7 +629,7 @@ async fn write_plaintext_store(db: &Path, signer: &Signer) -> (String, String) {
         ("sys/auth/jwt", json!({"type": "jwt"})),
         (
             "auth/jwt/config",
-            json!({"jwt_validation_pubkeys": [signer.public_pem], "bound_issuer": SEED_ISSUER}),
+            json!({"jwt_validation_pubkeys": [signer.public_pem()], "bound_issuer": SEED_ISSUER}),
         ),
         (
             "auth/jwt/role/demo",
@@ -637,7 +643,7 @@ async fn write_plaintext_store(db: &Path, signer: &Signer) -> (String, String) {
     let reply = core
         .handle(
             Request::new(Operation::Update, "auth/jwt/login")
-                .with_data(json!({"role": "demo", "jwt": signer.sign(&seed_claims("carol"))})),
+                .with_data(json!({"role": "demo", "jwt": signer.jwt(&seed_claims("carol"))})),
         )
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
@@ -650,7 +656,7 @@ async fn write_plaintext_store(db: &Path, signer: &Signer) -> (String, String) {
 
 #[tokio::test]
 async fn a_store_in_the_clear_from_the_previous_version_is_encrypted_in_place() {
-    let signer = Signer::rsa();
+    let signer = Key::rsa();
 
     // The embedded server (static key file): encrypted at its first start.
     let dir = TempDir::new("seal-migrate");
@@ -661,7 +667,7 @@ async fn a_store_in_the_clear_from_the_previous_version_is_encrypted_in_place() 
     assert!(plain
         .iter()
         .any(|(k, v)| k == "core/token/keyring" && v.starts_with(b"{")));
-    let node = Node::start(&[&format!("-data-dir={}", data.display())], dir.path()).await;
+    let node = Node::start(BIN, &[&format!("-data-dir={}", data.display())], dir.path()).await;
     let out = node.output();
     assert!(
         out.contains(&format!("Encrypted in place {} values", plain.len())),
@@ -683,7 +689,7 @@ async fn a_store_in_the_clear_from_the_previous_version_is_encrypted_in_place() 
             "POST",
             "auth/jwt/login",
             None,
-            Some(json!({"role": "demo", "jwt": signer.sign(&seed_claims("carol"))})),
+            Some(json!({"role": "demo", "jwt": signer.jwt(&seed_claims("carol"))})),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -700,7 +706,7 @@ async fn a_store_in_the_clear_from_the_previous_version_is_encrypted_in_place() 
     let db = dir.path().join("data/authmount.db");
     let (root, token) = write_plaintext_store(&db, &signer).await;
     let config = format!("-config={}", sqlite_config(&dir, "").display());
-    let node = Node::start(&[&config], dir.path()).await;
+    let node = Node::start(BIN, &[&config], dir.path()).await;
     let (status, body) = node.call("GET", "sys/auth", Some(&root), None).await;
     assert_eq!(status, 503, "{body}");
     assert!(
@@ -732,42 +738,13 @@ async fn a_store_in_the_clear_from_the_previous_version_is_encrypted_in_place() 
         .all(|(k, v)| k.starts_with("seal/") || v.first() == Some(&1)));
 }
 
-/// A minimal OpenID provider document and key set on 127.0.0.1, answering every request
-/// with the JSON for its path, for a jwt config with an `oidc_client_secret`.
-fn discovery_server() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let pair = josekit::jws::RS256.generate_key_pair(2048).unwrap();
-    let mut jwk = pair.to_jwk_public_key();
-    jwk.set_key_id("k1");
-    let jwks = json!({ "keys": [serde_json::to_value(jwk.as_ref()).unwrap()] });
-    let doc = json!({
-        "issuer": base, "jwks_uri": format!("{base}/jwks"),
-        "authorization_endpoint": format!("{base}/auth"),
-        "response_types_supported": ["code"], "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-    });
-    std::thread::spawn(move || {
-        use std::io::{BufRead, BufReader, Write};
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(&stream);
-            let mut line = String::new();
-            let _ = reader.read_line(&mut line);
-            loop {
-                let mut header = String::new();
-                if reader.read_line(&mut header).unwrap_or(0) <= 2 {
-                    break;
-                }
-            }
-            let body = if line.contains("/jwks") { &jwks } else { &doc }.to_string();
-            let _ = write!(
-                &stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    base
+/// A minimal OpenID provider on 127.0.0.1 (discovery document and key set), for a jwt config
+/// with an `oidc_client_secret`.
+fn discovery_server() -> KeyServer {
+    let idp = KeyServer::http();
+    idp.serve_jwks("/jwks", &[Key::rsa().public_jwk(Some("k1"))]);
+    idp.serve_discovery("", &idp.base, &idp.url("/jwks"));
+    idp
 }
 
 /// Every file of the SQLite database (the main file, its WAL and shared memory), as a
@@ -789,7 +766,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// A batch token as the token store makes one: `hvb.` + base64url(nonce ‖ ChaCha20-Poly1305
 /// of the entry JSON under `batch_key`), here with policy `root`.
 fn forge_batch_token(batch_key: &[u8]) -> String {
-    let now = support::now();
+    let now = authmount_testkit::now();
     let entry = json!({
         "accessor": "", "policies": ["root"], "token_policies": ["root"], "meta": {},
         "display_name": "forged", "path": "auth/token/create", "mount_accessor": "",
@@ -799,7 +776,7 @@ fn forge_batch_token(batch_key: &[u8]) -> String {
         "internal_data": {}, "params": serde_json::to_value(authmount_framework::TokenParams::default()).unwrap(),
         "last_renewal_time": null, "identity_policies": [], "parent_accessor": "",
     });
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(batch_key));
+    let cipher = ChaCha20Poly1305::new(chacha20poly1305::Key::from_slice(batch_key));
     let nonce = [7u8; 12];
     let sealed = cipher
         .encrypt(Nonce::from_slice(&nonce), entry.to_string().as_bytes())
@@ -813,9 +790,9 @@ fn forge_batch_token(batch_key: &[u8]) -> String {
 async fn a_copy_of_the_database_yields_no_token_no_key_and_no_secret() {
     let dir = TempDir::new("seal-copy");
     let data = dir.path().join("data");
-    let node = Node::start(&[&format!("-data-dir={}", data.display())], dir.path()).await;
+    let node = Node::start(BIN, &[&format!("-data-dir={}", data.display())], dir.path()).await;
     let root = root_token_printed(&node.output());
-    let signer = Signer::rsa();
+    let signer = Key::rsa();
     set_up_jwt(&node, &root, &signer, json!({})).await;
     // A second role issuing batch tokens, an OIDC config with a client secret, groups.
     node.ok(
@@ -826,14 +803,15 @@ async fn a_copy_of_the_database_yields_no_token_no_key_and_no_secret() {
                "user_claim": "https://vault/user", "policies": "webapps", "token_type": "batch"}),
     )
     .await;
-    let client_secret = format!("oidc-client-secret-{}", support::random_hex());
+    let client_secret = format!("oidc-client-secret-{}", authmount_testkit::random_hex());
+    let idp = discovery_server();
     node.ok("POST", "sys/auth/oidc", &root, json!({"type": "oidc"}))
         .await;
     node.ok(
         "POST",
         "auth/oidc/config",
         &root,
-        json!({"oidc_discovery_url": discovery_server(), "oidc_client_id": "authmount",
+        json!({"oidc_discovery_url": idp.base, "oidc_client_id": "authmount",
                "oidc_client_secret": client_secret, "default_role": "web"}),
     )
     .await;
@@ -881,7 +859,7 @@ async fn a_copy_of_the_database_yields_no_token_no_key_and_no_secret() {
             "POST",
             "auth/jwt/login",
             None,
-            Some(json!({"role": "batch", "jwt": signer.sign(&claims)})),
+            Some(json!({"role": "batch", "jwt": signer.jwt(&claims)})),
         )
         .await;
     assert_eq!(status, 200, "{batch}");

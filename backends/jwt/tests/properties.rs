@@ -8,12 +8,10 @@
 //! that key over header and payload bytes built here, so the claim rules behind the
 //! signature check are reached too.
 
-use std::sync::{Arc, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
 
-use authmount_framework::seal::SealKind;
-use authmount_framework::{Clock, Core, InMemory, LeaseLimits, Operation, Registry, Request};
 use authmount_jwt::keys::Jws;
+use authmount_testkit::{now, InProcess};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use josekit::jws::{JwsSigner, ES256};
@@ -23,12 +21,11 @@ use serde_json::{json, Map, Value};
 const ISSUER: &str = "https://issuer.test/";
 /// The role's audience: no generator below can produce it, so arbitrary claims never meet it.
 const AUDIENCE: &str = "urn:authmount:properties:aud-Zq9";
-const ROOT: &str = "root";
 
 /// The core, the runtime that drives it, and the signer of the configured key.
 struct Harness {
     runtime: tokio::runtime::Runtime,
-    core: Core,
+    core: InProcess,
     signer: Box<dyn JwsSigner>,
 }
 
@@ -47,37 +44,18 @@ fn harness() -> &'static Harness {
         );
         let pem = String::from_utf8(pair.to_pem_public_key()).expect("PEM is ASCII");
         let core = runtime.block_on(async {
-            let mut registry = Registry::new();
-            authmount_jwt::register(&mut registry);
-            let core = Core::build(
-                Arc::new(InMemory::new()),
-                registry,
-                LeaseLimits::default(),
-                Clock::system(),
-                SealKind::Shamir,
-            );
-            core.dev_init(ROOT).await.expect("dev init");
-            let writes = [
-                ("sys/auth/jwt", json!({"type": "jwt"})),
-                (
-                    "auth/jwt/config",
-                    json!({"jwt_validation_pubkeys": [pem], "bound_issuer": ISSUER}),
-                ),
-                (
-                    "auth/jwt/role/r",
-                    json!({"role_type": "jwt", "user_claim": "sub", "bound_audiences": AUDIENCE, "policies": "p"}),
-                ),
-            ];
-            for (path, body) in writes {
-                let reply = core
-                    .handle(
-                        Request::new(Operation::Update, path)
-                            .with_token(ROOT)
-                            .with_data(body),
-                    )
-                    .await;
-                assert!(reply.status < 300, "{path}: {:?}", reply.body);
-            }
+            let core = InProcess::start().await;
+            core.write_ok("sys/auth/jwt", json!({"type": "jwt"})).await;
+            core.write_ok(
+                "auth/jwt/config",
+                json!({"jwt_validation_pubkeys": [pem], "bound_issuer": ISSUER}),
+            )
+            .await;
+            core.write_ok(
+                "auth/jwt/role/r",
+                json!({"role_type": "jwt", "user_claim": "sub", "bound_audiences": AUDIENCE, "policies": "p"}),
+            )
+            .await;
             core
         });
         Harness {
@@ -91,9 +69,7 @@ fn harness() -> &'static Harness {
 /// Logs in to role `r` with `jwt`; the reply's status and body.
 fn login(jwt: &str) -> (u16, Option<Value>) {
     let h = harness();
-    let request = Request::new(Operation::Update, "auth/jwt/login")
-        .with_data(json!({"role": "r", "jwt": jwt}));
-    let reply = h.runtime.block_on(h.core.handle(request));
+    let reply = h.runtime.block_on(h.core.login("jwt", "r", jwt));
     (reply.status, reply.body)
 }
 
@@ -106,13 +82,6 @@ fn signed(header: &[u8], payload: &[u8]) -> String {
     );
     let signature = harness().signer.sign(input.as_bytes()).expect("sign");
     format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
 }
 
 fn valid_claims() -> Map<String, Value> {

@@ -10,25 +10,18 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use crate::clock::random_hex;
+use crate::readme::workspace_root;
+
 /// The provider's interactive client (authorization code with PKCE, implicit `id_token`).
 pub const CLIENT: (&str, &str) = ("authmount-interactive", "interactive-secret");
 /// The provider's device-flow client (RFC 8628).
 pub const DEVICE_CLIENT: (&str, &str) = ("authmount-device", "device-secret");
-
-/// The workspace root (this file is shared by the root crate's and the server crate's tests).
-fn repo() -> PathBuf {
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    while !dir.join("tests/oidc_provider").is_dir() {
-        assert!(dir.pop(), "tests/oidc_provider not found above the crate");
-    }
-    dir
-}
 
 /// True when node and python3 are there; otherwise says so loudly, or fails when CI requires
 /// them.
@@ -63,7 +56,7 @@ impl Idp {
     /// the interactive client, besides its defaults (`http://127.0.0.1/oidc/callback`,
     /// `http://localhost/oidc/callback`, `http://127.0.0.1/v1/auth/team/oidc/oidc/callback`, ...).
     pub fn start(extra_redirects: &[&str]) -> Idp {
-        let dir = repo().join("tests/oidc_provider");
+        let dir = workspace_root().join("tests/oidc_provider");
         if !dir.join("node_modules").is_dir() {
             let status = Command::new("npm")
                 .args(["ci", "--silent"])
@@ -75,7 +68,7 @@ impl Idp {
         let keys = std::env::temp_dir().join(format!(
             "authmount-oidc-login-{}-{}.json",
             std::process::id(),
-            super::random_hex()
+            random_hex()
         ));
         let out = Command::new("node")
             .args(["provider.mjs", "genkeys"])
@@ -124,6 +117,18 @@ impl Idp {
         }
     }
 
+    /// Sets the provider's token endpoint faults (`{}` clears them).
+    pub async fn faults(&self, faults: Value) {
+        reqwest::Client::new()
+            .post(format!("{}/__faults", self.issuer))
+            .body(faults.to_string())
+            .send()
+            .await
+            .expect("faults")
+            .error_for_status()
+            .expect("faults accepted");
+    }
+
     /// The provider's request counters (`{"token", "userinfo", ...}`).
     pub async fn stats(&self) -> Value {
         let body = reqwest::get(format!("{}/__stats", self.issuer))
@@ -161,9 +166,13 @@ pub fn shared_idp() -> Option<&'static Idp> {
 /// Where the provider handed the browser back: `kind` (`redirect`, `form_post`), `url`, and
 /// the query parameters or form fields.
 pub struct End {
+    /// `redirect` or `form_post`.
     pub kind: String,
+    /// Where the browser was sent.
     pub url: String,
+    /// The query parameters or form fields.
     pub params: HashMap<String, String>,
+    /// The driver's whole answer.
     pub raw: Value,
 }
 
@@ -171,7 +180,7 @@ pub struct End {
 /// verification URI); its JSON answer.
 pub fn driver(args: &[&str]) -> Value {
     let out = Command::new("python3")
-        .arg(repo().join("tests/compat/oidc_driver.py"))
+        .arg(workspace_root().join("tests/compat/oidc_driver.py"))
         .args(args)
         .output()
         .expect("python3 oidc_driver.py");

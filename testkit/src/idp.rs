@@ -26,7 +26,9 @@ use tokio_rustls::TlsAcceptor;
 /// What the key server answers on one path.
 #[derive(Debug, Clone)]
 pub struct Reply {
+    /// The HTTP status.
     pub status: u16,
+    /// The body, as sent.
     pub body: Vec<u8>,
     /// Extra response headers, `Content-Type` included.
     pub headers: Vec<(String, String)>,
@@ -68,6 +70,7 @@ struct State {
 pub struct KeyServer {
     /// `http://127.0.0.1:<port>` or `https://127.0.0.1:<port>`, without a trailing slash.
     pub base: String,
+    /// Its port.
     pub port: u16,
     state: Arc<Mutex<State>>,
 }
@@ -285,6 +288,7 @@ pub struct TestCa {
 }
 
 impl TestCa {
+    /// A fresh self-signed CA with common name `name`.
     pub fn new(name: &str) -> TestCa {
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

@@ -1,18 +1,14 @@
-//! Support for running the real `authmount` binary against a real server: an in-process
-//! server on an ephemeral port, a runner that executes the binary with a private HOME and a
-//! clean environment, keys that sign real JWTs, and temporary directories.
+//! The real `authmount` binary as an operator runs it: the command line with a private HOME
+//! and a clean environment.
 //!
-//! Nothing is hard-coded: the root token, the keys and the directories are fresh per test.
-
-#![allow(dead_code)] // each test binary uses a different part of this module
-
-#[path = "../../../tests/support/clock.rs"]
-mod clock;
-pub mod node;
-pub use clock::{now, random_hex};
-
-#[path = "../../../tests/support/oidc.rs"]
-pub mod oidc;
+//! A library cannot know the path of the binary cargo built for a test crate
+//! (`CARGO_BIN_EXE_authmount` exists only while compiling that crate's tests), so the test
+//! crate names it once and passes it in:
+//!
+//! ```text
+//! const BIN: Binary = Binary::at(env!("CARGO_BIN_EXE_authmount"));
+//! let cli = Cli::new(BIN, &TestServer::start_blocking());
+//! ```
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -20,75 +16,33 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use josekit::jws::{self, JwsHeader};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-/// The `authmount` binary built for these tests.
-pub const BIN: &str = env!("CARGO_BIN_EXE_authmount");
+use crate::server::TestServer;
+use crate::tempdir::TempDir;
 
 /// How long one command may run before the test fails.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// An authmount server (dev core, in-memory storage) on `127.0.0.1:<port>`, on its own
-/// thread with its own actix system, living until the test binary exits.
-pub struct Server {
-    /// `http://127.0.0.1:<port>`.
-    pub addr: String,
-    /// The root token.
-    pub root: String,
-}
+/// The `authmount` binary built for the calling test crate:
+/// `Binary::at(env!("CARGO_BIN_EXE_authmount"))`.
+#[derive(Debug, Clone, Copy)]
+pub struct Binary(&'static str);
 
-impl Server {
-    pub fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-        let port = listener.local_addr().expect("local address").port();
-        let root = format!("root-{}", random_hex());
-        let root_for_server = root.clone();
-        std::thread::spawn(move || {
-            actix_web::rt::System::new().block_on(async move {
-                let core = authmount_server::dev_core(&root_for_server)
-                    .await
-                    .expect("dev core");
-                authmount_server::http::server(core, listener)
-                    .expect("http server")
-                    .await
-                    .expect("server run");
-            })
-        });
-        // The listener is bound already: connections wait in its backlog until the server
-        // accepts them, so no readiness polling is needed.
-        Server {
-            addr: format!("http://127.0.0.1:{port}"),
-            root,
-        }
-    }
-}
-
-/// A directory under the system temp dir, removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("authmount-{label}-{}", random_hex()));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
+impl Binary {
+    /// The binary at `path` (absolute, as cargo gives it).
+    pub const fn at(path: &'static str) -> Binary {
+        Binary(path)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.0
+    /// Its path.
+    pub fn path(self) -> &'static Path {
+        Path::new(self.0)
     }
 
-    /// Writes `name` in the directory and returns its path.
-    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).expect("write temp file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    /// A command running it, with nothing set yet.
+    pub fn command(self) -> Command {
+        Command::new(self.0)
     }
 }
 
@@ -96,6 +50,7 @@ impl Drop for TempDir {
 /// file never touches the real home), the working directory is that HOME, and the
 /// environment holds only what the test sets (no VAULT_* leaks in from the developer).
 pub struct Cli {
+    bin: Binary,
     home: TempDir,
     env: Vec<(String, String)>,
 }
@@ -103,25 +58,28 @@ pub struct Cli {
 /// What one command did.
 #[derive(Debug)]
 pub struct Run {
+    /// The exit status (-1 when killed by a signal).
     pub code: i32,
+    /// Everything printed on standard output.
     pub stdout: String,
+    /// Everything printed on standard error.
     pub stderr: String,
 }
 
 impl Cli {
-    /// A runner with `VAULT_ADDR` pointing at `server` and no token at all.
-    pub fn new(server: &Server) -> Cli {
-        Cli::with_address(&server.addr)
+    /// A runner of `bin` with `VAULT_ADDR` pointing at `server` and no token at all.
+    pub fn new(bin: Binary, server: &TestServer) -> Cli {
+        Cli::with_address(bin, &server.base)
     }
 
-    /// A runner with `VAULT_ADDR=address` and no token.
-    pub fn with_address(address: &str) -> Cli {
+    /// A runner of `bin` with `VAULT_ADDR=address` and no token.
+    pub fn with_address(bin: Binary, address: &str) -> Cli {
         let home = TempDir::new("home");
         let env = vec![
             ("HOME".to_string(), home.path().display().to_string()),
             ("VAULT_ADDR".to_string(), address.to_string()),
         ];
-        Cli { home, env }
+        Cli { bin, home, env }
     }
 
     /// Sets an environment variable for every later command.
@@ -154,7 +112,8 @@ impl Cli {
     /// Starts `authmount <args>` with stdin empty and stdout and stderr piped, without
     /// waiting (a command that waits for something the test then does).
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        Command::new(BIN)
+        self.bin
+            .command()
             .args(args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -167,7 +126,9 @@ impl Cli {
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut child = Command::new(BIN)
+        let mut child = self
+            .bin
+            .command()
             .args(args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -267,72 +228,10 @@ impl Run {
     }
 }
 
-/// An RSA key pair that signs RS256 JWTs, as an identity provider would.
-pub struct Signer {
-    private_der: Vec<u8>,
-    /// The public key as a `-----BEGIN PUBLIC KEY-----` PEM.
-    pub public_pem: String,
-}
-
-impl Signer {
-    pub fn rsa() -> Signer {
-        let pair = jws::RS256.generate_key_pair(2048).expect("RSA key");
-        Signer {
-            private_der: pair.to_der_private_key(),
-            public_pem: String::from_utf8(pair.to_pem_public_key()).expect("PEM is ASCII"),
-        }
-    }
-
-    /// A compact RS256 JWS over `claims`.
-    pub fn sign(&self, claims: &Value) -> String {
-        let signer = jws::RS256
-            .signer_from_der(&self.private_der)
-            .expect("RS256 signer");
-        let mut header = JwsHeader::new();
-        header.set_token_type("JWT");
-        let payload = serde_json::to_vec(claims).expect("claims");
-        jws::serialize_compact(&payload, &header, &signer).expect("sign")
-    }
-}
-
-pub const SEED_ISSUER: &str = "https://issuer.example/";
-pub const SEED_SUBJECT: &str = "r3qX9DljwFIWhsiqwFiu38209F10atW6@clients";
-pub const SEED_AUDIENCE: &str = "https://vault.plugin.auth.jwt.test";
-
-/// Claims the seed role accepts, for `user`, valid for five minutes.
-pub fn seed_claims(user: &str) -> Value {
-    let now = now();
-    json!({
-        "iss": SEED_ISSUER,
-        "sub": SEED_SUBJECT,
-        "aud": SEED_AUDIENCE,
-        "iat": now,
-        "exp": now + 300,
-        "https://vault/user": user,
-        "https://vault/groups": ["engineering"],
-    })
-}
-
 /// An address where nothing listens: a port bound then released.
 pub fn unreachable_address() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
     format!("http://127.0.0.1:{port}")
-}
-
-/// The body of the README's first fenced block whose info string is `info` (e.g. `sh cli`).
-pub fn readme_block(info: &str) -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("read README.md");
-    let mut lines = readme
-        .lines()
-        .skip_while(|l| l.trim() != format!("```{info}"));
-    lines
-        .next()
-        .unwrap_or_else(|| panic!("README has a ```{info} block"));
-    lines
-        .take_while(|l| l.trim() != "```")
-        .collect::<Vec<_>>()
-        .join("\n")
 }

@@ -1,4 +1,4 @@
-//! Time and ids for tests, shared by the root crate's and the server crate's test support.
+//! Time and ids for tests.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

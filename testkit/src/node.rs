@@ -1,26 +1,19 @@
 //! Real `authmount server` processes on ephemeral ports, for the tests that restart, kill,
-//! misconfigure or run several servers; and a fresh PostgreSQL database per test.
+//! misconfigure or run several servers.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::{
-    random_hex, seed_claims, Signer, TempDir, BIN, SEED_AUDIENCE, SEED_ISSUER, SEED_SUBJECT,
-};
-
-/// Says, past the test harness's output capture, that a test did not run and why.
-pub fn skipped(why: &str) {
-    let line = "*".repeat(78);
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n{line}\n*** SKIPPED: {why}: this PostgreSQL test did NOT run.\n\
-         *** Set AUTHMOUNT_TEST_POSTGRES_URL (see README: `.ci/postgres.sh`) to run it.\n{line}"
-    );
-}
+use crate::clock::random_hex;
+use crate::keys::Key;
+use crate::process::Binary;
+use crate::seed::{seed_claims, seed_role, SEED_ISSUER};
+use crate::tempdir::TempDir;
+use crate::vault_http::{call_at, free_port};
 
 /// One `authmount server` process, killed when dropped.
 pub struct Node {
@@ -33,16 +26,11 @@ pub struct Node {
     log: PathBuf,
 }
 
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 impl Node {
-    /// Starts `authmount server ARGS -listen-address=127.0.0.1:<free port>` and waits until
+    /// Starts `bin server ARGS -listen-address=127.0.0.1:<free port>` and waits until
     /// it answers `sys/health` (with any status). Panics with its output if it does not.
-    pub async fn start(args: &[&str], dir: &Path) -> Node {
-        Node::try_start(args, dir, &[])
+    pub async fn start(bin: Binary, args: &[&str], dir: &Path) -> Node {
+        Node::try_start(bin, args, dir, &[])
             .await
             .unwrap_or_else(|out| panic!("server did not start:\n{out}"))
     }
@@ -50,6 +38,7 @@ impl Node {
     /// [`Node::start`] with extra environment variables; `Err(output)` when the process
     /// exits before it answers.
     pub async fn try_start(
+        bin: Binary,
         args: &[&str],
         dir: &Path,
         env: &[(&str, &str)],
@@ -57,7 +46,8 @@ impl Node {
         let port = free_port();
         let log = dir.join(format!("server-{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(BIN)
+        let child = bin
+            .command()
             .arg("server")
             .args(args)
             .arg(format!("-listen-address=127.0.0.1:{port}"))
@@ -153,8 +143,8 @@ impl Node {
     }
 
     /// A login of `user` (the seed claims) on the role `demo` of `auth/jwt`.
-    pub async fn login(&self, signer: &Signer, user: &str) -> (u16, Value) {
-        let jwt = signer.sign(&seed_claims(user));
+    pub async fn login(&self, key: &Key, user: &str) -> (u16, Value) {
+        let jwt = key.jwt(&seed_claims(user));
         self.call(
             "POST",
             "auth/jwt/login",
@@ -165,32 +155,6 @@ impl Node {
     }
 }
 
-/// One request to the server at `base` (`http://127.0.0.1:<port>`) through `client`, for
-/// tasks that do not borrow a [`Node`]: `(status, JSON body or null)`.
-pub async fn call_at(
-    client: &reqwest::Client,
-    base: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req = client
-        .request(method, format!("{base}/v1/{path}"))
-        .timeout(Duration::from_secs(20));
-    if let Some(t) = token {
-        req = req.header("X-Vault-Token", t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("answered");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -198,22 +162,19 @@ impl Drop for Node {
     }
 }
 
-/// Enables jwt at `jwt`, configures the signer's key and writes the seed role `demo`
-/// (user claim, groups claim, policy `webapps`, TTL 1h), with the fields of `extra_role`
-/// added or replaced.
-pub async fn set_up_jwt(node: &Node, root: &str, signer: &Signer, extra_role: Value) {
+/// Enables jwt at `jwt`, configures `key` with the seed issuer and writes the seed role
+/// `demo` ([`seed_role`]) with the fields of `extra_role` added or replaced.
+pub async fn set_up_jwt(node: &Node, root: &str, key: &Key, extra_role: Value) {
     node.ok("POST", "sys/auth/jwt", root, json!({"type": "jwt"}))
         .await;
     node.ok(
         "POST",
         "auth/jwt/config",
         root,
-        json!({"jwt_validation_pubkeys": [signer.public_pem], "bound_issuer": SEED_ISSUER}),
+        json!({"jwt_validation_pubkeys": [key.public_pem()], "bound_issuer": SEED_ISSUER}),
     )
     .await;
-    let mut role = json!({"bound_subject": SEED_SUBJECT, "bound_audiences": SEED_AUDIENCE,
-        "user_claim": "https://vault/user", "groups_claim": "https://vault/groups",
-        "policies": "webapps", "ttl": "1h"});
+    let mut role = seed_role();
     if let (Some(role), Some(extra)) = (role.as_object_mut(), extra_role.as_object()) {
         role.extend(extra.clone());
     }
@@ -234,85 +195,19 @@ pub fn static_seal(dir: &TempDir) -> String {
     )
 }
 
-/// A fresh database for one test, dropped at the end; `None` without PostgreSQL.
-pub struct TestDatabase {
-    admin_url: String,
-    name: String,
-    /// The URL of the fresh database.
-    pub url: String,
-}
-
-impl TestDatabase {
-    pub async fn create() -> Option<TestDatabase> {
-        let admin_url = match std::env::var("AUTHMOUNT_TEST_POSTGRES_URL") {
-            Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
-            Ok(url) if url.trim().is_empty() => {
-                skipped("AUTHMOUNT_TEST_POSTGRES_URL is empty (did `.ci/postgres.sh` fail?)");
-                return None;
-            }
-            Ok(url) => panic!("AUTHMOUNT_TEST_POSTGRES_URL is not a postgres:// URL: {url:?}"),
-            Err(_) => {
-                skipped("AUTHMOUNT_TEST_POSTGRES_URL is not set");
-                return None;
-            }
-        };
-        use sqlx::Connection;
-        let name = format!("authmount_t_{}", random_hex());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect to PostgreSQL");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create database");
-        let mut url = reqwest::Url::parse(&admin_url).expect("URL");
-        url.set_path(&format!("/{name}"));
-        Some(TestDatabase {
-            admin_url,
-            name,
-            url: url.to_string(),
-        })
-    }
-
-    /// `-config=<file>` for a server on PostgreSQL at `url` with the `seal` block (e.g.
-    /// [`static_seal`]; empty: Shamir keys from `sys/init`).
-    pub fn config(&self, dir: &TempDir, url: &str, seal: &str) -> String {
-        let file = dir.file(
-            &format!("pg-{}.hcl", random_hex()),
-            &format!("storage \"postgresql\" {{ connection_url = \"{url}\" }}\n{seal}"),
-        );
-        format!("-config={}", file.display())
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin_url.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok()?;
-            rt.block_on(async {
-                use sqlx::Connection;
-                let mut conn = sqlx::PgConnection::connect(&admin).await.ok()?;
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-    }
-}
-
 /// Runs `authmount server ARGS` expecting it to refuse to start: its exit status (`None`
 /// when it was still running after 20 s and had to be killed) and output.
-pub fn start_fails(args: &[&str], env: &[(&str, &str)], dir: &Path) -> (Option<i32>, String) {
+pub fn start_fails(
+    bin: Binary,
+    args: &[&str],
+    env: &[(&str, &str)],
+    dir: &Path,
+) -> (Option<i32>, String) {
     let port = free_port();
     let log = dir.join(format!("refused-{port}.log"));
     let out = std::fs::File::create(&log).expect("log file");
-    let mut child = Command::new(BIN)
+    let mut child = bin
+        .command()
         .arg("server")
         .args(args)
         .arg(format!("-listen-address=127.0.0.1:{port}"))
