@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authmount::framework::Clock;
-use authmount_jwt::fetch::MAX_DOCUMENT_BYTES;
-use authmount_jwt::jwks::COOL_DOWN;
+use authmount_jwt::COOL_DOWN;
+use authmount_jwt::MAX_DOCUMENT_BYTES;
 use authmount_testkit::idp::{KeyServer, Reply, TestCa};
 use authmount_testkit::{
     error_message, random_hex, seed_claims, seed_role, Key, KeyKind, TestServer,

@@ -106,7 +106,7 @@ pub struct RenewRequest<'a> {
 ///    parameter a warning), lower-cases captures declared
 ///    [`LowerCaseString`](crate::FieldType::LowerCaseString) before the ACL check, and
 ///    help (`GET <path>?help=1`) and the OpenAPI document
-///    (`GET /v1/sys/internal/specs/openapi`) are generated from it ([`crate::openapi`]):
+///    (`GET /v1/sys/internal/specs/openapi`) are generated from it (the crate's `openapi` module):
 ///    nothing else describes your API.
 /// 2. **Handle requests.** A handler reads typed values from `req.fields`
 ///    ([`FieldData::str`](crate::FieldData::str), [`FieldData::int`](crate::FieldData::int)

@@ -129,11 +129,6 @@ impl Timestamp {
         Timestamp(secs.saturating_mul(1_000_000_000))
     }
 
-    /// Whole Unix seconds.
-    pub fn unix(self) -> i64 {
-        self.0.div_euclid(1_000_000_000)
-    }
-
     /// RFC 3339 in UTC with the fraction Go's `RFC3339Nano` writes (instants before 1970 are
     /// written as 1970-01-01T00:00:00Z).
     pub fn rfc3339(self) -> String {

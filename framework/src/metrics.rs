@@ -12,7 +12,7 @@
 //! failure class is one of [`LoginFailure`], a key source is a configured URL. A token, a
 //! subject or a claim value is never a label.
 //!
-//! Logins: the core opens a scope around each request ([`scope`]); a backend tells it the
+//! Logins: the core opens a scope around each request (`scope`); a backend tells it the
 //! role ([`login_role`]) and, when the login fails, why ([`login_failure`]); the core counts
 //! the login when a token was issued or a failure was reported.
 //!

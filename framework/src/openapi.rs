@@ -36,33 +36,7 @@ pub const OPENAPI_VERSION: &str = "3.0.2";
 /// that cannot be expanded to path templates (a character class or a repetition outside a
 /// named capture) are left out and logged; every pattern of the built-in backends expands.
 ///
-/// ```
-/// use std::sync::Arc;
-/// use authmount_framework::openapi::Document;
-/// use authmount_framework::{BackendRequest, Field, FieldType, Path, Response, Result, Router};
-///
-/// struct Items;
-/// impl Items {
-///     async fn read(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
-///         Ok(Response::default())
-///     }
-/// }
-/// let items = Arc::new(Items);
-/// let router = Router::new(vec![Path::new(r"items/(?P<name>\w+)")
-///     .help("Manage one item.")
-///     .fields([
-///         Field::new("name", FieldType::String, "Name of the item."),
-///         Field::new("ttl", FieldType::DurationSecond, "How long it lives."),
-///     ])
-///     .read(&items, Items::read)
-///     .update(&items, Items::read)]);
-/// let mut doc = Document::new("/v1");
-/// doc.add_router("auth/things/", &router);
-/// let doc = doc.into_json();
-/// let item = &doc["paths"]["/auth/things/items/{name}"];
-/// assert_eq!(item["parameters"][0]["in"], "path");
-/// assert!(item["get"].is_object() && item["post"].is_object());
-/// ```
+/// The test `a_router_becomes_path_items` below shows one path table turned into path items.
 #[derive(Debug, Clone)]
 pub struct Document {
     server: String,
@@ -584,5 +558,33 @@ mod tests {
         let root = backend_help("A backend.", &Router::new(vec![s]));
         assert!(root.contains("## DESCRIPTION\n\nA backend."));
         assert!(root.contains("    ^login$\n        help line"));
+    }
+
+    #[test]
+    fn a_router_becomes_path_items() {
+        use crate::{BackendRequest, Response, Result};
+        use std::sync::Arc;
+
+        struct Items;
+        impl Items {
+            async fn read(self: Arc<Self>, _req: BackendRequest) -> Result<Response> {
+                Ok(Response::default())
+            }
+        }
+        let items = Arc::new(Items);
+        let router = Router::new(vec![Path::new(r"items/(?P<name>\w+)")
+            .help("Manage one item.")
+            .fields([
+                Field::new("name", FieldType::String, "Name of the item."),
+                Field::new("ttl", FieldType::DurationSecond, "How long it lives."),
+            ])
+            .read(&items, Items::read)
+            .update(&items, Items::read)]);
+        let mut doc = Document::new("/v1");
+        doc.add_router("auth/things/", &router);
+        let doc = doc.into_json();
+        let item = &doc["paths"]["/auth/things/items/{name}"];
+        assert_eq!(item["parameters"][0]["in"], "path");
+        assert!(item["get"].is_object() && item["post"].is_object());
     }
 }

@@ -4,10 +4,15 @@
 //! [`authmount_framework::Request`]s for the [`Core`] and writes its [`Reply`](authmount_framework::Reply)s back, plus
 //! the `authmount` command line. This is the only crate that speaks HTTP.
 
-pub mod cli;
-pub mod config;
+// A type in a public signature must be nameable: re-export it, or keep the item internal.
+#![warn(unnameable_types)]
+pub(crate) mod cli;
+pub(crate) mod config;
+mod entry;
 pub mod http;
-pub mod logging;
+pub(crate) mod logging;
+
+pub use crate::entry::main;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,7 +88,7 @@ pub async fn dev_core_on(
 /// Errors: the SQLite file cannot be opened or created; a malformed PostgreSQL URL; a
 /// static key that cannot be read or is not a 32-byte key; the embedded key file missing
 /// while the storage is sealed with it.
-pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
+pub(crate) async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
     // Key files are read before the storage is opened, so a missing or bad key stops the start
     // before anything (a new SQLite file) is created.
     let configured_seal = configured_seal(&config.seal)?;
@@ -108,7 +113,7 @@ pub async fn open_core(config: &ServerConfig) -> Result<Arc<Core>, String> {
 /// The store a config's `storage` block names. SQLite is opened exclusively: while a server
 /// runs on the file, another open is refused. Errors: the file cannot be opened, created or
 /// locked; a malformed PostgreSQL URL.
-pub async fn open_storage(storage: &StorageConfig) -> Result<Arc<dyn Storage>, String> {
+pub(crate) async fn open_storage(storage: &StorageConfig) -> Result<Arc<dyn Storage>, String> {
     Ok(match storage {
         StorageConfig::Sqlite {
             path,
@@ -217,7 +222,7 @@ fn write_key_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 /// Where `authmount server` without a config file keeps its SQLite file:
 /// `$AUTHMOUNT_DATA_DIR`, else `$XDG_DATA_HOME/authmount`, else `~/.local/share/authmount`,
 /// else `./authmount-data`.
-pub fn default_data_dir() -> PathBuf {
+pub(crate) fn default_data_dir() -> PathBuf {
     let env = |name: &str| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())

@@ -66,7 +66,7 @@ pub struct ParsedConfig {
     pub algs: Vec<Alg>,
     /// The OIDC Discovery source (also in `keys`) when the config has `oidc_discovery_url`:
     /// the browser login takes the provider's endpoints and HTTP client from it.
-    pub discovery: Option<Arc<DiscoverySource>>,
+    pub(crate) discovery: Option<Arc<DiscoverySource>>,
     /// Warnings for the write that made this config (entries of `jwks_inline` skipped).
     pub warnings: Vec<String>,
 }

@@ -18,9 +18,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use authmount_framework::clock::Mark;
 use authmount_framework::metrics::url_label;
 use authmount_framework::Clock;
+use authmount_framework::Mark;
 
 use async_trait::async_trait;
 use futures_util::future::{BoxFuture, FutureExt, Shared};

@@ -13,31 +13,33 @@
 //! reuses the cache while they are unchanged, so a write through another server node is
 //! seen by the very next login here.
 
-pub mod cel;
-pub mod cel_role;
+pub(crate) mod cel;
+pub(crate) mod cel_role;
 pub mod claims;
 pub mod config;
-pub mod expiry_index;
-pub mod explain;
-pub mod fetch;
-pub mod jwks;
+pub(crate) mod expiry_index;
+pub(crate) mod explain;
+pub(crate) mod fetch;
+pub(crate) mod jwks;
 pub mod keys;
-pub mod lint;
-pub mod login;
-pub mod oidc;
+pub(crate) mod lint;
+pub(crate) mod login;
+pub(crate) mod oidc;
 pub mod oidc_flow;
-pub mod oidc_state;
-pub mod oidc_token;
+pub(crate) mod oidc_state;
+pub(crate) mod oidc_token;
 pub mod role;
-pub mod single_use;
+pub(crate) mod single_use;
+
+pub use crate::fetch::MAX_DOCUMENT_BYTES;
+pub use crate::jwks::COOL_DOWN;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use authmount_framework::cache::Cached;
 use authmount_framework::{
-    AuthBackend, BackendContext, BackendRequest, Clock, Error, Field, FieldType, Path, Registry,
-    RenewRequest, Response, Result, TokenParams, View,
+    AuthBackend, BackendContext, BackendRequest, Cached, Clock, Error, Field, FieldType, Path,
+    Registry, RenewRequest, Response, Result, TokenParams, View,
 };
 use serde_json::{json, Map, Value};
 

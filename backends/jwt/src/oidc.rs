@@ -10,8 +10,8 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use authmount_framework::clock::Mark;
 use authmount_framework::Clock;
+use authmount_framework::Mark;
 use openidconnect::core::CoreProviderMetadata;
 use tokio::sync::OnceCell;
 

@@ -4,7 +4,7 @@
 //! [`Flow::form_post`], [`Flow::poll`].
 //!
 //! Rules (reference §4.10, checked against OpenBao 2.7.2; `tests/compat/oidc_openbao_notes.md`):
-//! * `auth_url` stores a pending login ([`crate::oidc_state`], in the mount's storage, 10
+//! * `auth_url` stores a pending login (module `oidc_state`, in the mount's storage, 10
 //!   minutes, single use) and answers the provider's authorization endpoint with
 //!   `client_id`, `redirect_uri`, `response_type`, `scope` (`openid` plus the role's
 //!   `oidc_scopes`), `state` (`st_` + 20 alphanumerics), `nonce` (`n_` + 20), PKCE S256 for the
@@ -18,8 +18,8 @@
 //! * The callback spends its state whatever happens next, then checks the provider's
 //!   `error`, the client nonce, the role's CIDRs, exchanges the code (PKCE verifier, client
 //!   secret) or takes the form-posted ID token, validates the ID token
-//!   ([`crate::oidc_token::verify_id_token`]), merges the userinfo claims, and produces the
-//!   same `Auth` as the JWT login ([`crate::login`]).
+//!   (`oidc_token::verify_id_token`), merges the userinfo claims, and produces the
+//!   same `Auth` as the JWT login (module `login`).
 //! * Errors are 400 `Vault login failed. <reason>` (OpenBao says `OpenBao login failed.`),
 //!   403 for a CIDR mismatch; never a token or secret in them.
 

@@ -11,6 +11,8 @@ use authmount_framework::{Error, Field, FieldData, FieldType, MountInfo, Result}
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+/// The compiled CEL fields of a role ([`Role::cel`]) and their stored form.
+pub use crate::cel::{CelRules, CelSource, ClaimRule};
 use crate::claims::{Leeway, Leeways};
 
 /// `role_type`: which login a role serves. Source: Vault API role `role_type`.
@@ -137,15 +139,15 @@ pub struct Role {
     pub oidc_disable_confirmation: bool,
     // --- Beyond Vault (authmount only; read back only when set, so Vault's shape is kept).
     /// `single_use`: a JWT logs in once; its `jti` (with its `iss`) is remembered until the
-    /// token expires, and a token without `jti` is refused ([`crate::single_use`]).
+    /// token expires, and a token without `jti` is refused (module `single_use`).
     pub single_use: bool,
     // --- end of Beyond Vault fields.
     /// The `token_*` fields and their deprecated names (framework `tokenutil`).
     #[serde(flatten)]
     pub tokens: TokenSettings,
-    /// `claim_rules` and `policies_expression`, compiled ([`crate::cel`]).
+    /// `claim_rules` and `policies_expression`, compiled ([`CelRules`]).
     #[serde(flatten)]
-    pub cel: crate::cel::CelRules,
+    pub cel: CelRules,
 }
 
 impl Role {

@@ -10,7 +10,7 @@
 //!   the class of Vault's CVE-2025-6000 and OpenBao's CVE-2025-54997.
 //! - [`AuditRules::declared`]: `audit "<type>" "<path>" { ... }` blocks of the server config,
 //!   enabled when the server is first unsealed, and refused to `DELETE sys/audit/<path>`.
-//! - [`check_target`], for every file device (over the API or from the config): the path
+//! - `check_target`, for every file device (over the API or from the config): the path
 //!   must not be a symbolic link, must be a regular file when it exists, and must not be
 //!   inside the server's own files ([`AuditRules::protected_paths`]: the data directory,
 //!   the database, the seal key files, the TLS files, the config file). The sink opens the

@@ -3,14 +3,14 @@
 //!
 //! - The device table is stored (through the seal's barrier) at `core/audit`, so every node
 //!   of a cluster reads the same devices; each node opens its own files and sockets for them
-//!   ([`Broker`], re-opened when the stored table changes).
+//!   (`Broker`, re-opened when the stored table changes).
 //! - Each device has an HMAC salt: 32 random bytes made once at enable time and stored with
 //!   its entry (never shown by `sys/audit`). Secrets are written as
 //!   `hmac-sha256:<hex of HMAC-SHA256(salt, value)>` ([`hash`]); `sys/audit-hash/<path>`
 //!   computes the same value for an input, so an operator can find a known token in the log.
 //! - Fail closed: when devices are enabled and none of them records a request, the request
 //!   is not served (500 `internal error`); when none records a response, the answer is
-//!   replaced by that 500 ([`Trail`]).
+//!   replaced by that 500 (`Trail`).
 //!
 //! - Who may enable a device: only the server config, unless it sets
 //!   `unsafe_allow_api_audit_creation = true` ([`guard`]).

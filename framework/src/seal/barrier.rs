@@ -17,7 +17,7 @@
 //! read, write, list and delete fails with 503 `Vault is sealed`; `ping` still reaches the
 //! physical store. Keys under `seal/` belong to the seal manager and are refused here.
 //!
-//! Decrypted values are kept in a bounded [`ExactCache`] when the physical store has a change
+//! Decrypted values are kept in a bounded `ExactCache` when the physical store has a change
 //! feed ([`Storage::changes_since`]): [`Barrier::refresh`], called at the start of each
 //! request, drops exactly the keys changed since (by any node), and every write through the
 //! barrier drops its keys once committed. Sealing forgets the cache.

@@ -26,14 +26,7 @@ mod token_helper;
 use std::io::Write;
 use std::process::ExitCode;
 
-pub use args::{
-    AuthCommand, AuthDisableArgs, AuthEnableArgs, AuthListArgs, AuthTuneArgs, Cli, Command,
-    CommonFlags, DeleteArgs, ListArgs, LoginArgs, OperatorCommand, OperatorInitArgs, PathHelpArgs,
-    PolicyCommand, PolicyListArgs, PolicyNameArgs, PolicyWriteArgs, ReadArgs, ServerArgs,
-    SnapshotCommand, SnapshotRestoreArgs, SnapshotSaveArgs, TokenCapabilitiesArgs, TokenCommand,
-    TokenCreateArgs, TokenLookupArgs, TokenRenewArgs, TokenRevokeArgs, TuneFlags, WriteArgs,
-};
-pub use token_helper::TokenHelper;
+pub(crate) use args::{Cli, Command, ServerArgs};
 
 /// Why a command failed; decides the exit status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +125,7 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::args::AuthCommand;
     use super::*;
     use clap::Parser;
 

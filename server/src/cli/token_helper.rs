@@ -68,14 +68,6 @@ impl TokenHelper {
         }
         result
     }
-
-    /// Removes the stored token, if any. Errors: the file exists but cannot be removed.
-    pub fn erase(&self) -> io::Result<()> {
-        match std::fs::remove_file(&self.path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
-    }
 }
 
 /// Creates `path` (which must not exist) readable and writable by its owner only, and
@@ -98,7 +90,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stores_reads_and_erases_a_private_token() {
+    fn stores_and_reads_a_private_token() {
         let home = std::env::temp_dir().join(format!("authmount-helper-{}", std::process::id()));
         std::fs::create_dir_all(&home).unwrap();
         let helper = TokenHelper::in_home(&home);
@@ -119,8 +111,7 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        helper.erase().unwrap();
-        helper.erase().unwrap();
+        std::fs::remove_file(helper.path()).unwrap();
         assert_eq!(helper.get().unwrap(), None);
         std::fs::remove_dir_all(&home).unwrap();
     }
