@@ -17,7 +17,6 @@ pub mod cel;
 pub mod cel_role;
 pub mod claims;
 pub mod config;
-pub mod expiry_index;
 pub mod explain;
 pub mod fetch;
 pub mod jwks;
