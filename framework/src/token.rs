@@ -15,6 +15,10 @@
 //! orphans instead), then deletes the entry; the periodic sweep finishes a revocation that a
 //! crashed node left half done, as its mark says.
 //!
+//! Every stored token that expires is filed in an [`ExpiryIndex`] (`expiry/<minute>/<hash>`)
+//! in the batch that stores it, and a revocation files a note there before it marks the
+//! entry: the sweep reads only what is due, however many tokens are stored.
+//!
 //! Source: Vault token semantics (reference §1.4, §4.7); `tokenRevocationPending` in
 //! Vault's token store.
 
@@ -37,7 +41,7 @@ use sha2::Sha256;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::response::TokenType;
-use crate::storage::View;
+use crate::storage::{ExpiryIndex, View};
 
 /// `num_uses` of an entry whose revocation has started (its last use was taken, or a revoke
 /// began): dead for every lookup, finished by the revoker or by the sweep.
@@ -169,6 +173,8 @@ pub struct TokenStore {
     clock: Clock,
     /// The keys once read; forgotten by [`TokenStore::forget_cached`] (a restore).
     keys: crate::cache::Loaded<Keys>,
+    /// `expiry/`: when each stored token expires, and the revocations under way.
+    expiry: ExpiryIndex,
 }
 
 /// The secrets of a store: the HMAC key tokens are hashed with, the batch token cipher.
@@ -226,6 +232,7 @@ impl TokenStore {
             storage,
             clock,
             keys: crate::cache::Loaded::new(),
+            expiry: ExpiryIndex::new("expiry/"),
         }
     }
 
@@ -340,7 +347,8 @@ impl TokenStore {
             .await?;
         let entry = claimed.ok_or_else(invalid_wrapping_token)?;
         let wrapped = self.storage.get(&wrapped_key(&hash)).await?;
-        self.revoke_entry(&hash, &entry, Children::Revoke).await?;
+        self.finish_revocation(&hash, &entry, Children::Revoke)
+            .await?;
         let wrapped = wrapped.ok_or_else(|| Error::internal("wrapped answer vanished"))?;
         Ok((entry, wrapped))
     }
@@ -365,6 +373,9 @@ impl TokenStore {
         }
         if let Some(wrapped) = wrapped {
             batch.push((wrapped_key(&hash), wrapped));
+        }
+        if let Some(expires) = entry.expire_time {
+            batch.push((self.expiry_key(expires, &hash), Vec::new()));
         }
         self.storage.put_batch(batch).await
     }
@@ -438,7 +449,8 @@ impl TokenStore {
             return Ok(None);
         }
         if entry.expired(self.clock.unix()) {
-            self.revoke_entry(hash, &entry, Children::Revoke).await?;
+            self.finish_revocation(hash, &entry, Children::Revoke)
+                .await?;
             return Ok(None);
         }
         Ok(Some(StoredToken {
@@ -474,6 +486,9 @@ impl TokenStore {
             return Ok(found);
         }
         let now = self.clock.unix();
+        if found.entry.num_uses == 1 {
+            self.note_revocation(hash, now).await?;
+        }
         let (_, after) = self
             .storage
             .update_json::<TokenEntry, _>(&id_key(hash), |current| match current {
@@ -489,7 +504,8 @@ impl TokenStore {
             .await?;
         let entry = after.ok_or(Error::PermissionDenied)?;
         if entry.num_uses == REVOCATION_PENDING {
-            self.revoke_entry(hash, &entry, Children::Revoke).await?;
+            self.finish_revocation(hash, &entry, Children::Revoke)
+                .await?;
         }
         Ok(StoredToken {
             key: found.key,
@@ -523,6 +539,13 @@ impl TokenStore {
             })
             .await?;
         let entry = after.ok_or_else(not_found)?;
+        if let Some(expires) = entry.expire_time {
+            if token.entry.expire_time.map(|t| t / 60) != Some(expires / 60) {
+                self.storage
+                    .put(&self.expiry_key(expires, hash), b"")
+                    .await?;
+            }
+        }
         crate::metrics::metrics().token_renewed();
         Ok(StoredToken {
             key: token.key.clone(),
@@ -558,6 +581,20 @@ impl TokenStore {
     /// sweep) without harm. Orphaning a child is a compare-and-set on the child's entry, so a
     /// use counted or a revocation started there meanwhile is kept.
     async fn revoke_entry(&self, hash: &str, known: &TokenEntry, children: Children) -> Result<()> {
+        self.note_revocation(hash, self.clock.unix()).await?;
+        self.finish_revocation(hash, known, children).await
+    }
+
+    /// [`TokenStore::revoke_entry`] without the note, for a caller that has one already: the
+    /// sweep (the index key it works from stays until the revocation is done), a use that
+    /// took the last one (noted before), an expired entry (filed under its expiry), the
+    /// children of a revocation (their parent's note brings the sweep back to them).
+    async fn finish_revocation(
+        &self,
+        hash: &str,
+        known: &TokenEntry,
+        children: Children,
+    ) -> Result<()> {
         let (_, marked) = self
             .storage
             .update_json::<TokenEntry, _>(&id_key(hash), |current| {
@@ -581,7 +618,8 @@ impl TokenStore {
                     Children::Revoke => {
                         let found = self.storage.get_json::<TokenEntry>(&id_key(&hash)).await?;
                         if let Some(found) = found {
-                            Box::pin(self.revoke_entry(&hash, &found, Children::Revoke)).await?;
+                            Box::pin(self.finish_revocation(&hash, &found, Children::Revoke))
+                                .await?;
                         }
                     }
                     Children::Orphan => {
@@ -618,20 +656,71 @@ impl TokenStore {
     }
 
     /// Removes every expired stored token, and finishes revocations left half done (a node
-    /// that stopped between marking and deleting); returns how many it removed.
+    /// that stopped between marking and deleting); returns how many it removed. It reads only
+    /// the index buckets that are due (see [`ExpiryIndex`]), so its cost follows what expires,
+    /// not how many tokens are stored; a store without the index (written by an older
+    /// version, or restored from its snapshot) is indexed once, by one full pass.
     pub async fn sweep_expired(&self) -> Result<usize> {
         let now = self.clock.unix();
+        let due_at = u64::try_from(now).unwrap_or(0);
+        let mut removed = 0;
+        if self.expiry.last_swept(&self.storage).await?.is_none() {
+            removed += self.index_every_token(now).await?;
+        }
+        for (index_key, hash) in self.expiry.due(&self.storage, due_at).await? {
+            match self.storage.get_json::<TokenEntry>(&id_key(&hash)).await? {
+                Some(entry) if entry.dead(now) => {
+                    self.finish_revocation(&hash, &entry, Children::Revoke)
+                        .await?;
+                    removed += 1;
+                }
+                // Renewed since it was filed, or a revocation note that came to nothing:
+                // filed again under its expiry (if it has one).
+                Some(entry) => {
+                    if let Some(expires) = entry.expire_time {
+                        let key = self.expiry_key(expires, &hash);
+                        self.storage.put(&key, b"").await?;
+                    }
+                }
+                None => {}
+            }
+            self.storage.delete(&index_key).await?;
+        }
+        self.expiry.swept(&self.storage, due_at).await?;
+        Ok(removed)
+    }
+
+    /// The one full pass over a store without an expiry index: removes the dead entries and
+    /// files the others that expire. Returns how many it removed.
+    async fn index_every_token(&self, now: i64) -> Result<usize> {
         let mut removed = 0;
         for hash in self.storage.list("id/").await? {
             let Some(entry) = self.storage.get_json::<TokenEntry>(&id_key(&hash)).await? else {
                 continue;
             };
             if entry.dead(now) {
-                self.revoke_entry(&hash, &entry, Children::Revoke).await?;
+                self.finish_revocation(&hash, &entry, Children::Revoke)
+                    .await?;
                 removed += 1;
+            } else if let Some(expires) = entry.expire_time {
+                self.storage
+                    .put(&self.expiry_key(expires, &hash), b"")
+                    .await?;
             }
         }
         Ok(removed)
+    }
+
+    /// The index key of the stored token `hash` expiring at `expires` (Unix seconds).
+    fn expiry_key(&self, expires: i64, hash: &str) -> String {
+        self.expiry.key(u64::try_from(expires).unwrap_or(0), hash)
+    }
+
+    /// Files the token `hash` as due now, before its entry is marked revoking: if this node
+    /// stops before the revocation is done, the next sweep finishes it (and a note for a
+    /// revocation that never started is dropped by the sweep).
+    async fn note_revocation(&self, hash: &str, now: i64) -> Result<()> {
+        self.storage.put(&self.expiry_key(now, hash), b"").await
     }
 
     /// The accessors of every stored token, sorted (Vault `LIST auth/token/accessors`).
@@ -673,6 +762,7 @@ impl StoredToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::recording::Recording;
     use crate::storage::InMemory;
     use std::sync::Arc;
 
@@ -941,6 +1031,107 @@ mod tests {
         );
     }
 
+    /// A token store on a manual clock over a store that records its reads.
+    async fn recorded_store() -> (Arc<Recording>, View, TokenStore, Clock) {
+        let recording = Arc::new(Recording::default());
+        let view = View::new(recording.clone(), "core/token/");
+        let clock = Clock::manual();
+        let tokens = TokenStore::open(view.clone(), clock.clone());
+        (recording, view, tokens, clock)
+    }
+
+    /// `entry` with times from `clock`.
+    fn entry_on(clock: &Clock, ttl: i64) -> TokenEntry {
+        let now = clock.unix();
+        TokenEntry {
+            creation_time: now,
+            expire_time: Some(now + ttl),
+            ..entry(TokenType::Service, ttl, 0)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_sweep_reads_only_the_tokens_that_are_due() {
+        let (recording, _, tokens, clock) = recorded_store().await;
+        tokens.sweep_expired().await.unwrap();
+        for _ in 0..200 {
+            tokens.create(entry_on(&clock, 6 * 3600)).await.unwrap();
+        }
+        let (short, _) = tokens.create(entry_on(&clock, 30)).await.unwrap();
+        clock.advance(std::time::Duration::from_secs(120));
+        recording.take_reads();
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+        let reads = recording.take_reads();
+        assert!(
+            !reads.iter().any(|r| r.starts_with("list core/token/id/")),
+            "{reads:?}"
+        );
+        let entries_read = reads.iter().filter(|r| r.starts_with("get core/token/id/"));
+        assert!(entries_read.count() <= 2, "{reads:?}");
+        assert!(tokens.lookup(&short).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_renewed_token_is_swept_at_its_new_expiry_and_not_before() {
+        let (_, _, tokens, clock) = recorded_store().await;
+        tokens.sweep_expired().await.unwrap();
+        let (token, _) = tokens.create(entry_on(&clock, 60)).await.unwrap();
+        let found = tokens.lookup(&token).await.unwrap().unwrap();
+        let until = clock.unix() + 600;
+        tokens
+            .update(&found, |e| e.expire_time = Some(until))
+            .await
+            .unwrap();
+        clock.advance(std::time::Duration::from_secs(180));
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 0);
+        assert!(tokens.lookup(&token).await.unwrap().is_some());
+        clock.advance(std::time::Duration::from_secs(600));
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+        assert!(tokens.lookup(&token).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_revocation_left_half_done_is_finished_by_the_next_minutes_sweep() {
+        let (_, view, tokens, clock) = recorded_store().await;
+        tokens.sweep_expired().await.unwrap();
+        let (parent, p) = tokens.create(entry_on(&clock, 6 * 3600)).await.unwrap();
+        let mut child = entry_on(&clock, 6 * 3600);
+        child.parent_accessor = p.accessor.clone();
+        let (child, _) = tokens.create(child).await.unwrap();
+        // A node noted the revocation, marked the parent, and stopped there.
+        let hash = tokens.keys().await.unwrap().hash(&parent);
+        tokens.note_revocation(&hash, clock.unix()).await.unwrap();
+        let mut marked = p.clone();
+        marked.num_uses = REVOCATION_PENDING;
+        view.put_json(&id_key(&hash), &marked).await.unwrap();
+        assert!(tokens.lookup(&child).await.unwrap().is_some());
+        clock.advance(std::time::Duration::from_secs(60));
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+        assert!(tokens.lookup(&child).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_store_without_the_index_is_indexed_by_its_first_sweep() {
+        let (_, view, tokens, clock) = recorded_store().await;
+        let (token, _) = tokens.create(entry_on(&clock, 90)).await.unwrap();
+        let (_, gone) = tokens.create(entry_on(&clock, -1)).await.unwrap();
+        // As an older version stored them: no index.
+        for bucket in view.list("expiry/").await.unwrap() {
+            for name in view.list(&format!("expiry/{bucket}")).await.unwrap() {
+                view.delete(&format!("expiry/{bucket}{name}"))
+                    .await
+                    .unwrap();
+            }
+        }
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+        let accessor = format!("accessor/{}", gone.accessor);
+        assert!(view.get(&accessor).await.unwrap().is_none());
+        assert!(tokens.lookup(&token).await.unwrap().is_some());
+        clock.advance(std::time::Duration::from_secs(180));
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+        assert!(view.list("id/").await.unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn the_sweep_finishes_a_revocation_left_half_done() {
         let (view, tokens) = store().await;
@@ -960,7 +1151,12 @@ mod tests {
         assert!(tokens.lookup(&child).await.unwrap().is_some());
         assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
         assert!(tokens.lookup(&child).await.unwrap().is_none());
-        assert!(view.list("").await.unwrap().iter().all(|k| k == "keyring"));
+        // Only the keyring and the expiry index (swept later) are left.
+        let left = view.list("").await.unwrap();
+        assert!(
+            left.iter().all(|k| k == "keyring" || k == "expiry/"),
+            "{left:?}"
+        );
     }
 
     #[tokio::test]

@@ -17,7 +17,6 @@ pub(crate) mod cel;
 pub(crate) mod cel_role;
 pub mod claims;
 pub mod config;
-pub(crate) mod expiry_index;
 pub(crate) mod explain;
 pub(crate) mod fetch;
 pub(crate) mod jwks;

@@ -10,18 +10,21 @@
 //!   nodes) exactly one gets it.
 //! * The client nonce is kept as its SHA-256 only.
 
+use authmount_framework::storage::ExpiryIndex;
 use authmount_framework::{Alias, Auth, Error, Result, TokenParams, View};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::expiry_index;
-
 /// How long a pending login lives, in seconds (Vault: `oidcRequestTimeout`, 10 minutes).
 pub const STATE_TTL: u64 = 600;
 
 const STATE_PREFIX: &str = "oidc/state/";
-const EXPIRY_PREFIX: &str = "oidc/expiry/";
+
+/// The expiry index of the pending OIDC login states: `oidc/expiry/<minute>/<hash>`.
+fn expiry_index() -> ExpiryIndex {
+    ExpiryIndex::new("oidc/expiry/")
+}
 
 /// How the login started by `auth_url` finishes: the role's `callback_mode` when it started.
 pub use crate::role::CallbackMode as Mode;
@@ -147,7 +150,7 @@ impl<'a> StateStore<'a> {
     }
 
     fn expiry_key(expires: u64, state: &str) -> String {
-        expiry_index::key(EXPIRY_PREFIX, expires, &sha256_hex(state))
+        expiry_index().key(expires, &sha256_hex(state))
     }
 
     /// Stores a new login under `state` (a fresh random value: an existing entry is an
@@ -239,13 +242,14 @@ impl<'a> StateStore<'a> {
     /// their index; returns how many index entries went. Safe to run on several nodes at once.
     pub async fn sweep(&self, now: u64) -> Result<usize> {
         let mut removed = 0;
-        for (index, hash) in expiry_index::due(self.storage, EXPIRY_PREFIX, now).await? {
+        for (index, hash) in expiry_index().due(self.storage, now).await? {
             self.storage
                 .delete(&format!("{STATE_PREFIX}{hash}"))
                 .await?;
             self.storage.delete(&index).await?;
             removed += 1;
         }
+        expiry_index().swept(self.storage, now).await?;
         Ok(removed)
     }
 }

@@ -20,11 +20,10 @@
 //! The memory is mount-wide: a token used on one single-use role of a mount is refused by
 //! every single-use role of that mount.
 
+use authmount_framework::storage::ExpiryIndex;
 use authmount_framework::{Error, Result, View};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::expiry_index;
 
 const USED_PREFIX: &str = "single-use/used/";
 
@@ -32,7 +31,11 @@ const USED_PREFIX: &str = "single-use/used/";
 /// at role write): every remembered token is kept until its `exp` plus this, so no role's
 /// leeway outlives the memory.
 pub const MAX_CLOCK_SKEW: u64 = 3600;
-const EXPIRY_PREFIX: &str = "single-use/expiry/";
+
+/// The expiry index of the remembered single-use tokens: `single-use/expiry/<minute>/<hash>`.
+fn expiry_index() -> ExpiryIndex {
+    ExpiryIndex::new("single-use/expiry/")
+}
 
 /// One remembered token: when it may be forgotten (Unix seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +86,7 @@ impl<'a> SingleUse<'a> {
         let key = format!("{USED_PREFIX}{hash}");
         let entry = serde_json::to_vec(&Used { until }).map_err(Error::internal)?;
         // The index first: an entry is never left without the index that sweeps it.
-        let index = expiry_index::key(EXPIRY_PREFIX, until, &hash);
+        let index = expiry_index().key(until, &hash);
         self.storage.put(&index, b"").await?;
         if self.storage.put_if_absent(&key, &entry).await? {
             return Ok(true);
@@ -107,7 +110,7 @@ impl<'a> SingleUse<'a> {
     /// kept. Safe to run on several nodes at once.
     pub async fn sweep(&self, now: u64) -> Result<usize> {
         let mut removed = 0;
-        for (index, hash) in expiry_index::due(self.storage, EXPIRY_PREFIX, now).await? {
+        for (index, hash) in expiry_index().due(self.storage, now).await? {
             let key = format!("{USED_PREFIX}{hash}");
             if let Some((used, _)) = self.read(&key).await? {
                 if used.until <= now {
@@ -117,6 +120,7 @@ impl<'a> SingleUse<'a> {
             }
             self.storage.delete(&index).await?;
         }
+        expiry_index().swept(self.storage, now).await?;
         Ok(removed)
     }
 }
@@ -191,6 +195,7 @@ mod tests {
         assert!(memory.is_used("iss", "again", 800).await.unwrap());
         assert_eq!(memory.sweep(10_000).await.unwrap(), 2);
         assert!(view.list("single-use/used/").await.unwrap().is_empty());
-        assert!(view.list("single-use/expiry/").await.unwrap().is_empty());
+        // No bucket is left, only the mark of the last sweep.
+        assert_eq!(view.list("single-use/expiry/").await.unwrap(), ["swept"]);
     }
 }

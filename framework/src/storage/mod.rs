@@ -15,9 +15,13 @@ use crate::error::{Error, Result};
 
 mod cas;
 pub(crate) mod exact;
+mod expiry;
 pub mod feed;
+#[cfg(test)]
+pub(crate) mod recording;
 mod sql;
 pub use cas::{Retry, CAS_ATTEMPTS};
+pub use expiry::ExpiryIndex;
 pub use feed::{Changes, LocalFeed};
 pub use sql::SqlStore;
 
