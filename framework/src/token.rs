@@ -175,6 +175,9 @@ pub struct TokenStore {
     keys: crate::cache::Loaded<Keys>,
     /// `expiry/`: when each stored token expires, and the revocations under way.
     expiry: ExpiryIndex,
+    /// Set when the whole store was replaced (a restore): the next sweep indexes every
+    /// token again, whatever mark the store holds.
+    reindex: std::sync::atomic::AtomicBool,
 }
 
 /// The secrets of a store: the HMAC key tokens are hashed with, the batch token cipher.
@@ -233,6 +236,7 @@ impl TokenStore {
             clock,
             keys: crate::cache::Loaded::new(),
             expiry: ExpiryIndex::new("expiry/"),
+            reindex: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -240,6 +244,8 @@ impl TokenStore {
     /// whole store was replaced (a snapshot restore).
     pub fn forget_cached(&self) {
         self.keys.forget();
+        self.reindex
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn keys(&self) -> Result<std::sync::Arc<Keys>> {
@@ -250,7 +256,11 @@ impl TokenStore {
                     batch_key: hex::encode(random_key()),
                 };
                 let bytes = serde_json::to_vec(&fresh).map_err(Error::internal)?;
-                self.storage.put_if_absent("keyring", &bytes).await?;
+                if self.storage.put_if_absent("keyring", &bytes).await? {
+                    // A new store: no token to index, so its first sweep needs no full pass.
+                    let now = u64::try_from(self.clock.unix()).unwrap_or(0);
+                    self.expiry.swept(&self.storage, now).await?;
+                }
                 let keyring: Keyring = self
                     .storage
                     .get_json("keyring")
@@ -347,7 +357,7 @@ impl TokenStore {
             .await?;
         let entry = claimed.ok_or_else(invalid_wrapping_token)?;
         let wrapped = self.storage.get(&wrapped_key(&hash)).await?;
-        self.finish_revocation(&hash, &entry, Children::Revoke)
+        self.finish_revocation(&hash, &entry, Children::Revoke, None)
             .await?;
         let wrapped = wrapped.ok_or_else(|| Error::internal("wrapped answer vanished"))?;
         Ok((entry, wrapped))
@@ -448,8 +458,9 @@ impl TokenStore {
         if entry.revoking() {
             return Ok(None);
         }
-        if entry.expired(self.clock.unix()) {
-            self.finish_revocation(hash, &entry, Children::Revoke)
+        let now = self.clock.unix();
+        if entry.expired(now) {
+            self.finish_revocation(hash, &entry, Children::Revoke, Some(now))
                 .await?;
             return Ok(None);
         }
@@ -503,8 +514,11 @@ impl TokenStore {
             })
             .await?;
         let entry = after.ok_or(Error::PermissionDenied)?;
-        if entry.num_uses == REVOCATION_PENDING {
-            self.finish_revocation(hash, &entry, Children::Revoke)
+        if entry.num_uses == REVOCATION_PENDING && found.entry.num_uses != 1 {
+            // A concurrent use left this request the last one: no note was written for it.
+            self.revoke_entry(hash, &entry, Children::Revoke).await?;
+        } else if entry.num_uses == REVOCATION_PENDING {
+            self.finish_revocation(hash, &entry, Children::Revoke, None)
                 .await?;
         }
         Ok(StoredToken {
@@ -528,7 +542,7 @@ impl TokenStore {
             return Err(Error::invalid("batch tokens cannot be changed"));
         };
         let now = self.clock.unix();
-        let (_, after) = self
+        let (before, after) = self
             .storage
             .update_json::<TokenEntry, _>(&id_key(hash), |current| match current {
                 Some(mut entry) if !entry.dead(now) => {
@@ -539,11 +553,14 @@ impl TokenStore {
             })
             .await?;
         let entry = after.ok_or_else(not_found)?;
-        if let Some(expires) = entry.expire_time {
-            if token.entry.expire_time.map(|t| t / 60) != Some(expires / 60) {
-                self.storage
-                    .put(&self.expiry_key(expires, hash), b"")
-                    .await?;
+        let filed = before.and_then(|b| b.expire_time);
+        if filed.map(|t| t / 60) != entry.expire_time.map(|t| t / 60) {
+            if let Some(expires) = entry.expire_time {
+                let key = self.expiry_key(expires, hash);
+                self.storage.put(&key, b"").await?;
+            }
+            if let Some(old) = filed {
+                self.storage.delete(&self.expiry_key(old, hash)).await?;
             }
         }
         crate::metrics::metrics().token_renewed();
@@ -582,29 +599,40 @@ impl TokenStore {
     /// use counted or a revocation started there meanwhile is kept.
     async fn revoke_entry(&self, hash: &str, known: &TokenEntry, children: Children) -> Result<()> {
         self.note_revocation(hash, self.clock.unix()).await?;
-        self.finish_revocation(hash, known, children).await
+        self.finish_revocation(hash, known, children, None).await
     }
 
     /// [`TokenStore::revoke_entry`] without the note, for a caller that has one already: the
     /// sweep (the index key it works from stays until the revocation is done), a use that
     /// took the last one (noted before), an expired entry (filed under its expiry), the
     /// children of a revocation (their parent's note brings the sweep back to them).
+    ///
+    /// `expired_at`: the revocation is only because the entry was seen expired at this time
+    /// (the sweep, a lookup); an entry renewed meanwhile, no longer expired as stored, is
+    /// left alone rather than revoked after its renewal was answered.
     async fn finish_revocation(
         &self,
         hash: &str,
         known: &TokenEntry,
         children: Children,
+        expired_at: Option<i64>,
     ) -> Result<()> {
-        let (_, marked) = self
+        let (_, stored) = self
             .storage
             .update_json::<TokenEntry, _>(&id_key(hash), |current| {
-                Ok(current.filter(|e| !e.revoking()).map(|mut e| {
+                let due = |e: &TokenEntry| expired_at.is_none_or(|now| e.expired(now));
+                Ok(current.filter(|e| !e.revoking() && due(e)).map(|mut e| {
                     e.num_uses = children.mark();
                     e
                 }))
             })
             .await?;
-        let entry = marked.as_ref().unwrap_or(known);
+        if let (Some(now), Some(current)) = (expired_at, &stored) {
+            if !current.dead(now) {
+                return Ok(()); // renewed since it was seen expired
+            }
+        }
+        let entry = stored.as_ref().unwrap_or(known);
         let children = match entry.num_uses {
             ORPHAN_REVOCATION_PENDING => Children::Orphan,
             REVOCATION_PENDING => Children::Revoke,
@@ -618,7 +646,7 @@ impl TokenStore {
                     Children::Revoke => {
                         let found = self.storage.get_json::<TokenEntry>(&id_key(&hash)).await?;
                         if let Some(found) = found {
-                            Box::pin(self.finish_revocation(&hash, &found, Children::Revoke))
+                            Box::pin(self.finish_revocation(&hash, &found, Children::Revoke, None))
                                 .await?;
                         }
                     }
@@ -652,25 +680,39 @@ impl TokenStore {
         if !accessor.is_empty() {
             self.storage.delete(&format!("accessor/{accessor}")).await?;
         }
+        if let Some(expires) = entry.expire_time {
+            self.storage.delete(&self.expiry_key(expires, hash)).await?;
+        }
         Ok(())
     }
 
     /// Removes every expired stored token, and finishes revocations left half done (a node
     /// that stopped between marking and deleting); returns how many it removed. It reads only
     /// the index buckets that are due (see [`ExpiryIndex`]), so its cost follows what expires,
-    /// not how many tokens are stored; a store without the index (written by an older
-    /// version, or restored from its snapshot) is indexed once, by one full pass.
+    /// not how many tokens are stored. A store without the index's mark (written by an older
+    /// version) is indexed once, by one full pass, and so is a store just restored from a
+    /// snapshot (whatever mark it holds: a sweep running during the restore may have written
+    /// one). Tokens written by nodes of an older version running beside this one are not
+    /// indexed: upgrade every node of a cluster together.
     pub async fn sweep_expired(&self) -> Result<usize> {
         let now = self.clock.unix();
         let due_at = u64::try_from(now).unwrap_or(0);
         let mut removed = 0;
-        if self.expiry.last_swept(&self.storage).await?.is_none() {
-            removed += self.index_every_token(now).await?;
+        let restored = self
+            .reindex
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if restored || self.expiry.last_swept(&self.storage).await?.is_none() {
+            let pass = self.index_every_token(now).await;
+            if pass.is_err() && restored {
+                self.reindex
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            removed += pass?;
         }
         for (index_key, hash) in self.expiry.due(&self.storage, due_at).await? {
             match self.storage.get_json::<TokenEntry>(&id_key(&hash)).await? {
                 Some(entry) if entry.dead(now) => {
-                    self.finish_revocation(&hash, &entry, Children::Revoke)
+                    self.finish_revocation(&hash, &entry, Children::Revoke, Some(now))
                         .await?;
                     removed += 1;
                 }
@@ -699,13 +741,14 @@ impl TokenStore {
                 continue;
             };
             if entry.dead(now) {
-                self.finish_revocation(&hash, &entry, Children::Revoke)
+                self.finish_revocation(&hash, &entry, Children::Revoke, Some(now))
                     .await?;
                 removed += 1;
             } else if let Some(expires) = entry.expire_time {
-                self.storage
-                    .put(&self.expiry_key(expires, &hash), b"")
-                    .await?;
+                let key = self.expiry_key(expires, &hash);
+                if self.storage.get(&key).await?.is_none() {
+                    self.storage.put(&key, b"").await?;
+                }
             }
         }
         Ok(removed)
@@ -796,9 +839,15 @@ mod tests {
         }
     }
 
+    /// A token store on a manual clock (`tokens.clock`), standing at the system's time.
     async fn store() -> (View, TokenStore) {
         let view = View::new(Arc::new(InMemory::new()), "core/token/");
-        (view.clone(), TokenStore::open(view, Clock::system()))
+        (view.clone(), TokenStore::open(view, Clock::manual()))
+    }
+
+    /// Moves the store's clock on a minute: what was due is due for the sweep.
+    fn a_minute_later(tokens: &TokenStore) {
+        tokens.clock.advance(std::time::Duration::from_secs(60));
     }
 
     #[tokio::test]
@@ -871,13 +920,13 @@ mod tests {
     /// its entry.
     async fn family(tokens: &TokenStore, child_uses: i64) -> [(String, TokenEntry); 3] {
         let parent = tokens
-            .create(entry(TokenType::Service, 60, 0))
+            .create(entry(TokenType::Service, 3600, 0))
             .await
             .unwrap();
-        let mut child = entry(TokenType::Service, 60, child_uses);
+        let mut child = entry(TokenType::Service, 3600, child_uses);
         child.parent_accessor = parent.1.accessor.clone();
         let child = tokens.create(child).await.unwrap();
-        let mut grandchild = entry(TokenType::Service, 60, 0);
+        let mut grandchild = entry(TokenType::Service, 3600, 0);
         grandchild.parent_accessor = child.1.accessor.clone();
         let grandchild = tokens.create(grandchild).await.unwrap();
         [parent, child, grandchild]
@@ -902,10 +951,11 @@ mod tests {
             .await
             .unwrap();
         let (live, _) = tokens
-            .create(entry(TokenType::Service, 60, 0))
+            .create(entry(TokenType::Service, 3600, 0))
             .await
             .unwrap();
         assert_eq!(view.list("id/").await.unwrap().len(), 2);
+        a_minute_later(&tokens);
         assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
         assert_eq!(view.list("id/").await.unwrap().len(), 1);
         assert!(view
@@ -1110,12 +1160,108 @@ mod tests {
         assert!(tokens.lookup(&child).await.unwrap().is_none());
     }
 
+    /// The index keys of the store, as `<bucket>/<hash>`.
+    async fn index_keys(view: &View) -> Vec<String> {
+        let mut keys = Vec::new();
+        for bucket in view.list("expiry/").await.unwrap() {
+            if !bucket.ends_with('/') {
+                continue; // the mark
+            }
+            for name in view.list(&format!("expiry/{bucket}")).await.unwrap() {
+                keys.push(format!("{bucket}{name}"));
+            }
+        }
+        keys
+    }
+
+    #[tokio::test]
+    async fn revoked_unwrapped_and_renewed_tokens_leave_no_index_keys_behind() {
+        let (_, view, tokens, clock) = recorded_store().await;
+        let far = 100 * 365 * 86_400;
+        let (wrapping, _) = tokens
+            .create_wrapping(entry_on(&clock, far), b"{}".to_vec())
+            .await
+            .unwrap();
+        tokens.unwrap(&wrapping).await.unwrap();
+        let (revoked, _) = tokens.create(entry_on(&clock, far)).await.unwrap();
+        let found = tokens.lookup(&revoked).await.unwrap().unwrap();
+        tokens.revoke(&found).await.unwrap();
+        // Only the revocation's note (due next minute) is left.
+        let left = index_keys(&view).await;
+        let next_minute = format!("{:012}/", clock.unix() / 60 + 1);
+        assert!(left.iter().all(|k| k.starts_with(&next_minute)), "{left:?}");
+        clock.advance(std::time::Duration::from_secs(61));
+        tokens.sweep_expired().await.unwrap();
+        assert_eq!(index_keys(&view).await, Vec::<String>::new());
+
+        let (renewed, _) = tokens.create(entry_on(&clock, 60)).await.unwrap();
+        for k in 1..=20 {
+            let found = tokens.lookup(&renewed).await.unwrap().unwrap();
+            let until = clock.unix() + 120 * k;
+            tokens
+                .update(&found, |e| e.expire_time = Some(until))
+                .await
+                .unwrap();
+        }
+        assert_eq!(index_keys(&view).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_token_renewed_after_it_was_seen_expired_is_not_revoked() {
+        let (_, _, tokens, clock) = recorded_store().await;
+        let (token, _) = tokens.create(entry_on(&clock, 60)).await.unwrap();
+        let seen = tokens.lookup(&token).await.unwrap().unwrap();
+        let until = clock.unix() + 600;
+        tokens
+            .update(&seen, |e| e.expire_time = Some(until))
+            .await
+            .unwrap();
+        // A sweep (or lookup) that read the entry before the renewal, at its expiry.
+        let hash = tokens.keys().await.unwrap().hash(&token);
+        let expired_at = seen.entry.expire_time.unwrap();
+        tokens
+            .finish_revocation(&hash, &seen.entry, Children::Revoke, Some(expired_at))
+            .await
+            .unwrap();
+        assert!(tokens.lookup(&token).await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn after_a_restore_the_next_sweep_indexes_every_token() {
+        let (_, view, tokens, clock) = recorded_store().await;
+        tokens.sweep_expired().await.unwrap();
+        let (token, _) = tokens.create(entry_on(&clock, 90)).await.unwrap();
+        // A restored store holding a mark but no index for this token.
+        for key in index_keys(&view).await {
+            view.delete(&format!("expiry/{key}")).await.unwrap();
+        }
+        tokens.forget_cached();
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 0);
+        assert_eq!(index_keys(&view).await.len(), 1);
+        clock.advance(std::time::Duration::from_secs(180));
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
+        assert!(tokens.lookup(&token).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_new_stores_first_sweep_reads_no_token() {
+        let (recording, _, tokens, clock) = recorded_store().await;
+        for _ in 0..3 {
+            tokens.create(entry_on(&clock, 6 * 3600)).await.unwrap();
+        }
+        recording.take_reads();
+        assert_eq!(tokens.sweep_expired().await.unwrap(), 0);
+        let reads = recording.take_reads();
+        assert!(!reads.iter().any(|r| r.contains("/id/")), "{reads:?}");
+    }
+
     #[tokio::test]
     async fn a_store_without_the_index_is_indexed_by_its_first_sweep() {
         let (_, view, tokens, clock) = recorded_store().await;
         let (token, _) = tokens.create(entry_on(&clock, 90)).await.unwrap();
         let (_, gone) = tokens.create(entry_on(&clock, -1)).await.unwrap();
-        // As an older version stored them: no index.
+        // As an older version stored them: no index, no mark.
+        view.delete("expiry/swept").await.unwrap();
         for bucket in view.list("expiry/").await.unwrap() {
             for name in view.list(&format!("expiry/{bucket}")).await.unwrap() {
                 view.delete(&format!("expiry/{bucket}{name}"))
@@ -1133,33 +1279,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_sweep_finishes_a_revocation_left_half_done() {
-        let (view, tokens) = store().await;
-        let (parent, p) = tokens
-            .create(entry(TokenType::Service, 60, 0))
-            .await
-            .unwrap();
-        let mut child = entry(TokenType::Service, 60, 0);
-        child.parent_accessor = p.accessor.clone();
-        let (child, _) = tokens.create(child).await.unwrap();
-        // A node marked the parent and stopped there.
-        let hash = tokens.keys().await.unwrap().hash(&parent);
-        let mut marked = p.clone();
-        marked.num_uses = REVOCATION_PENDING;
-        view.put_json(&id_key(&hash), &marked).await.unwrap();
-        assert!(tokens.lookup(&parent).await.unwrap().is_none());
-        assert!(tokens.lookup(&child).await.unwrap().is_some());
-        assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
-        assert!(tokens.lookup(&child).await.unwrap().is_none());
-        // Only the keyring and the expiry index (swept later) are left.
-        let left = view.list("").await.unwrap();
-        assert!(
-            left.iter().all(|k| k == "keyring" || k == "expiry/"),
-            "{left:?}"
-        );
-    }
-
-    #[tokio::test]
     async fn revoke_orphan_keeps_the_children_as_orphans_also_when_the_sweep_finishes_it() {
         let (view, tokens) = store().await;
         for half_done in [false, true] {
@@ -1168,12 +1287,17 @@ mod tests {
             tokens.use_token(&child, None).await.unwrap();
             let found = tokens.lookup(&parent).await.unwrap().unwrap();
             if half_done {
-                // A node marked the parent for revoke-orphan and stopped there.
+                // A node noted the revoke-orphan, marked the parent and stopped there.
                 let hash = tokens.keys().await.unwrap().hash(&parent);
+                tokens
+                    .note_revocation(&hash, tokens.clock.unix())
+                    .await
+                    .unwrap();
                 let mut marked = found.entry.clone();
                 marked.num_uses = ORPHAN_REVOCATION_PENDING;
                 view.put_json(&id_key(&hash), &marked).await.unwrap();
                 assert!(tokens.lookup(&parent).await.unwrap().is_none());
+                a_minute_later(&tokens);
                 assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
             } else {
                 tokens.revoke_orphan(&found).await.unwrap();
@@ -1198,7 +1322,7 @@ mod tests {
     async fn a_wrapped_answer_lives_and_dies_with_its_wrapping_token() {
         let (view, tokens) = store().await;
         let (live, _) = tokens
-            .create_wrapping(entry(TokenType::Service, 60, 0), b"{\"a\":1}".to_vec())
+            .create_wrapping(entry(TokenType::Service, 3600, 0), b"{\"a\":1}".to_vec())
             .await
             .unwrap();
         let (expired, _) = tokens
@@ -1210,11 +1334,12 @@ mod tests {
             tokens.unwrap(&expired).await.unwrap_err(),
             invalid_wrapping_token()
         );
+        a_minute_later(&tokens);
         assert_eq!(tokens.sweep_expired().await.unwrap(), 1);
         assert_eq!(view.list("wrapped/").await.unwrap().len(), 1);
         // An ordinary token is no wrapping token.
         let (plain, _) = tokens
-            .create(entry(TokenType::Service, 60, 0))
+            .create(entry(TokenType::Service, 3600, 0))
             .await
             .unwrap();
         assert_eq!(
