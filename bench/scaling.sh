@@ -14,8 +14,10 @@
 #      are stored (every token is kept for the run: token_ttl 6h); their rate is "fill/s";
 #   2. sweep: three tokens with ttl=1s are created, and the script waits for the server's
 #      periodic sweep of expired tokens (every 60 s; it reads only the buckets of the expiry
-#      index that are due) to log them removed; "sweep s" is the time from the sweep's tick (server start + k·60 s) to that line
-#      ("back to back": the sweep before was still running at that tick);
+#      index that are due) to log them removed; "sweep s" is the time from the first tick that
+#      finds them due (ticks at server start + k·60 s; a token is due from the first whole
+#      minute after it expired) to that line ("back to back": the sweep before was still
+#      running at that tick);
 #   3. lookup-self: wrk (bench/lookup.lua) cycling through 20,000 stored tokens drawn at random
 #      (more than the 16,384 values the cache keeps), BENCH_SECONDS (default 8) seconds;
 #   4. login: service-token logins, BENCH_SECONDS seconds (their tokens join the store);
@@ -52,11 +54,13 @@ wait_sweep() {
   t0=$(grep -m1 "actix_server::builder: starting" "$LOG" | cut -d' ' -f1)
   python3 - "$t0" "${line%% *}" "$made" <<'PY'
 import math, sys
-from datetime import datetime
-t0, t, made = (datetime.fromisoformat(a.rstrip("Z")[:26]) for a in sys.argv[1:])
-# Ticks are at server start + k * 60 s; the first one after the tokens expired starts the sweep
-# that removes them, unless the sweep before is still running then (sweeps run back to back).
-first = 60 * math.ceil(((made - t0).total_seconds() + 1) / 60)
+from datetime import datetime, timezone
+t0, t, made = (datetime.fromisoformat(a.rstrip("Z")[:26]).replace(tzinfo=timezone.utc) for a in sys.argv[1:])
+# Ticks are at server start + k * 60 s. The tokens expire 1 s after they were made and are
+# filed under the first whole minute after that; the first tick from that minute on starts the
+# sweep that removes them, unless the sweep before is still running then (back to back).
+due = (math.floor((made.timestamp() + 1) / 60) + 1) * 60 - t0.timestamp()
+first = 60 * math.ceil(due / 60)
 since = (t - t0).total_seconds() - first
 print(f"{since:.1f}" if since < 60 else f"back to back ({since:.0f} after its tick)")
 PY
