@@ -417,3 +417,41 @@ async fn a_login_never_gets_the_root_or_response_wrapping_policy() {
         assert_eq!(error_message(&body), want);
     }
 }
+
+/// A mount tuned `token_type=default-batch` issues batch tokens to roles that leave the type
+/// to the mount, and a role's own `token_type=service` still wins (Vault API:
+/// `sys/auth/<path>/tune` `token_type`; role `token_type` `default`).
+#[tokio::test]
+async fn a_mount_tuned_default_batch_issues_batch_tokens_unless_the_role_says_otherwise() {
+    let server = TestServer::start().await;
+    let key = Key::rsa();
+    seed_mount(&server, "jwt", &key).await;
+    let mut service_role = seed_role();
+    service_role["token_type"] = json!("service");
+    server.write_ok("auth/jwt/role/svc", &service_role).await;
+    server
+        .write_ok("sys/auth/jwt/tune", &json!({"token_type": "default-batch"}))
+        .await;
+    let (status, tune) = server
+        .get("sys/auth/jwt/tune", Some(server.root.as_str()))
+        .await;
+    assert_eq!(status, 200, "{tune}");
+    assert_eq!(tune["data"]["token_type"], "default-batch", "{tune}");
+
+    let jwt = key.sign_claims("RS256", &seed_claims("alice"));
+    let (status, body) = server.login("jwt", "demo", &jwt).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["auth"]["token_type"], "batch", "{body}");
+    let token = body["auth"]["client_token"].as_str().unwrap();
+    assert!(token.starts_with("hvb."), "{token}");
+    assert_eq!(body["auth"]["renewable"], false, "{body}");
+    let (status, me) = server.get("auth/token/lookup-self", Some(token)).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["data"]["type"], "batch", "{me}");
+
+    let (status, body) = server.login("jwt", "svc", &jwt).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["auth"]["token_type"], "service", "{body}");
+    let token = body["auth"]["client_token"].as_str().unwrap();
+    assert!(token.starts_with("hvs."), "{token}");
+}
