@@ -45,20 +45,8 @@ impl Node {
     ) -> Result<Node, String> {
         let port = free_port();
         let log = dir.join(format!("server-{port}.log"));
-        let out = std::fs::File::create(&log).expect("log file");
-        let child = bin
-            .command()
-            .arg("server")
-            .args(args)
-            .arg(format!("-listen-address=127.0.0.1:{port}"))
-            .arg("-log-level=warn")
-            .env_remove("RUST_LOG")
-            .envs(env.iter().copied())
-            .stdout(out.try_clone().expect("log"))
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start authmount");
+        let args = [args, &["-log-level=warn"]].concat();
+        let child = spawn_server(bin, &args, port, env, &log);
         let mut node = Node {
             child,
             base: format!("http://127.0.0.1:{port}"),
@@ -205,19 +193,7 @@ pub fn start_fails(
 ) -> (Option<i32>, String) {
     let port = free_port();
     let log = dir.join(format!("refused-{port}.log"));
-    let out = std::fs::File::create(&log).expect("log file");
-    let mut child = bin
-        .command()
-        .arg("server")
-        .args(args)
-        .arg(format!("-listen-address=127.0.0.1:{port}"))
-        .env_remove("RUST_LOG")
-        .envs(env.iter().copied())
-        .stdout(out.try_clone().expect("log"))
-        .stderr(out)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("run authmount");
+    let mut child = spawn_server(bin, args, port, env, &log);
     let deadline = Instant::now() + Duration::from_secs(20);
     let code = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -231,4 +207,21 @@ pub fn start_fails(
         std::thread::sleep(Duration::from_millis(20));
     };
     (code, std::fs::read_to_string(&log).unwrap_or_default())
+}
+
+/// Spawns `bin server ARGS -listen-address=127.0.0.1:<port>` with `env` added (and
+/// `RUST_LOG` removed), its stdout and stderr going to the file `log`.
+fn spawn_server(bin: Binary, args: &[&str], port: u16, env: &[(&str, &str)], log: &Path) -> Child {
+    let out = std::fs::File::create(log).expect("log file");
+    bin.command()
+        .arg("server")
+        .args(args)
+        .arg(format!("-listen-address=127.0.0.1:{port}"))
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdout(out.try_clone().expect("log"))
+        .stderr(out)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start authmount")
 }
